@@ -1,0 +1,85 @@
+"""Events published by the members service. None carries an email or a password hash."""
+from marshmallow import fields, validate
+
+from services.common.contract import EventData, register
+
+_ROLE = validate.OneOf(["member", "moderator", "agency_admin", "network_admin", "operator"])
+_MEMBER = "2f1c9a4e-5b7d-4c1e-9a36-0b8d7e6f5a41"
+
+
+@register("members", "member.registered", summary="A person registered as a member of an agency.",
+          example={"member_id": _MEMBER, "display_name": "Rosa Nguyen", "agency": "dta", "version": 1})
+class MemberRegistered(EventData):
+    member_id = fields.Str(required=True)
+    display_name = fields.Str(required=True)
+    agency = fields.Str(required=True)
+    version = fields.Int(required=True, strict=True)
+
+
+@register("members", "member.joined_network", summary="A member joined a network of practice.",
+          example={"member_id": _MEMBER, "network_id": "n-1", "network_slug": "engagement-practitioners",
+                   "agency": "dta", "version": 2})
+class MemberJoinedNetwork(EventData):
+    member_id = fields.Str(required=True)
+    network_id = fields.Str(required=True)
+    network_slug = fields.Str(required=True)
+    agency = fields.Str(required=True)
+    version = fields.Int(required=True, strict=True)
+
+
+@register("members", "member.left_network", summary="A member left a network of practice.",
+          example={"member_id": _MEMBER, "network_id": "n-1", "network_slug": "engagement-practitioners",
+                   "agency": "dta", "version": 3})
+class MemberLeftNetwork(MemberJoinedNetwork):
+    pass
+
+
+@register("members", "member.role_changed", summary="A member's roles changed.",
+          example={"member_id": _MEMBER, "agency": "dta", "roles": ["member", "moderator"],
+                   "network_admin_of": [], "version": 2})
+class MemberRoleChanged(EventData):
+    member_id = fields.Str(required=True)
+    agency = fields.Str(required=True)
+    roles = fields.List(fields.Str(validate=_ROLE), required=True)
+    network_admin_of = fields.List(fields.Str(), load_default=list)
+    version = fields.Int(required=True, strict=True)
+
+
+@register("members", "member.deactivated", summary="A member was deactivated; consumers anonymise them.",
+          example={"member_id": _MEMBER, "agency": "dta", "version": 4})
+class MemberDeactivated(EventData):
+    member_id = fields.Str(required=True)
+    agency = fields.Str(required=True)
+    version = fields.Int(required=True, strict=True)
+
+
+@register("members", "member.password_reset_requested",
+          summary="A member asked to reset their password; the notify service emails the one-time link.",
+          example={"member_id": _MEMBER, "reset_url": "http://127.0.0.1:8000/reset/abc", "expires_at": "2026-11-23T05:00:00+00:00",
+                   "version": 1})
+class PasswordResetRequested(EventData):
+    member_id = fields.Str(required=True)
+    reset_url = fields.Url(required=True, require_tld=False)
+    expires_at = fields.DateTime(required=True)
+    version = fields.Int(required=True, strict=True)
+
+
+@register("members", "agency.created", summary="The platform operator created an agency.",
+          example={"agency_id": "a-1", "slug": "dta", "name": "Digital Transformation Agency", "version": 1})
+class AgencyCreated(EventData):
+    agency_id = fields.Str(required=True)
+    slug = fields.Str(required=True)
+    name = fields.Str(required=True)
+    version = fields.Int(required=True, strict=True)
+
+
+@register("members", "network.created", summary="A network of practice was created.",
+          example={"network_id": "n-1", "slug": "engagement-practitioners", "name": "Engagement practitioners",
+                   "agency": "dta", "created_by": _MEMBER, "version": 1})
+class NetworkCreated(EventData):
+    network_id = fields.Str(required=True)
+    slug = fields.Str(required=True)
+    name = fields.Str(required=True)
+    agency = fields.Str(required=True)
+    created_by = fields.Str(required=True)
+    version = fields.Int(required=True, strict=True)

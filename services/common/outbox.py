@@ -1,0 +1,151 @@
+"""The transactional outbox and its relay.
+
+A state change and the outbox rows of the events it causes commit in one
+MongoDB transaction (``Store.record``). The relay publishes new rows right
+after the commit, with publisher confirms, and marks them sent; it also sweeps
+every ``OUTBOX_SWEEP_SECONDS`` for rows a crash left behind. Replicas claim
+rows with a lease so two relays never publish the same row at once; a row
+published twice after a lease expiry keeps its event id, so consumers drop the
+repeat. Sent rows are kept: they are the service's event log for replay.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import eventlet
+from nameko.extensions import SharedExtension
+from pymongo import ASCENDING, IndexModel
+
+from services.common.bus import ConfirmedPublisher, events_exchange
+from services.common.contract import routing_key
+from services.common.events import CONTENT_TYPE, encode, utc_now
+from services.common.metrics import ServiceMetrics
+from services.common.mongo import MongoConnection
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+OUTBOX_INDEXES = {
+    "outbox": [
+        IndexModel([("event_id", ASCENDING)], unique=True),
+        IndexModel([("state", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("type", ASCENDING), ("_id", ASCENDING)]),
+    ],
+}
+
+
+def outbox_row(envelope: dict, service: str, name: str, version: int) -> dict:
+    """The stored form of one event waiting to be published (and, once sent, its log entry)."""
+    return {
+        "event_id": envelope["id"],
+        "exchange": f"{service}.events",
+        "routing_key": routing_key(name, version),
+        "type": name,
+        "version": version,
+        "subject": envelope["subject"],
+        "envelope": envelope,
+        "state": "pending",
+        "lease_until": EPOCH,
+        "created_at": utc_now(),
+        "published_at": None,
+    }
+
+
+class OutboxRelay(SharedExtension):
+    """Publishes the container's outbox rows: on commit, and on a sweep for leftovers."""
+
+    mongo = MongoConnection()
+    metrics = ServiceMetrics()
+
+    batch_size = 200
+    lease = timedelta(seconds=30)
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.service = self.container.service_name
+        self.sweep_seconds = float(config.get("OUTBOX_SWEEP_SECONDS") or 1.0)
+        self.publisher = ConfirmedPublisher(config["AMQP_URI"])
+        self.exchange = events_exchange(self.service)
+        self._wakeup = threading.Event()
+        self._running = False
+        self.last_error: str | None = None
+        self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.metrics.gauge("outbox_backlog", "Outbox rows not yet published.", [], self._backlog)
+        self.metrics.gauge("outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished outbox row.", [],
+                           self._oldest_age)
+
+    def start(self) -> None:
+        self._running = True
+        self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
+
+    def stop(self) -> None:
+        self._running = False
+        self._wakeup.set()
+        self.publisher.close()
+
+    kill = stop
+
+    def check_ready(self) -> str | None:
+        return f"outbox relay cannot publish: {self.last_error}" if self.last_error else None
+
+    def wake(self) -> None:
+        """Called after a commit that recorded events: publish now rather than at the next sweep."""
+        self._wakeup.set()
+
+    def _run(self) -> None:
+        failures = 0
+        while self._running:
+            self._wakeup.wait(self.sweep_seconds if failures == 0 else min(30, 0.5 * 2 ** failures))
+            self._wakeup.clear()
+            try:
+                while self._running and self.publish_pending() >= self.batch_size:
+                    eventlet.sleep(0)
+                failures = 0
+                self.last_error = None
+            except Exception as exc:
+                failures = min(failures + 1, 6)
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                log.warning("outbox relay could not publish (%s: %s); the rows stay and are retried",
+                            exc.__class__.__name__, exc)
+
+    def publish_pending(self) -> int:
+        """Claim up to one batch of due rows, publish them in order, mark them sent. Returns the batch size seen."""
+        outbox = self.mongo.db.outbox
+        now = utc_now()
+        due = {"state": "pending", "lease_until": {"$lt": now}}
+        ids = [row["_id"] for row in outbox.find(due, {"_id": 1}).sort("_id", ASCENDING).limit(self.batch_size)]
+        if not ids:
+            return 0
+        token = f"{self.owner}:{uuid.uuid4().hex[:8]}"
+        outbox.update_many({"_id": {"$in": ids}, **due},
+                           {"$set": {"lease_until": now + self.lease, "lease_owner": token}})
+        claimed = list(outbox.find({"_id": {"$in": ids}, "lease_owner": token, "state": "pending"})
+                       .sort("_id", ASCENDING))
+        published = []
+        try:
+            for row in claimed:
+                self.publisher.publish(
+                    encode(row["envelope"]), exchange=self.exchange, routing_key=row["routing_key"],
+                    message_id=row["event_id"], content_type=CONTENT_TYPE, declare=[self.exchange])
+                published.append(row["_id"])
+                self.metrics.published.labels(row["type"]).inc()
+        finally:
+            if published:
+                outbox.update_many({"_id": {"$in": published}},
+                                   {"$set": {"state": "sent", "published_at": utc_now()}})
+            left = [row["_id"] for row in claimed if row["_id"] not in set(published)]
+            if left:  # let the next sweep (ours or a replica's) take them at once
+                outbox.update_many({"_id": {"$in": left}, "lease_owner": token}, {"$set": {"lease_until": EPOCH}})
+        return len(ids)
+
+    def _backlog(self):
+        yield (), float(self.mongo.db.outbox.count_documents({"state": "pending"}))
+
+    def _oldest_age(self):
+        oldest = self.mongo.db.outbox.find_one({"state": "pending"}, {"created_at": 1}, sort=[("_id", ASCENDING)])
+        age = (utc_now() - oldest["created_at"]).total_seconds() if oldest else 0.0
+        yield (), max(age, 0.0)

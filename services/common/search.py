@@ -1,0 +1,389 @@
+"""Full-text search terms, shared by every service that makes text searchable.
+
+The storage server offers no ``$text`` index, so each searchable document
+carries its own normalised, stemmed terms:
+
+* ``search_terms`` (:data:`TERMS_FIELD`) - the sorted, unique stems of the
+  document, indexed with :data:`INDEX_KEYS` (a multikey index);
+* ``search_weights`` (:data:`WEIGHTS_FIELD`) - ``{stem: weight}`` for exactly
+  the same stems, which :func:`rank` sums for the stems a query matched.
+
+A service that makes a collection searchable:
+
+1. declares the index once: ``collection.create_index(**search.INDEX)``;
+2. merges ``search.terms_for({...}, weights)`` into every document it writes;
+3. answers a query with::
+
+       terms = search.query_terms(q)
+       if not terms:
+           return []
+       docs = collection.find(search.mongo_filter(terms))
+       ranked = search.rank(docs, terms, time_field="published_at")
+       # and search.snippet(doc_text, terms) for what is shown
+
+All of this is pure: no database, broker or framework is touched here.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import Stemmer
+from markupsafe import Markup, escape
+
+TERMS_FIELD = "search_terms"
+WEIGHTS_FIELD = "search_weights"
+
+#: Key spec of the index every searchable collection must declare.
+INDEX_KEYS: list[tuple[str, int]] = [(TERMS_FIELD, 1)]
+INDEX_NAME = "search_terms"
+#: ``collection.create_index(**INDEX)`` or ``pymongo.IndexModel(**INDEX)``.
+INDEX: dict[str, Any] = {"keys": INDEX_KEYS, "name": INDEX_NAME}
+
+#: Field weights used when a caller does not give its own. They must be
+#: integers: the count bonus is always below 1, so a term found in a heavier
+#: field always outweighs any number of occurrences in a lighter one.
+DEFAULT_FIELD_WEIGHTS: dict[str, int] = {"title": 10, "summary": 3, "body": 1}
+
+#: A document keeps at most this many terms (the most heavily weighted), so
+#: its index entries and its size stay bounded however long the text is.
+MAX_TERMS = 500
+#: A query uses at most this many terms; the rest of a very long query is
+#: ignored rather than turned into a very large filter.
+MAX_QUERY_TERMS = 32
+
+_MIN_TOKEN_LENGTH = 2
+# Longer "words" are identifiers, hashes or encoded data, not vocabulary.
+_MAX_TOKEN_LENGTH = 40
+_COUNT_BONUS_STEP = 0.1
+_COUNT_BONUS_MAX = 0.9
+
+STOP_WORDS: frozenset[str] = frozenset(
+    """
+    a about an and are as at be been but by can could did do does for from
+    had has have he her his how i if in into is it its me my no nor not of
+    on or our she so than that the their them then there these they this
+    those to too us was we were what when where which who whom why will
+    with would you your
+    """.split()
+)
+
+# Letters and digits, plus combining accents that did not compose with the
+# letter before them, so a decomposed "café" stays one word.
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_CHAR = rf"(?:[^\W_]|[{_MARKS}])"
+_WORD = re.compile(rf"[^\W_]{_CHAR}*(?:['\u2019]{_CHAR}+)*")
+_STEM = re.compile(r"[^\W_]+")
+
+_stemmer = Stemmer.Stemmer("english")
+# Stemmer objects keep an internal cache and are not safe to share between
+# threads without a lock; stemming is fast, so one lock is enough.
+_stemmer_lock = threading.Lock()
+
+
+def _fold(token: str) -> str:
+    """Lower-case, compatibility-normalise and strip accents from one token."""
+    token = unicodedata.normalize("NFKC", token).casefold()
+    token = unicodedata.normalize("NFD", token)
+    token = "".join(ch for ch in token if unicodedata.category(ch) != "Mn")
+    return unicodedata.normalize("NFC", token).replace("\u2019", "'")
+
+
+def _words_of(token: str) -> list[str]:
+    """The indexable words in one token as written, before stemming.
+
+    Possessive "'s" is dropped and other apostrophes removed ("don't" ->
+    "dont", "O'Brien" -> "obrien") so that typing a word with or without
+    its apostrophe finds the same thing.
+    """
+    words = []
+    for piece in _WORD.findall(_fold(token)):
+        if piece.endswith("'s"):
+            piece = piece[:-2]
+        piece = piece.replace("'", "")
+        if (
+            _MIN_TOKEN_LENGTH <= len(piece) <= _MAX_TOKEN_LENGTH
+            and piece not in STOP_WORDS
+            and _STEM.fullmatch(piece)
+        ):
+            words.append(piece)
+    return words
+
+
+def _stem_all(words: list[str]) -> list[str]:
+    if not words:
+        return []
+    with _stemmer_lock:
+        return _stemmer.stemWords(words)
+
+
+def _tokens(text: str) -> Iterator[re.Match[str]]:
+    return _WORD.finditer(unicodedata.normalize("NFC", text))
+
+
+def _stems(text: str) -> list[str]:
+    """Every stem in ``text``, in order, repeats kept."""
+    words: list[str] = []
+    for match in _tokens(text):
+        words.extend(_words_of(match.group()))
+    return _stem_all(words)
+
+
+def _as_text(value: str | Iterable[str] | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return " ".join(str(item) for item in value if item)
+
+
+def terms_for(
+    fields: Mapping[str, str | Iterable[str] | None],
+    weights: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The search fields to store on a document, built from its text fields.
+
+    ``fields`` maps a field name to its text (a string, a list of strings such
+    as tags, or ``None`` for nothing); ``weights`` gives each field's weight
+    (default :data:`DEFAULT_FIELD_WEIGHTS`). Every field in ``fields`` must
+    have a positive integer weight, otherwise ``ValueError``.
+
+    Returns ``{"search_terms": [...], "search_weights": {...}}``:
+
+    * ``search_terms`` - sorted, unique stems, at most :data:`MAX_TERMS`;
+    * ``search_weights`` - for exactly those stems, the weight of the
+      heaviest field the stem occurs in plus a bonus below 1 that grows with
+      the number of occurrences across all fields (0.1 per extra occurrence,
+      at most 0.9).
+
+    When there are more than :data:`MAX_TERMS` stems, the most heavily
+    weighted are kept (ties: alphabetical), so the cap is deterministic.
+    """
+    weights = DEFAULT_FIELD_WEIGHTS if weights is None else weights
+    best: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for name, value in fields.items():
+        weight = weights.get(name)
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
+            raise ValueError(f"search field {name!r} needs a positive integer weight")
+        for stem in _stems(_as_text(value)):
+            counts[stem] = counts.get(stem, 0) + 1
+            if weight > best.get(stem, 0):
+                best[stem] = weight
+    scored = {
+        stem: round(
+            best[stem] + min((counts[stem] - 1) * _COUNT_BONUS_STEP, _COUNT_BONUS_MAX), 1
+        )
+        for stem in best
+    }
+    kept = sorted(scored, key=lambda stem: (-scored[stem], stem))[:MAX_TERMS]
+    kept.sort()
+    return {TERMS_FIELD: kept, WEIGHTS_FIELD: {stem: scored[stem] for stem in kept}}
+
+
+def query_terms(q: str | None) -> list[str]:
+    """The stems to search for, normalised exactly as :func:`terms_for` does.
+
+    Unique, in the order they first appear in ``q``, at most
+    :data:`MAX_QUERY_TERMS`. An empty query, or one made only of stop words,
+    punctuation or one-letter words, gives ``[]``: callers answer it with no
+    results rather than querying.
+    """
+    if not q:
+        return []
+    seen: dict[str, None] = {}
+    for stem in _stems(q):
+        seen.setdefault(stem, None)
+        if len(seen) == MAX_QUERY_TERMS:
+            break
+    return list(seen)
+
+
+def _checked(terms: Iterable[str]) -> list[str]:
+    checked: list[str] = []
+    for term in terms:
+        # Terms become part of a filter (and of a field path); only what
+        # query_terms can produce is accepted, so nothing can inject an
+        # operator or a path.
+        if not isinstance(term, str) or not _STEM.fullmatch(term):
+            raise ValueError(f"not a search term: {term!r}")
+        if term not in checked:
+            checked.append(term)
+    return checked
+
+
+def mongo_filter(
+    terms: Sequence[str], *, frequencies: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """The filter that finds exactly the documents holding every one of ``terms``.
+
+    The filter is ``{"search_terms": <lead>, "search_weights.<other>":
+    {"$exists": True}, ...}``: one equality on the indexed array for the lead
+    term, and the other terms checked on the server against the document's
+    ``search_weights`` keys (which are always the same stems as its
+    ``search_terms``). The lead is the rarest term when ``frequencies``
+    (stem -> number of documents holding it) is given, otherwise the longest
+    one, since longer stems tend to be rarer.
+
+    Why not ``{"search_terms": {"$all": terms}}``: the embedded storage
+    server's planner answers ``$all``, ``$and`` and ``$elemMatch`` on an
+    array with a full collection scan, and forcing the index with ``.hint()``
+    is slower still (it walks the whole index, even for a plain equality).
+    A single equality on ``search_terms`` alongside conditions on other
+    fields does use the index there, and MongoDB plans it the same way, so
+    this shape is fast on both, needs no hint, and still lets the server
+    drop non-matching documents. Callers must therefore NOT add ``.hint()``.
+
+    ``terms`` must come from :func:`query_terms` (``ValueError`` otherwise).
+    With no terms the filter matches nothing.
+    """
+    checked = _checked(terms)
+    if not checked:
+        return {TERMS_FIELD: {"$in": []}}
+    if frequencies is not None:
+        lead = min(checked, key=lambda term: (frequencies.get(term, 0), -len(term), term))
+    else:
+        lead = min(checked, key=lambda term: (-len(term), term))
+    found: dict[str, Any] = {TERMS_FIELD: lead}
+    for term in checked:
+        if term != lead:
+            found[f"{WEIGHTS_FIELD}.{term}"] = {"$exists": True}
+    return found
+
+
+def matches(doc: Mapping[str, Any], terms: Iterable[str]) -> bool:
+    """Whether ``doc`` holds every one of ``terms`` (the in-memory twin of
+    :func:`mongo_filter`). No terms never match."""
+    held = set(doc.get(TERMS_FIELD) or ())
+    wanted = list(terms)
+    return bool(wanted) and all(term in held for term in wanted)
+
+
+def score(doc: Mapping[str, Any], terms: Iterable[str]) -> float:
+    """The sum of the document's stored weights for the ``terms`` it holds.
+
+    A document stored without ``search_weights`` counts 1 for each term it
+    holds in ``search_terms``.
+    """
+    weights = doc.get(WEIGHTS_FIELD)
+    if isinstance(weights, Mapping):
+        return float(sum(weights.get(term, 0) for term in set(terms)))
+    held = set(doc.get(TERMS_FIELD) or ())
+    return float(sum(1 for term in set(terms) if term in held))
+
+
+def _field(doc: Mapping[str, Any], path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _timestamp(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            # pymongo hands back naive datetimes that are UTC.
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def rank(
+    docs: Iterable[Mapping[str, Any]],
+    terms: Iterable[str],
+    *,
+    time_field: str | None = None,
+) -> list[Mapping[str, Any]]:
+    """``docs`` ordered best first.
+
+    Higher :func:`score` first; equal scores put the newer document first by
+    ``time_field`` (a dotted path to a datetime - naive ones are taken as
+    UTC -, an ISO 8601 string or a Unix time); documents without a time come
+    after those with one. Remaining ties keep their input order. Documents
+    are not filtered: callers pass the candidates :func:`mongo_filter` found.
+    """
+    wanted = list(terms)
+
+    def key(doc: Mapping[str, Any]) -> tuple[float, float]:
+        when = _timestamp(_field(doc, time_field)) if time_field else None
+        return (-score(doc, wanted), -when if when is not None else float("inf"))
+
+    return sorted(docs, key=key)
+
+
+def _snap_start(text: str, start: int, limit: int) -> int:
+    """Move a cut forward to the start of a word, but never past ``limit``."""
+    if start <= 0 or text[start - 1] == " ":
+        return start
+    space = text.find(" ", start, limit)
+    return space + 1 if space != -1 else start
+
+
+def _snap_end(text: str, end: int, limit: int) -> int:
+    """Move a cut back to the end of a word, but never before ``limit``."""
+    if end >= len(text) or text[end] == " ":
+        return end
+    space = text.rfind(" ", limit, end)
+    return space if space != -1 else end
+
+
+def snippet(text: str | None, terms: Iterable[str], *, width: int = 160) -> Markup:
+    """An HTML-safe excerpt of ``text`` with the words matching ``terms`` marked.
+
+    Whitespace is collapsed to single spaces and the text is HTML-escaped;
+    every word whose stem is one of ``terms`` is wrapped in
+    ``<mark>…</mark>`` (so "engaging" is marked for the query
+    "engagement"). At most ``width`` characters of the text are kept,
+    centred on the first matching word (the start of the text when nothing
+    matches), cut at word boundaries where possible, with "…" marking each
+    cut. The result is :class:`markupsafe.Markup`, so templates do not
+    escape it again; it is a ``str`` for everything else.
+    """
+    clean = " ".join(unicodedata.normalize("NFC", text or "").split())
+    if not clean:
+        return Markup("")
+    wanted = set(terms)
+    tokens = [(match.start(), match.end(), _words_of(match.group())) for match in _WORD.finditer(clean)]
+    stems = iter(_stem_all([word for _, _, words in tokens for word in words]))
+    hits = []
+    for token_start, token_end, words in tokens:
+        if wanted.intersection([next(stems) for _ in words]):
+            hits.append((token_start, token_end))
+    width = max(int(width), 1)
+    start, end = 0, len(clean)
+    if len(clean) > width:
+        if hits:
+            first_start, first_end = hits[0]
+            centre = (first_start + first_end) // 2
+            start = max(0, min(centre - width // 2, len(clean) - width))
+            end = start + width
+            start = _snap_start(clean, start, first_start)
+            end = _snap_end(clean, end, first_end)
+        else:
+            end = _snap_end(clean, width, 1)
+    out = [Markup("…") if start > 0 else Markup("")]
+    position = start
+    for hit_start, hit_end in hits:
+        if hit_start < start or hit_end > end:
+            continue
+        out.append(escape(clean[position:hit_start]))
+        out.append(Markup("<mark>%s</mark>") % clean[hit_start:hit_end])
+        position = hit_end
+    out.append(escape(clean[position:end]))
+    if end < len(clean):
+        out.append(Markup("…"))
+    return Markup("").join(out).strip()

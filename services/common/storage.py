@@ -1,0 +1,156 @@
+"""MongoDB storage for a service: one client per container, one store per worker.
+
+A service declares a ``Store`` subclass (its collections, indexes and queries)
+and gets it through ``Storage(MyStore)``. Writes that change state go through
+``store.transaction(fn)``: ``fn`` receives a store bound to one MongoDB
+transaction, records the events the change causes with ``tx.record(...)``
+into the outbox in that same transaction, and, when the worker is handling an
+event, the "(source, id) seen" mark is written there too. Either all of it
+commits or none of it does; a duplicate delivery finds the mark and raises
+``AlreadyHandled``, which the consumer treats as done.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, TypeVar
+
+from nameko.extensions import DependencyProvider
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from services.common import config as settings
+from services.common.events import build_envelope, utc_now
+from services.common.metrics import ServiceMetrics
+from services.common.mongo import MongoConnection, ensure_indexes, raise_if_unreachable
+from services.common.outbox import OUTBOX_INDEXES, OutboxRelay, outbox_row
+
+T = TypeVar("T")
+
+# Collections every service has beside its own: its outbox (also its event
+# log), the events it has handled, the dead letters of its consumers, and the
+# members it has seen deactivated (their tokens are refused).
+KIT_INDEXES: dict[str, list[IndexModel]] = {
+    **OUTBOX_INDEXES,
+    "dead_letters": [IndexModel([("state", ASCENDING), ("dead_at", ASCENDING)])],
+}
+
+
+class AlreadyHandled(Exception):
+    """This event's effect is already stored; redelivery changes nothing."""
+
+
+class Store:
+    """Base for a service's storage wrapper. Subclasses declare ``indexes`` and query methods.
+
+    Every method passes ``session=self.session`` so the same code runs inside
+    and outside a transaction.
+    """
+
+    indexes: ClassVar[dict[str, list[IndexModel]]] = {}
+
+    def __init__(self, db, *, source: str = "", service: str = "", session=None, handling=None,
+                 on_commit: Callable[[], None] | None = None):
+        self.db = db
+        self.source = source
+        self.service = service
+        self.session = session
+        self._handling = handling
+        self._on_commit = on_commit
+        self._recorded = 0
+
+    def gauges(self) -> list[tuple[str, str, list[str], Callable]]:
+        """Domain gauges computed at scrape time: ``(name, help, label names, read)``."""
+        return []
+
+    # -- transactions -------------------------------------------------------
+
+    def transaction(self, fn: Callable[["Store"], T]) -> T:
+        """Run ``fn(tx)`` in one MongoDB transaction, retried on transient conflicts.
+
+        Raises ``AlreadyHandled`` when the event being handled was already
+        handled, and ``Unavailable`` when storage cannot be reached.
+        """
+        recorded = []
+
+        def body(session) -> T:
+            tx = type(self)(self.db, source=self.source, service=self.service, session=session,
+                            handling=self._handling)
+            if self._handling is not None:
+                tx.mark_handled(self._handling)
+            result = fn(tx)
+            recorded.append(tx._recorded)
+            return result
+
+        try:
+            with self.db.client.start_session() as session:
+                result = session.with_transaction(body)
+        except PyMongoError as exc:
+            if isinstance(exc, DuplicateKeyError) and "processed_events" in str(exc):
+                raise AlreadyHandled(self._handling.dedupe_key) from None
+            raise_if_unreachable(exc)
+            raise
+        if recorded and recorded[-1] and self._on_commit:
+            self._on_commit()
+        return result
+
+    def mark_handled(self, event) -> None:
+        self.db.processed_events.insert_one(
+            {"_id": event.dedupe_key, "type": event.name, "at": utc_now()}, session=self.session)
+
+    def was_handled(self, dedupe_key: str) -> bool:
+        return self.db.processed_events.find_one({"_id": dedupe_key}, {"_id": 1}) is not None
+
+    def record(self, name: str, *, subject: str, data: dict, version: int = 1) -> dict:
+        """Add an event to the outbox inside the current transaction; the relay publishes it after commit."""
+        if self.session is None:
+            raise RuntimeError("record() belongs inside store.transaction(...)")
+        envelope = build_envelope(name, data, subject=subject, source=self.source, version=version)
+        self.db.outbox.insert_one(outbox_row(envelope, self.service, name, version), session=self.session)
+        self._recorded += 1
+        return envelope
+
+    # -- members seen deactivated (for token checks) -----------------------
+
+    def mark_member_deactivated(self, member_id: str) -> None:
+        self.db.deactivated_members.update_one(
+            {"_id": member_id}, {"$set": {"at": utc_now()}}, upsert=True, session=self.session)
+
+    def is_member_deactivated(self, member_id: str) -> bool:
+        return self.db.deactivated_members.find_one({"_id": member_id}, {"_id": 1}) is not None
+
+
+class Storage(DependencyProvider):
+    """Gives each worker a ``store_class`` instance bound to the container's database."""
+
+    mongo = MongoConnection()
+    relay = OutboxRelay()
+    metrics = ServiceMetrics()
+
+    def __init__(self, store_class: type[Store]):
+        self.store_class = store_class
+
+    def setup(self) -> None:
+        try:
+            ensure_indexes(self.mongo.db, {**KIT_INDEXES, **self.store_class.indexes})
+        except PyMongoError as exc:
+            raise settings.ConfigError(
+                f"Cannot reach storage at MONGO_URI to declare indexes ({exc.__class__.__name__}); "
+                "start the storage server or fix MONGO_URI."
+            ) from exc
+        for name, doc, labels, read in self.store_class(self.mongo.db).gauges():
+            self.metrics.gauge(name, doc, labels, read)
+
+    def get_dependency(self, worker_ctx) -> Store:
+        handling = worker_ctx.args[0] if getattr(worker_ctx.entrypoint, "handles_events", False) else None
+        return self.store_class(
+            self.mongo.db, source=self.mongo.source, service=self.container.service_name,
+            handling=handling, on_commit=self.relay.wake,
+        )
+
+
+def plain(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored document with ``_id`` renamed to ``id`` (what callers see)."""
+    if doc is None:
+        return None
+    out = dict(doc)
+    out["id"] = str(out.pop("_id"))
+    return out

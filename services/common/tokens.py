@@ -1,0 +1,195 @@
+"""Signed, expiring member tokens and how every service checks them locally.
+
+The members service signs RS256 tokens (``aud: "engage"``) with a key it keeps
+in its own storage and publishes the public half as JWKS on its HTTP port.
+Every other service verifies tokens itself against that JWKS (cached, fetched
+again when an unknown key id appears) and refuses members it has seen
+deactivated. The gateway forwards the caller's raw token in nameko's context
+data under ``engage_token``.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from nameko.extensions import DependencyProvider, SharedExtension
+
+from services.common.errors import Forbidden, Unauthorized
+from services.common.logs import bind_member
+
+AUDIENCE = "engage"
+ISSUER = "urn:engage:members"
+ALGORITHM = "RS256"
+CONTEXT_KEY = "engage_token"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a member (or a machine client acting with an API key's scopes)."""
+
+    member_id: str
+    agency: str
+    display_name: str = ""
+    roles: tuple[str, ...] = ("member",)
+    network_admin_of: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = field(default=())
+
+    @property
+    def is_operator(self) -> bool:
+        return "operator" in self.roles
+
+    def has_role(self, role: str, agency: str | None = None) -> bool:
+        """Operators hold every role everywhere; other roles count in the member's own agency."""
+        if self.is_operator:
+            return True
+        return role in self.roles and (agency is None or agency == self.agency)
+
+    def require_role(self, role: str, agency: str | None = None) -> None:
+        if not self.has_role(role, agency):
+            raise Forbidden(f"This needs the {role.replace('_', ' ')} role{' in ' + agency if agency else ''}.")
+
+
+def new_signing_key() -> dict:
+    """A fresh RSA key as a storable document: key id and PEM."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return {"kid": uuid.uuid4().hex[:16], "pem": pem}
+
+
+def jwks(keys: list[dict]) -> dict:
+    """The public JWK set for stored signing keys."""
+    out = []
+    for stored in keys:
+        private = serialization.load_pem_private_key(stored["pem"].encode(), password=None)
+        public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+        out.append({**public_jwk, "kid": stored["kid"], "use": "sig", "alg": ALGORITHM})
+    return {"keys": out}
+
+
+def issue(signing_key: dict, claims: dict[str, Any], ttl_seconds: int) -> tuple[str, int]:
+    """Sign a token for ``claims``; returns the token and its expiry (unix seconds)."""
+    now = int(time.time())
+    expires = now + ttl_seconds
+    payload = {**claims, "aud": AUDIENCE, "iss": ISSUER, "iat": now, "nbf": now - 5, "exp": expires,
+               "jti": uuid.uuid4().hex}
+    token = jwt.encode(payload, signing_key["pem"], algorithm=ALGORITHM, headers={"kid": signing_key["kid"]})
+    return token, expires
+
+
+def principal_from_claims(claims: dict) -> Principal:
+    return Principal(
+        member_id=str(claims["sub"]), agency=str(claims.get("agency", "")),
+        display_name=str(claims.get("name", "")), roles=tuple(claims.get("roles", ("member",))),
+        network_admin_of=tuple(claims.get("network_admin_of", ())), scopes=tuple(claims.get("scopes", ())),
+    )
+
+
+class TokenVerifier:
+    """Verifies tokens against a JWKS URL, caching keys for ``cache_seconds``."""
+
+    def __init__(self, jwks_url: str, cache_seconds: int = 300):
+        self.jwks_url = jwks_url
+        self.cache_seconds = cache_seconds
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+
+    def _key(self, kid: str):
+        stale = time.monotonic() - self._fetched_at > self.cache_seconds
+        if kid not in self._keys or stale:
+            if kid in self._keys and not stale:
+                return self._keys[kid]
+            try:
+                document = requests.get(self.jwks_url, timeout=3).json()
+            except (requests.RequestException, ValueError) as exc:
+                raise Unauthorized(f"Token keys could not be fetched from the members service ({exc.__class__.__name__}).") from None
+            self._keys = {k["kid"]: jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(k)) for k in document.get("keys", [])}
+            self._fetched_at = time.monotonic()
+        if kid not in self._keys:
+            raise Unauthorized("The token was signed by an unknown key.")
+        return self._keys[kid]
+
+    def verify(self, token: str) -> dict:
+        """Return the token's claims, or raise ``Unauthorized`` saying what is wrong with it."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is malformed.") from None
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized(f"Tokens must be signed with {ALGORITHM}.")
+        key = self._key(str(header.get("kid", "")))
+        try:
+            return jwt.decode(token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+                              options={"require": ["exp", "sub", "aud", "iss"]})
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired; log in again.") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthorized("The token is not meant for Engagement Network (wrong audience).") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"The token is not valid: {exc}.") from None
+
+
+class TokenKeys(SharedExtension):
+    """The container's token verifier (``MEMBERS_JWKS_URL``)."""
+
+    def setup(self) -> None:
+        self.verifier = TokenVerifier(self.container.config.get("MEMBERS_JWKS_URL")
+                                      or "http://127.0.0.1:8001/.well-known/jwks.json")
+
+
+class CallerAccess:
+    """What a worker knows about its caller."""
+
+    def __init__(self, token: str | None, verifier: TokenVerifier, is_deactivated):
+        self._token = token
+        self._verifier = verifier
+        self._is_deactivated = is_deactivated
+        self._principal: Principal | None = None
+
+    def optional(self) -> Principal | None:
+        """The calling member, or None for a visitor. A bad token is still an error."""
+        if not self._token:
+            return None
+        if self._principal is None:
+            principal = principal_from_claims(self._verifier.verify(self._token))
+            if self._is_deactivated(principal.member_id):
+                raise Unauthorized("This member has been deactivated.")
+            bind_member(principal.member_id)
+            self._principal = principal
+        return self._principal
+
+    def required(self) -> Principal:
+        principal = self.optional()
+        if principal is None:
+            raise Unauthorized("Log in first: this needs a member's token.")
+        return principal
+
+
+class Caller(DependencyProvider):
+    """``self.caller.required()`` / ``.optional()``: the verified member behind this call.
+
+    ``is_deactivated`` is looked up in the service's own storage when it has
+    one (``deactivated_members``, kept current from ``member.deactivated``).
+    """
+
+    keys = TokenKeys()
+
+    def get_dependency(self, worker_ctx) -> CallerAccess:
+        token = (worker_ctx.context_data or {}).get(CONTEXT_KEY)
+        return CallerAccess(token, self.keys.verifier, self._deactivated_lookup())
+
+    def _deactivated_lookup(self):
+        from services.common.mongo import MongoConnection
+
+        for extension in self.container.shared_extensions.values():
+            if isinstance(extension, MongoConnection):
+                db = extension.db
+                return lambda member_id: db.deactivated_members.find_one({"_id": member_id}, {"_id": 1}) is not None
+        return lambda member_id: False

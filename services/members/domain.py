@@ -1,0 +1,116 @@
+"""Members' rules: who may register where, passwords, roles and networks. Pure functions."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+AGENCY_ROLES = ("member", "moderator", "agency_admin")
+ALL_ROLES = AGENCY_ROLES + ("network_admin", "operator")
+MIN_PASSWORD_LENGTH = 10
+API_KEY_PREFIX = "ek_"
+API_KEY_SCOPES = ("ideas:read", "ideas:write", "archive:read", "archive:write", "events:read", "webhooks:write")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class RuleBroken(ValueError):
+    """A domain rule said no; ``field`` names the input at fault (or None)."""
+
+    def __init__(self, message: str, field: str | None = None, kind: str = "invalid"):
+        super().__init__(message)
+        self.field = field
+        self.kind = kind
+
+
+def normalise_email(email: str) -> str:
+    """Emails compare case-insensitively and without surrounding spaces."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
+
+
+def email_domain(email: str) -> str:
+    return normalise_email(email).rsplit("@", 1)[-1]
+
+
+def check_registration_domain(email: str, allowed_domains: list[str]) -> None:
+    """An agency may restrict registration to its email domains (subdomains count)."""
+    if not allowed_domains:
+        return
+    domain = email_domain(email)
+    if not any(domain == d or domain.endswith("." + d) for d in allowed_domains):
+        raise RuleBroken(f"This agency accepts registrations from {', '.join(allowed_domains)} addresses only.",
+                         "email", "forbidden")
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _SLUG.sub("-", ascii_text.lower()).strip("-")[:60] or "network"
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """argon2id parameters; cheap ones only when ``ENGAGE_ENV=test``."""
+
+    time_cost: int = 3
+    memory_cost: int = 65536
+    parallelism: int = 2
+
+    @classmethod
+    def for_environment(cls, env: str) -> "PasswordPolicy":
+        return cls(time_cost=1, memory_cost=1024, parallelism=1) if env == "test" else cls()
+
+    def hasher(self) -> PasswordHasher:
+        return PasswordHasher(time_cost=self.time_cost, memory_cost=self.memory_cost, parallelism=self.parallelism)
+
+
+def hash_password(hasher: PasswordHasher, password: str) -> str:
+    return hasher.hash(password)
+
+
+def password_matches(hasher: PasswordHasher, stored_hash: str | None, password: str) -> bool:
+    if not stored_hash:
+        return False
+    try:
+        return hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_api_key() -> tuple[str, str]:
+    """A key to show once and the digest to store (keys are long random strings, so SHA-256 suffices)."""
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, digest(key)
+
+
+def new_reset_token() -> tuple[str, str]:
+    token = secrets.token_urlsafe(32)
+    return token, digest(token)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_claims(member: dict, network_admin_of: list[str]) -> dict:
+    """What a member's token says about them (no email, nothing secret)."""
+    return {
+        "sub": member["id"], "agency": member["agency"], "name": member["display_name"],
+        "roles": list(member.get("roles", ["member"])), "network_admin_of": network_admin_of,
+    }
+
+
+def may_change_roles(actor_roles: tuple[str, ...], actor_agency: str, target_agency: str) -> bool:
+    """Agency admins manage roles in their own agency; operators everywhere."""
+    return "operator" in actor_roles or ("agency_admin" in actor_roles and actor_agency == target_agency)
+
+
+def new_roles(requested: list[str]) -> list[str]:
+    roles = sorted(set(requested) | {"member"}, key=ALL_ROLES.index)
+    unknown = [r for r in roles if r not in AGENCY_ROLES]
+    if unknown:
+        raise RuleBroken(f"Roles must be among {', '.join(AGENCY_ROLES)}.", "roles")
+    return roles

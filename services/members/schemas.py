@@ -1,0 +1,56 @@
+"""Request and response schemas of the members service (events are in ``services.common.contract.members``)."""
+from marshmallow import Schema, fields, validate
+
+from services.members.domain import AGENCY_ROLES, API_KEY_SCOPES, MIN_PASSWORD_LENGTH
+
+TITLE = validate.Length(min=1, max=200)
+_SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,59}$", error="use lower-case letters, digits and dashes")
+
+
+class Strict(Schema):
+    """Unknown fields are an error: a typo should not pass silently."""
+
+
+class Registration(Strict):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    display_name = fields.Str(required=True, validate=TITLE)
+    password = fields.Str(required=True, load_only=True,
+                          validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=1024,
+                                                   error=f"must be {MIN_PASSWORD_LENGTH} to 1024 characters"))
+    agency = fields.Str(required=True, validate=_SLUG)
+    time_zone = fields.Str(load_default="Australia/Sydney", validate=validate.Length(max=64))
+
+
+class Login(Strict):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.Str(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class AgencyCreation(Strict):
+    slug = fields.Str(required=True, validate=_SLUG)
+    name = fields.Str(required=True, validate=TITLE)
+    email_domains = fields.List(fields.Str(validate=validate.Length(min=3, max=120)), load_default=list)
+
+
+class NetworkCreation(Strict):
+    name = fields.Str(required=True, validate=TITLE)
+    description = fields.Str(load_default="", validate=validate.Length(max=20000))
+
+
+class RoleChange(Strict):
+    roles = fields.List(fields.Str(validate=validate.OneOf(AGENCY_ROLES)), required=True)
+
+
+class ApiKeyCreation(Strict):
+    name = fields.Str(required=True, validate=TITLE)
+    scopes = fields.List(fields.Str(validate=validate.OneOf(API_KEY_SCOPES)), required=True,
+                         validate=validate.Length(min=1))
+
+
+class ResetRequest(Strict):
+    email = fields.Email(required=True)
+
+
+class PasswordReset(Strict):
+    token = fields.Str(required=True, validate=validate.Length(min=10, max=200))
+    password = fields.Str(required=True, validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=1024))

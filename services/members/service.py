@@ -1,0 +1,344 @@
+"""The members service: agencies, members, log-in and tokens, networks of practice, roles, API keys.
+
+Entrypoints only: each validates with a schema, applies the rules in
+``domain``, writes through ``MemberStore`` and records its events in the same
+transaction.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from services.common.config import environment
+from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from services.common.events import as_json_safe, isoformat, utc_now
+from services.common.http import api, json_response, load
+from services.common.ratelimit import RateLimits
+from services.common import service_base
+from services.common.storage import Storage
+from services.common.tokens import Caller, issue, jwks
+from services.members import domain, schemas
+from services.members.store import MemberStore
+
+TOKEN_TTL_SECONDS = 8 * 3600
+ACCOUNT_FAILURES = "10 per 15 minutes"
+ADDRESS_FAILURES = "50 per 15 minutes"
+
+
+class MembersSettings(DependencyProvider):
+    """Password hashing cost, rate limits and the public URL, fixed for the container's life."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.hasher = domain.PasswordPolicy.for_environment(environment(config)).hasher()
+        self.limits = RateLimits(config.get("REDIS_URL") or None)
+        self.public_url = str(config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+def _fail_on_rule(error: domain.RuleBroken):
+    kinds = {"forbidden": Forbidden, "conflict": Conflict}
+    cls = kinds.get(error.kind, ValidationFailed)
+    return cls(str(error), {error.field: [str(error)]} if error.field else None)
+
+
+def member_view(member: dict, networks: list[dict] | None = None, *, private: bool = False) -> dict:
+    view = {"id": member["id"], "display_name": member["display_name"], "agency": member["agency"],
+            "roles": member.get("roles", ["member"]), "status": member.get("status", "active"),
+            "created_at": isoformat(member["created_at"])}
+    if private:
+        view["email"] = member["email"]
+        view["time_zone"] = member.get("time_zone", "Australia/Sydney")
+    if networks is not None:
+        view["networks"] = networks
+    return view
+
+
+class MembersService(service_base.ServiceBase):
+    name = "members"
+
+    store = Storage(MemberStore)
+    caller = Caller()
+    settings = MembersSettings()
+
+    # -- agencies -----------------------------------------------------------
+
+    @rpc
+    def list_agencies(self) -> list[dict]:
+        return [{"id": a["id"], "slug": a["slug"], "name": a["name"]} for a in self.store.agencies()]
+
+    @rpc
+    def create_agency(self, payload: dict, admin: dict | None = None) -> dict:
+        """Operator only (the ``engage agency create`` command): an agency and, optionally, its first administrator."""
+        principal = self.caller.optional()
+        if principal is not None and not principal.is_operator:
+            raise Forbidden("Only the platform operator creates agencies.")
+        data = load(schemas.AgencyCreation(), payload)
+        admin_data = load(schemas.Registration(), {**admin, "agency": data["slug"]}) if admin else None
+        agency = {"_id": str(uuid.uuid4()), **data, "email_domains": [d.lower() for d in data["email_domains"]],
+                  "created_at": utc_now(), "version": 1}
+
+        def write(tx: MemberStore):
+            tx.add_agency(agency)
+            tx.record("agency.created", subject=agency["_id"], data={
+                "agency_id": agency["_id"], "slug": agency["slug"], "name": agency["name"], "version": 1})
+            if admin_data:
+                self._add_member(tx, admin_data, roles=["member", "agency_admin"], check_domain=False)
+
+        self.store.transaction(write)
+        return {"id": agency["_id"], "slug": agency["slug"], "name": agency["name"]}
+
+    # -- registration, log-in, tokens ---------------------------------------
+
+    @rpc
+    def register(self, payload: dict) -> dict:
+        data = load(schemas.Registration(), payload)
+        member = self.store.transaction(lambda tx: self._add_member(tx, data, roles=["member"]))
+        return member_view(member, [], private=True)
+
+    def _add_member(self, tx: MemberStore, data: dict, *, roles: list[str], check_domain: bool = True) -> dict:
+        agency = tx.agency(data["agency"])
+        email = domain.normalise_email(data["email"])
+        if check_domain:
+            try:
+                domain.check_registration_domain(email, agency.get("email_domains", []))
+            except domain.RuleBroken as error:
+                raise _fail_on_rule(error) from None
+        member = {"_id": str(uuid.uuid4()), "email": email, "display_name": data["display_name"].strip(),
+                  "password_hash": domain.hash_password(self.settings.hasher, data["password"]),
+                  "agency": agency["slug"], "roles": roles, "status": "active",
+                  "time_zone": data.get("time_zone") or "Australia/Sydney", "created_at": utc_now(), "version": 1}
+        tx.add_member(member)
+        tx.record("member.registered", subject=member["_id"], data={
+            "member_id": member["_id"], "display_name": member["display_name"], "agency": member["agency"], "version": 1})
+        if roles != ["member"]:
+            tx.record("member.role_changed", subject=member["_id"], data={
+                "member_id": member["_id"], "agency": member["agency"], "roles": roles, "network_admin_of": [],
+                "version": 1})
+        member["id"] = member.pop("_id")
+        return member
+
+    @rpc
+    def log_in(self, payload: dict, address: str = "unknown") -> dict:
+        """Exchange email and password for a token. Failures are rate limited per account and per address."""
+        data = load(schemas.Login(), payload)
+        email = domain.normalise_email(data["email"])
+        limits = self.settings.limits
+        too_many = "Too many failed log-ins; wait before trying again, or reset your password."
+        limits.check(ACCOUNT_FAILURES, "login-account", email, message=too_many)
+        limits.check(ADDRESS_FAILURES, "login-address", address, message=too_many)
+        member = self.store.member_by_email(email)
+        if (member is None or member.get("status") != "active"
+                or not domain.password_matches(self.settings.hasher, member.get("password_hash"), data["password"])):
+            limits.count(ACCOUNT_FAILURES, "login-account", email)
+            limits.count(ADDRESS_FAILURES, "login-address", address)
+            raise Unauthorized("The email or password is not right.")
+        return self._token_for(member)
+
+    def _token_for(self, member: dict, scopes: list[str] | None = None, ttl: int = TOKEN_TTL_SECONDS) -> dict:
+        admin_of = [n["slug"] for n in self.store.memberships_of(member["id"]) if n["role"] == "admin"]
+        claims = domain.token_claims(member, admin_of)
+        if scopes is not None:
+            claims["scopes"] = scopes
+        token, expires = issue(self.store.signing_key(), claims, ttl)
+        return {"token": token, "expires_at": isoformat(datetime.fromtimestamp(expires, timezone.utc))}
+
+    @rpc
+    def me(self) -> dict:
+        principal = self.caller.required()
+        member = self.store.member(principal.member_id)
+        return member_view(member, self.store.memberships_of(member["id"]), private=True)
+
+    @rpc
+    def get_member(self, member_id: str) -> dict:
+        return member_view(self.store.member(str(member_id)), self.store.memberships_of(str(member_id)))
+
+    @rpc
+    def contact_addresses(self, member_ids: list[str]) -> list[dict]:
+        """For the notify service: where to email active members (never published as an event)."""
+        return [{"member_id": m["id"], "email": m["email"], "display_name": m["display_name"],
+                 "time_zone": m.get("time_zone", "Australia/Sydney")} for m in self.store.contacts(list(member_ids)[:1000])]
+
+    @rpc
+    def agency_members(self, agency: str) -> list[dict]:
+        principal = self.caller.required()
+        principal.require_role("agency_admin", agency)
+        return [member_view(m) for m in self.store.members_of_agency(agency)]
+
+    # -- password reset -----------------------------------------------------
+
+    @rpc
+    def request_password_reset(self, payload: dict) -> dict:
+        """Always answers the same, so it cannot tell who has an account."""
+        data = load(schemas.ResetRequest(), payload)
+        member = self.store.member_by_email(domain.normalise_email(data["email"]))
+        if member is not None and member.get("status") == "active":
+            token, token_digest = domain.new_reset_token()
+            expires = utc_now() + timedelta(hours=1)
+
+            def write(tx: MemberStore):
+                tx.add_reset_token({"_id": token_digest, "member_id": member["id"], "expires_at": expires, "used": False})
+                tx.record("member.password_reset_requested", subject=member["id"], data={
+                    "member_id": member["id"], "reset_url": f"{self.settings.public_url}/reset/{token}",
+                    "expires_at": isoformat(expires), "version": member["version"]})
+
+            self.store.transaction(write)
+        return {"status": "If that address is registered, a reset link is on its way."}
+
+    @rpc
+    def reset_password(self, payload: dict) -> dict:
+        data = load(schemas.PasswordReset(), payload)
+
+        def write(tx: MemberStore):
+            used = tx.use_reset_token(domain.digest(data["token"]))
+            if used is None:
+                raise NotFound("That reset link is not valid any more; ask for a new one.", {"token": ["expired or used"]})
+            tx.update_member(used["member_id"], {"password_hash": domain.hash_password(self.settings.hasher, data["password"])})
+
+        self.store.transaction(write)
+        return {"status": "Your password has been changed; log in with the new one."}
+
+    # -- networks -----------------------------------------------------------
+
+    @rpc
+    def list_networks(self, agency: str | None = None) -> list[dict]:
+        return [_network_view(n) for n in self.store.networks(agency)]
+
+    @rpc
+    def get_network(self, slug: str) -> dict:
+        network = self.store.network(str(slug))
+        return {**_network_view(network), "members": as_json_safe(self.store.network_members(network["id"]))}
+
+    @rpc
+    def create_network(self, payload: dict) -> dict:
+        principal = self.caller.required()
+        data = load(schemas.NetworkCreation(), payload)
+        network = {"_id": str(uuid.uuid4()), "slug": domain.slugify(data["name"]), "name": data["name"].strip(),
+                   "description": data["description"], "agency": principal.agency, "created_by": principal.member_id,
+                   "member_count": 0, "created_at": utc_now(), "version": 1}
+
+        def write(tx: MemberStore):
+            tx.add_network(network)
+            tx.record("network.created", subject=network["_id"], data={
+                "network_id": network["_id"], "slug": network["slug"], "name": network["name"],
+                "agency": network["agency"], "created_by": principal.member_id, "version": 1})
+            stored = {**network, "id": network["_id"]}
+            tx.add_membership(stored, principal.member_id, role="admin")
+            self._record_membership(tx, "member.joined_network", stored, principal.member_id, principal.agency)
+
+        self.store.transaction(write)
+        return _network_view({**network, "id": network["_id"], "member_count": 1})
+
+    @rpc
+    def join_network(self, slug: str) -> dict:
+        principal = self.caller.required()
+
+        def write(tx: MemberStore):
+            network = tx.network(str(slug))
+            if tx.add_membership(network, principal.member_id):
+                self._record_membership(tx, "member.joined_network", network, principal.member_id, principal.agency)
+            return tx.network(str(slug))
+
+        return _network_view(self.store.transaction(write))
+
+    @rpc
+    def leave_network(self, slug: str) -> dict:
+        principal = self.caller.required()
+
+        def write(tx: MemberStore):
+            network = tx.network(str(slug))
+            if tx.remove_membership(network, principal.member_id):
+                self._record_membership(tx, "member.left_network", network, principal.member_id, principal.agency)
+            return tx.network(str(slug))
+
+        return _network_view(self.store.transaction(write))
+
+    def _record_membership(self, tx: MemberStore, name: str, network: dict, member_id: str, agency: str) -> None:
+        tx.record(name, subject=member_id, data={
+            "member_id": member_id, "network_id": network["id"], "network_slug": network["slug"], "agency": agency,
+            "version": tx.network_version(network["id"])})
+
+    # -- roles, API keys, deactivation --------------------------------------
+
+    @rpc
+    def change_roles(self, member_id: str, payload: dict) -> dict:
+        principal = self.caller.required()
+        data = load(schemas.RoleChange(), payload)
+        target = self.store.member(str(member_id))
+        if not domain.may_change_roles(principal.roles, principal.agency, target["agency"]):
+            raise Forbidden("Only an administrator of the member's agency may change their roles.")
+        try:
+            roles = domain.new_roles(data["roles"])
+        except domain.RuleBroken as error:
+            raise _fail_on_rule(error) from None
+
+        def write(tx: MemberStore):
+            member = tx.update_member(target["id"], {"roles": roles})
+            tx.record("member.role_changed", subject=member["id"], data={
+                "member_id": member["id"], "agency": member["agency"], "roles": roles,
+                "network_admin_of": [], "version": member["version"]})
+            return member
+
+        return member_view(self.store.transaction(write))
+
+    @rpc
+    def create_api_key(self, payload: dict) -> dict:
+        principal = self.caller.required()
+        data = load(schemas.ApiKeyCreation(), payload)
+        key, key_digest = domain.new_api_key()
+        self.store.add_api_key({"_id": key_digest, "member_id": principal.member_id, "name": data["name"],
+                                "scopes": data["scopes"], "created_at": utc_now(), "revoked": False})
+        return {"key": key, "name": data["name"], "scopes": data["scopes"]}
+
+    @rpc
+    def token_for_api_key(self, key: str) -> dict:
+        """A short-lived token carrying the key's scopes, so every service checks keys the way it checks tokens."""
+        if not isinstance(key, str) or not key.startswith(domain.API_KEY_PREFIX):
+            raise Unauthorized("That is not an API key.")
+        stored = self.store.api_key(domain.digest(key))
+        if stored is None:
+            raise Unauthorized("The API key is unknown or revoked.")
+        member = self.store.member(stored["member_id"])
+        if member.get("status") != "active":
+            raise Unauthorized("The API key's member has been deactivated.")
+        return self._token_for(member, scopes=stored["scopes"], ttl=300)
+
+    @rpc
+    def deactivate(self, member_id: str) -> dict:
+        principal = self.caller.required()
+        target = self.store.member(str(member_id))
+        if principal.member_id != target["id"] and not domain.may_change_roles(principal.roles, principal.agency, target["agency"]):
+            raise Forbidden("Only the member or an administrator of their agency may deactivate them.")
+
+        def write(tx: MemberStore):
+            left = tx.remove_all_memberships(target["id"])
+            member = tx.update_member(target["id"], {"status": "deactivated", "deactivated_at": utc_now()})
+            tx.mark_member_deactivated(target["id"])
+            for row in left:
+                network = tx.db.networks.find_one({"_id": row["network_id"]}, session=tx.session)
+                if network:
+                    self._record_membership(tx, "member.left_network", {**network, "id": network["_id"]},
+                                            target["id"], target["agency"])
+            tx.record("member.deactivated", subject=member["id"], data={
+                "member_id": member["id"], "agency": member["agency"], "version": member["version"]})
+            return member
+
+        return member_view(self.store.transaction(write))
+
+    # -- the members service's own HTTP: token keys --------------------------
+
+    @api("GET", "/.well-known/jwks.json")
+    def jwks_endpoint(self, request):
+        self.store.signing_key()
+        return json_response(jwks(self.store.signing_keys()), headers={"Cache-Control": "max-age=300"})
+
+
+def _network_view(network: dict) -> dict:
+    return {"id": network["id"], "slug": network["slug"], "name": network["name"],
+            "description": network.get("description", ""), "agency": network["agency"],
+            "member_count": network.get("member_count", 0)}

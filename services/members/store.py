@@ -1,0 +1,183 @@
+"""The members service's storage: agencies, members, networks, memberships, API keys, signing keys."""
+from __future__ import annotations
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from services.common.errors import Conflict, NotFound
+from services.common.events import utc_now
+from services.common.storage import Store, plain
+from services.common.tokens import new_signing_key
+
+PUBLIC_MEMBER = {"password_hash": 0}
+
+
+class MemberStore(Store):
+    indexes = {
+        "agencies": [IndexModel([("slug", ASCENDING)], unique=True)],
+        "members": [IndexModel([("email", ASCENDING)], unique=True), IndexModel([("agency", ASCENDING), ("_id", ASCENDING)])],
+        "networks": [IndexModel([("slug", ASCENDING)], unique=True), IndexModel([("agency", ASCENDING), ("slug", ASCENDING)])],
+        "memberships": [IndexModel([("member_id", ASCENDING)]), IndexModel([("network_id", ASCENDING), ("joined_at", ASCENDING)])],
+        "api_keys": [IndexModel([("member_id", ASCENDING)])],
+        "reset_tokens": [IndexModel([("member_id", ASCENDING)])],
+    }
+
+    def gauges(self):
+        return [
+            ("members", "Active members.", [], lambda: [((), float(self.count_members()))]),
+            ("agencies", "Agencies on the platform.", [], lambda: [((), float(self.count_agencies()))]),
+        ]
+
+    # -- agencies -----------------------------------------------------------
+
+    def add_agency(self, agency: dict) -> None:
+        try:
+            self.db.agencies.insert_one(agency, session=self.session)
+        except DuplicateKeyError:
+            raise Conflict(f"An agency with the slug {agency['slug']} already exists.", {"slug": ["already taken"]}) from None
+
+    def agencies(self) -> list[dict]:
+        return [plain(a) for a in self.db.agencies.find({}, session=self.session).sort("slug", ASCENDING)]
+
+    def agency(self, slug: str) -> dict:
+        found = self.db.agencies.find_one({"slug": slug}, session=self.session)
+        if found is None:
+            raise NotFound(f"There is no agency {slug}.", {"agency": ["no such agency"]})
+        return plain(found)
+
+    # -- members ------------------------------------------------------------
+
+    def add_member(self, member: dict) -> None:
+        try:
+            self.db.members.insert_one(member, session=self.session)
+        except DuplicateKeyError:
+            raise Conflict("That email address is already registered.", {"email": ["already registered"]}) from None
+
+    def member_by_email(self, email: str) -> dict | None:
+        return plain(self.db.members.find_one({"email": email}, session=self.session))
+
+    def member(self, member_id: str) -> dict:
+        found = self.db.members.find_one({"_id": member_id}, PUBLIC_MEMBER, session=self.session)
+        if found is None:
+            raise NotFound("There is no such member.")
+        return plain(found)
+
+    def members_of_agency(self, agency: str, limit: int = 200) -> list[dict]:
+        cursor = self.db.members.find({"agency": agency}, PUBLIC_MEMBER, session=self.session).sort("_id", ASCENDING)
+        return [plain(m) for m in cursor.limit(limit)]
+
+    def contacts(self, member_ids: list[str]) -> list[dict]:
+        cursor = self.db.members.find({"_id": {"$in": member_ids}, "status": "active"},
+                                      {"email": 1, "display_name": 1, "time_zone": 1}, session=self.session)
+        return [plain(m) for m in cursor]
+
+    def update_member(self, member_id: str, changes: dict) -> dict:
+        found = self.db.members.find_one_and_update(
+            {"_id": member_id}, {"$set": changes, "$inc": {"version": 1}}, projection=PUBLIC_MEMBER,
+            return_document=ReturnDocument.AFTER, session=self.session)
+        if found is None:
+            raise NotFound("There is no such member.")
+        return plain(found)
+
+    def count_members(self) -> int:
+        return self.db.members.count_documents({"status": "active"})
+
+    def count_agencies(self) -> int:
+        return self.db.agencies.count_documents({})
+
+    # -- networks -----------------------------------------------------------
+
+    def add_network(self, network: dict) -> None:
+        try:
+            self.db.networks.insert_one(network, session=self.session)
+        except DuplicateKeyError:
+            raise Conflict(f"A network called {network['slug']} already exists.", {"name": ["already taken"]}) from None
+
+    def network(self, slug: str) -> dict:
+        found = self.db.networks.find_one({"slug": slug}, session=self.session)
+        if found is None:
+            raise NotFound(f"There is no network {slug}.")
+        return plain(found)
+
+    def networks(self, agency: str | None = None) -> list[dict]:
+        query = {"agency": agency} if agency else {}
+        return [plain(n) for n in self.db.networks.find(query, session=self.session).sort("slug", ASCENDING).limit(500)]
+
+    def add_membership(self, network: dict, member_id: str, role: str = "member") -> bool:
+        """Join; returns False when already a member. The count moves in the same transaction."""
+        try:
+            self.db.memberships.insert_one({"_id": f"{network['id']}:{member_id}", "network_id": network["id"],
+                                            "member_id": member_id, "role": role, "joined_at": utc_now()},
+                                           session=self.session)
+        except DuplicateKeyError:
+            return False
+        self.db.networks.update_one({"_id": network["id"]}, {"$inc": {"member_count": 1, "version": 1}},
+                                    session=self.session)
+        return True
+
+    def remove_membership(self, network: dict, member_id: str) -> bool:
+        gone = self.db.memberships.delete_one({"_id": f"{network['id']}:{member_id}"}, session=self.session)
+        if not gone.deleted_count:
+            return False
+        self.db.networks.update_one({"_id": network["id"]}, {"$inc": {"member_count": -1, "version": 1}},
+                                    session=self.session)
+        return True
+
+    def remove_all_memberships(self, member_id: str) -> list[dict]:
+        rows = list(self.db.memberships.find({"member_id": member_id}, session=self.session))
+        for row in rows:
+            self.db.memberships.delete_one({"_id": row["_id"]}, session=self.session)
+            self.db.networks.update_one({"_id": row["network_id"]}, {"$inc": {"member_count": -1, "version": 1}},
+                                        session=self.session)
+        return rows
+
+    def network_version(self, network_id: str) -> int:
+        return self.db.networks.find_one({"_id": network_id}, {"version": 1}, session=self.session)["version"]
+
+    def memberships_of(self, member_id: str) -> list[dict]:
+        rows = list(self.db.memberships.find({"member_id": member_id}, session=self.session))
+        networks = {n["_id"]: n for n in self.db.networks.find({"_id": {"$in": [r["network_id"] for r in rows]}},
+                                                               session=self.session)}
+        return [{"id": r["network_id"], "slug": networks[r["network_id"]]["slug"],
+                 "name": networks[r["network_id"]]["name"], "role": r["role"]}
+                for r in rows if r["network_id"] in networks]
+
+    def network_members(self, network_id: str, limit: int = 500) -> list[dict]:
+        rows = list(self.db.memberships.find({"network_id": network_id}, session=self.session)
+                    .sort("joined_at", ASCENDING).limit(limit))
+        people = {m["_id"]: m for m in self.db.members.find({"_id": {"$in": [r["member_id"] for r in rows]}},
+                                                            {"display_name": 1, "agency": 1}, session=self.session)}
+        return [{"member_id": r["member_id"], "display_name": people.get(r["member_id"], {}).get("display_name", ""),
+                 "role": r["role"], "joined_at": r["joined_at"]} for r in rows]
+
+    # -- API keys, reset tokens, signing keys --------------------------------
+
+    def add_api_key(self, key: dict) -> None:
+        self.db.api_keys.insert_one(key, session=self.session)
+
+    def api_key(self, key_digest: str) -> dict | None:
+        return self.db.api_keys.find_one({"_id": key_digest, "revoked": False}, session=self.session)
+
+    def add_reset_token(self, token: dict) -> None:
+        self.db.reset_tokens.insert_one(token, session=self.session)
+
+    def use_reset_token(self, token_digest: str) -> dict | None:
+        """Mark a reset token used, once; returns it if it was still valid."""
+        return self.db.reset_tokens.find_one_and_update(
+            {"_id": token_digest, "used": False, "expires_at": {"$gt": utc_now()}},
+            {"$set": {"used": True}}, session=self.session)
+
+    def signing_key(self) -> dict:
+        """The current signing key, made once and shared by every replica."""
+        found = self.db.signing_keys.find_one({}, sort=[("created_at", -1)])
+        if found:
+            return found
+        key = new_signing_key()
+        try:
+            self.db.signing_keys.insert_one({"_id": key["kid"], **key, "created_at": utc_now()})
+        except DuplicateKeyError:
+            pass
+        return self.db.signing_keys.find_one({}, sort=[("created_at", -1)])
+
+    def signing_keys(self) -> list[dict]:
+        return list(self.db.signing_keys.find({}))
