@@ -104,6 +104,10 @@ def query_int(request: Request, name: str, default: int, *, lo: int, hi: int) ->
 class ApiHandler(HttpRequestHandler):
     """nameko's HTTP entrypoint with the platform's error mapping and security headers."""
 
+    def __init__(self, method, url, **kwargs):
+        kwargs.setdefault("expected_exceptions", DomainError)
+        super().__init__(method, url, **kwargs)
+
     def response_from_exception(self, exc):
         return error_response(exc)
 

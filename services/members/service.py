@@ -10,13 +10,13 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
 from services.common.config import environment
 from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from services.common.events import as_json_safe, isoformat, utc_now
 from services.common.http import api, json_response, load
 from services.common.ratelimit import RateLimits
+from services.common.rpc import rpc
 from services.common import service_base
 from services.common.storage import Storage
 from services.common.tokens import Caller, issue, jwks

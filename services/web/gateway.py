@@ -1,0 +1,245 @@
+"""The gateway's plumbing: who is calling, the page session, CSRF, templates, remote errors.
+
+The gateway keeps no database. It forwards the caller's raw token to services
+in nameko's context data (``engage_token``), where each service verifies it.
+Machine clients send an API key (``Bearer ek_…``); it is exchanged once for a
+short-lived token by the members service and cached until shortly before that
+token expires. Pages keep the token in a signed, HttpOnly, SameSite=Lax
+cookie, with a CSRF token every form must echo.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from functools import partial
+from typing import Any
+from urllib.parse import quote
+
+from eventlet.event import Event
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from nameko.extensions import DependencyProvider
+from nameko.standalone.rpc import ServiceRpcProxy
+from werkzeug.wrappers import Request, Response
+
+from services.common.config import check_settings
+from services.common.errors import DomainError, Forbidden, Unauthorized
+from services.common.http import SECURITY_HEADERS, ApiHandler, error_response
+from services.common.tokens import CONTEXT_KEY, TokenKeys, principal_from_claims
+from services.web import i18n
+
+API_KEY_CONTEXT = "engage_api_key"
+SESSION_COOKIE = "engage_session"
+SESSION_MAX_AGE = 8 * 3600
+TEMPLATES = i18n.HERE / "templates"
+
+
+def credential_context(request: Request) -> dict:
+    """Context data for services: the bearer token, an API key, or the page session's token."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        credential = header[len("Bearer "):].strip()
+        if credential.startswith("ek_"):
+            return {API_KEY_CONTEXT: credential}
+        return {CONTEXT_KEY: credential} if credential else {}
+    session = request.environ.get("engage.session")
+    if session and session.get("token"):
+        return {CONTEXT_KEY: session["token"]}
+    return {}
+
+
+class GatewayHandler(ApiHandler):
+    """HTTP entrypoint that reads the page session and puts the caller's credential in context data.
+
+    This is nameko's ``HttpRequestHandler.handle_request`` with the context data
+    taken from the request's credential instead of from headers.
+    """
+
+    @property
+    def gateway(self) -> "Gateway":
+        return next(d for d in self.container.dependencies if isinstance(d, Gateway))
+
+    def handle_request(self, request):
+        request.shallow = False
+        try:
+            request.environ["engage.session"] = self.gateway.codec.read(request)
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            done = Event()
+            self.container.spawn_worker(self, args, kwargs, context_data=credential_context(request),
+                                        handle_result=partial(self.handle_result, done))
+            return self.response_from_result(done.wait())
+        except Exception as exc:
+            return self.response_from_exception(exc)
+
+
+class PageHandler(GatewayHandler):
+    """Like ``api`` but errors answer as pages: log-in for 401, an error page otherwise."""
+
+    def response_from_exception(self, exc):
+        gateway = self.gateway
+        if isinstance(exc, Unauthorized):
+            response = Response("", status=303, headers={"Location": "/login"})
+            gateway.codec.write(response, {})
+            return response
+        if not isinstance(exc, DomainError):
+            error_response(exc)  # logs it
+        status = exc.status if isinstance(exc, DomainError) else 500
+        message = exc.message if isinstance(exc, DomainError) else "Something went wrong on our side; it has been logged."
+        html = gateway.env.get_template("error.html").render(
+            me=None, csrf_token="", flash=None, unread=None, status_code=status, message=message)
+        response = Response(html, status=status, mimetype="text/html")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+class SessionCodec:
+    """Signs and reads the page session cookie."""
+
+    def __init__(self, secret: str, secure: bool):
+        self.serializer = URLSafeTimedSerializer(secret, salt="engage-session")
+        self.secure = secure
+
+    def read(self, request: Request) -> dict:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if not raw:
+            return {}
+        try:
+            return self.serializer.loads(raw, max_age=SESSION_MAX_AGE)
+        except BadSignature:
+            return {}
+
+    def write(self, response: Response, session: dict) -> None:
+        if session:
+            response.set_cookie(SESSION_COOKIE, self.serializer.dumps(session), max_age=SESSION_MAX_AGE,
+                                httponly=True, samesite="Lax", secure=self.secure, path="/")
+        else:
+            response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax", secure=self.secure)
+
+
+class Gateway(DependencyProvider):
+    """Per request: the caller (verified locally), the page session, CSRF, and page rendering."""
+
+    keys = TokenKeys()
+
+    def setup(self) -> None:
+        config = self.container.config
+        check_settings(config, ("SECRET_KEY",), secrets=("SECRET_KEY",))
+        public = str(config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000")
+        self.codec = SessionCodec(str(config["SECRET_KEY"]), secure=public.startswith("https://"))
+        self.env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+                               extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+        self.env.install_gettext_translations(i18n.translations(), newstyle=True)
+        self.env.filters["local_time"] = i18n.local_time
+        self.env.globals["site_name"] = config.get("SITE_NAME") or "Engagement Network"
+        self.api_key_tokens: dict[str, tuple[str, float]] = {}
+
+    def worker_setup(self, worker_ctx) -> None:
+        data = worker_ctx.context_data
+        key = data.pop(API_KEY_CONTEXT, None)
+        if key:
+            data[CONTEXT_KEY] = self._token_for_api_key(key)
+
+    def _token_for_api_key(self, key: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        cached = self.api_key_tokens.get(digest)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        with ServiceRpcProxy("members", {"AMQP_URI": self.container.config["AMQP_URI"]}) as members:
+            answer = members.token_for_api_key(key)
+        self.api_key_tokens[digest] = (answer["token"], time.monotonic() + 240)
+        return answer["token"]
+
+    def get_dependency(self, worker_ctx) -> "RequestView":
+        return RequestView(self, worker_ctx)
+
+
+class RequestView:
+    """What an entrypoint needs to know about this request and how to answer it as a page."""
+
+    def __init__(self, gateway: Gateway, worker_ctx):
+        self.gateway = gateway
+        self.worker_ctx = worker_ctx
+        request = worker_ctx.args[0] if worker_ctx.args else None
+        self.session: dict = dict(request.environ.get("engage.session") or {}) if request is not None else {}
+        self._session_changed = False
+
+    # -- who is calling -----------------------------------------------------
+
+    def principal(self):
+        token = self.worker_ctx.context_data.get(CONTEXT_KEY)
+        if not token:
+            return None
+        try:
+            return principal_from_claims(self.gateway.keys.verifier.verify(token))
+        except Unauthorized:
+            if self.session.get("token") == token:
+                self.log_out()
+            return None
+
+    def require_principal(self):
+        principal = self.principal()
+        if principal is None:
+            raise Unauthorized("Log in first.")
+        return principal
+
+    # -- the page session ---------------------------------------------------
+
+    def log_in(self, token: str, display_name: str) -> None:
+        self.session = {"token": token, "name": display_name, "csrf": secrets.token_urlsafe(24)}
+        self.worker_ctx.context_data[CONTEXT_KEY] = token
+        self._session_changed = True
+
+    def log_out(self) -> None:
+        self.session = {}
+        self.worker_ctx.context_data.pop(CONTEXT_KEY, None)
+        self._session_changed = True
+
+    def csrf_token(self) -> str:
+        if not self.session.get("csrf"):
+            self.session["csrf"] = secrets.token_urlsafe(24)
+            self._session_changed = True
+        return self.session["csrf"]
+
+    def check_csrf(self, form) -> None:
+        sent = form.get("csrf_token", "")
+        expected = self.session.get("csrf", "")
+        if not expected or not hmac.compare_digest(str(sent), str(expected)):
+            raise Forbidden("This form has expired or did not come from this site; reload the page and try again.")
+
+    def flash(self, message: str) -> None:
+        self.session["flash"] = message
+        self._session_changed = True
+
+    # -- answers ------------------------------------------------------------
+
+    def finish(self, response: Response) -> Response:
+        if self._session_changed:
+            self.gateway.codec.write(response, self.session)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        flash = self.session.pop("flash", None)
+        if flash:
+            self._session_changed = True
+        principal = self.principal()
+        html = self.gateway.env.get_template(template).render(
+            me=principal, csrf_token=self.csrf_token(), flash=flash, request=self.worker_ctx.args[0],
+            unread=context.pop("unread", None), **context)
+        return self.finish(Response(html, status=status, mimetype="text/html"))
+
+    def redirect(self, location: str, flash: str | None = None) -> Response:
+        if flash:
+            self.flash(flash)
+        return self.finish(Response("", status=303, headers={"Location": location}))
+
+    def login_redirect(self, request: Request) -> Response:
+        return self.redirect(f"/login?next={quote(request.full_path.rstrip('?'))}")
+
+api = GatewayHandler.decorator
+page = PageHandler.decorator

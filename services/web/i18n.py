@@ -1,0 +1,39 @@
+"""Page strings for translation (gettext catalogs under ``locale/``; en-AU is the default) and local times."""
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_LOCALE = "en_AU"
+DEFAULT_TIME_ZONE = "Australia/Sydney"
+
+
+@lru_cache(maxsize=4)
+def translations(locale: str = DEFAULT_LOCALE) -> NullTranslations:
+    """The catalog for ``locale``, compiled from its .po file in memory (no build step needed)."""
+    po_path = HERE / "locale" / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return NullTranslations()
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def local_time(value: str | datetime | None, time_zone: str | None = None, fmt: str = "d MMMM yyyy 'at' h:mm a") -> str:
+    """An instant shown in the reader's time zone (Canberra time by default)."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return format_datetime(moment.astimezone(ZoneInfo(time_zone or DEFAULT_TIME_ZONE)), fmt, locale=DEFAULT_LOCALE)

@@ -1,0 +1,191 @@
+"""Gateway routes for people: agencies, registration, log-in, the member's profile, networks of practice."""
+from __future__ import annotations
+
+from nameko.rpc import RpcProxy
+
+from services.common.errors import DomainError
+from services.common.http import json_response, read_json
+from services.web.gateway import api, page
+
+
+def client_address(request) -> str:
+    return request.headers.get("X-Forwarded-For", "").split(",")[0].strip() or request.remote_addr or "unknown"
+
+
+class MemberRoutes:
+    members = RpcProxy("members")
+
+    # -- JSON API -----------------------------------------------------------
+
+    @api("GET", "/api/v1/agencies")
+    def api_agencies(self, request):
+        return json_response({"items": self.members.list_agencies(), "next_cursor": None})
+
+    @api("POST", "/api/v1/members")
+    def api_register(self, request):
+        return json_response(self.members.register(read_json(request)), 201)
+
+    @api("POST", "/api/v1/tokens")
+    def api_token(self, request):
+        return json_response(self.members.log_in(read_json(request), client_address(request)), 201)
+
+    @api("GET", "/api/v1/me")
+    def api_me(self, request):
+        return json_response(self.members.me())
+
+    @api("GET", "/api/v1/members/<string:member_id>")
+    def api_member(self, request, member_id):
+        return json_response(self.members.get_member(member_id))
+
+    @api("PUT", "/api/v1/members/<string:member_id>/roles")
+    def api_member_roles(self, request, member_id):
+        return json_response(self.members.change_roles(member_id, read_json(request)))
+
+    @api("POST", "/api/v1/members/<string:member_id>/deactivation")
+    def api_deactivate(self, request, member_id):
+        return json_response(self.members.deactivate(member_id))
+
+    @api("GET", "/api/v1/networks")
+    def api_networks(self, request):
+        return json_response({"items": self.members.list_networks(request.args.get("agency")), "next_cursor": None})
+
+    @api("POST", "/api/v1/networks")
+    def api_create_network(self, request):
+        return json_response(self.members.create_network(read_json(request)), 201)
+
+    @api("GET", "/api/v1/networks/<string:slug>")
+    def api_network(self, request, slug):
+        return json_response(self.members.get_network(slug))
+
+    @api("POST", "/api/v1/networks/<string:slug>/membership")
+    def api_join_network(self, request, slug):
+        return json_response(self.members.join_network(slug))
+
+    @api("DELETE", "/api/v1/networks/<string:slug>/membership")
+    def api_leave_network(self, request, slug):
+        return json_response(self.members.leave_network(slug))
+
+    @api("POST", "/api/v1/api-keys")
+    def api_create_key(self, request):
+        return json_response(self.members.create_api_key(read_json(request)), 201)
+
+    @api("POST", "/api/v1/password-resets")
+    def api_request_reset(self, request):
+        return json_response(self.members.request_password_reset(read_json(request)), 202)
+
+    # -- pages --------------------------------------------------------------
+
+    @page("GET", "/register")
+    def register_page(self, request):
+        return self.web.render("members/register.html", agencies=self.members.list_agencies(), form={}, errors={})
+
+    @page("POST", "/register")
+    def register_submit(self, request):
+        self.web.check_csrf(request.form)
+        form = request.form.to_dict()
+        try:
+            self.members.register({k: form.get(k, "") for k in ("email", "display_name", "password", "agency")})
+            token = self.members.log_in({"email": form.get("email", ""), "password": form.get("password", "")},
+                                        client_address(request))
+        except DomainError as error:
+            return self.web.render("members/register.html", status=error.status, agencies=self.members.list_agencies(),
+                                   form=form, errors=error.fields, message=error.message)
+        self.web.log_in(token["token"], form.get("display_name", ""))
+        return self.web.redirect("/me", flash="Welcome to Engagement Network. Join a network of practice to get started.")
+
+    @page("GET", "/login")
+    def login_page(self, request):
+        return self.web.render("members/login.html", next=_safe_next(request.args.get("next")), form={})
+
+    @page("POST", "/login")
+    def login_submit(self, request):
+        self.web.check_csrf(request.form)
+        form = request.form.to_dict()
+        try:
+            token = self.members.log_in({"email": form.get("email", ""), "password": form.get("password", "")},
+                                        client_address(request))
+        except DomainError as error:
+            return self.web.render("members/login.html", status=error.status, next=_safe_next(form.get("next")),
+                                   form=form, message=error.message)
+        self.web.log_in(token["token"], "")
+        return self.web.redirect(_safe_next(form.get("next")) or "/", flash="You are logged in.")
+
+    @page("POST", "/logout")
+    def logout_submit(self, request):
+        self.web.check_csrf(request.form)
+        self.web.log_out()
+        return self.web.redirect("/", flash="You are logged out.")
+
+    @page("GET", "/forgot-password")
+    def forgot_page(self, request):
+        return self.web.render("members/forgot.html")
+
+    @page("POST", "/forgot-password")
+    def forgot_submit(self, request):
+        self.web.check_csrf(request.form)
+        try:
+            answer = self.members.request_password_reset({"email": request.form.get("email", "")})
+        except DomainError as error:
+            return self.web.render("members/forgot.html", status=error.status, message=error.message)
+        return self.web.redirect("/login", flash=answer["status"])
+
+    @page("GET", "/reset/<string:token>")
+    def reset_page(self, request, token):
+        return self.web.render("members/reset.html", token=token)
+
+    @page("POST", "/reset/<string:token>")
+    def reset_submit(self, request, token):
+        self.web.check_csrf(request.form)
+        try:
+            answer = self.members.reset_password({"token": token, "password": request.form.get("password", "")})
+        except DomainError as error:
+            return self.web.render("members/reset.html", status=error.status, token=token, message=error.message)
+        return self.web.redirect("/login", flash=answer["status"])
+
+    @page("GET", "/me")
+    def profile_page(self, request):
+        self.web.require_principal()
+        return self.web.render("members/profile.html", member=self.members.me())
+
+    @page("GET", "/agencies")
+    def agencies_page(self, request):
+        return self.web.render("members/agencies.html", agencies=self.members.list_agencies())
+
+    @page("GET", "/networks")
+    def networks_page(self, request):
+        mine = set()
+        if self.web.principal():
+            mine = {n["slug"] for n in self.members.me()["networks"]}
+        return self.web.render("members/networks.html", networks=self.members.list_networks(), mine=mine)
+
+    @page("POST", "/networks")
+    def network_create_submit(self, request):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        network = self.members.create_network({"name": request.form.get("name", ""),
+                                               "description": request.form.get("description", "")})
+        return self.web.redirect(f"/networks/{network['slug']}", flash="Your network is ready.")
+
+    @page("GET", "/networks/<string:slug>")
+    def network_page(self, request, slug):
+        network = self.members.get_network(slug)
+        me = self.web.principal()
+        joined = bool(me) and any(m["member_id"] == me.member_id for m in network["members"])
+        return self.web.render("members/network.html", network=network, joined=joined)
+
+    @page("POST", "/networks/<string:slug>/membership")
+    def network_membership_submit(self, request, slug):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        if request.form.get("action") == "leave":
+            self.members.leave_network(slug)
+            return self.web.redirect(f"/networks/{slug}", flash="You have left the network.")
+        self.members.join_network(slug)
+        return self.web.redirect(f"/networks/{slug}", flash="You have joined the network.")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so a log-in link cannot send people elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return ""

@@ -1,0 +1,19 @@
+"""The web gateway: the pages people use and the ``/api/v1`` JSON API, calling the services over RPC.
+
+Each area of the product keeps its routes in its own module; this class only
+puts them together on one HTTP port.
+"""
+from services.common import service_base
+from services.web.gateway import Gateway, page
+from services.web.members_routes import MemberRoutes
+from services.web.static_routes import StaticRoutes
+
+
+class WebGateway(service_base.ServiceBase, StaticRoutes, MemberRoutes):
+    name = "web"
+
+    web = Gateway()
+
+    @page("GET", "/")
+    def home_page(self, request):
+        return self.web.render("home.html")

@@ -1,0 +1,131 @@
+"""Run Engagement Network services inside the test process against the private broker and storage."""
+from __future__ import annotations
+
+import importlib
+import socket
+import time
+from contextlib import contextmanager
+
+import requests
+from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.common.config import load_config
+from services.common.mongo import connect
+from services.common.tokens import CONTEXT_KEY
+
+SERVICE_CLASSES = {
+    "members": "services.members.service:MembersService",
+    "ideas": "services.ideas.service:IdeasService",
+    "notify": "services.notify.service:NotifyService",
+    "archive": "services.archive.service:ArchiveService",
+    "web": "services.web.service:WebGateway",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service_class(name: str):
+    module, cls = SERVICE_CLASSES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+class Platform:
+    """Containers for the named services, with ports, databases and a vhost of this test's own."""
+
+    def __init__(self, *, amqp_uri: str, mongo_uri: str, prefix: str):
+        self.amqp_uri = amqp_uri
+        self.mongo_uri = mongo_uri
+        self.prefix = prefix
+        self.ports = {name: free_port() for name in SERVICE_CLASSES}
+        self.containers: dict[str, ServiceContainer] = {}
+        self.overrides: dict[str, dict] = {}
+        self._mongo = connect(mongo_uri)
+
+    def config(self, name: str, **extra) -> dict:
+        overrides = {
+            "AMQP_URI": self.amqp_uri,
+            "MONGO_URI": self.mongo_uri,
+            "MONGO_DATABASE": self.database_name(name),
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.ports[name]}",
+            "MEMBERS_JWKS_URL": f"{self.url('members')}/.well-known/jwks.json",
+            "PUBLIC_BASE_URL": self.url("web"),
+            "ENGAGE_ENV": "test",
+            "OUTBOX_SWEEP_SECONDS": 0.2,
+            "EVENT_RETRY_DELAYS": "0.2,0.4",
+            "ALLOW_PRIVATE_WEBHOOK_TARGETS": True,
+            **self.overrides.get(name, {}),
+            **extra,
+        }
+        return load_config(name, overrides)
+
+    def database_name(self, name: str) -> str:
+        return f"{self.prefix}_{name}"
+
+    def db(self, name: str):
+        return self._mongo[self.database_name(name)]
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self, *names: str, **extra) -> "Platform":
+        for name in names:
+            container = ServiceContainer(service_class(name), self.config(name, **extra))
+            container.start()
+            self.containers[name] = container
+        for name in names:
+            self.wait_ready(name)
+        return self
+
+    def wait_ready(self, name: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(f"{self.url(name)}/ready", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not become ready")
+            time.sleep(0.05)
+
+    def stop_service(self, name: str) -> None:
+        container = self.containers.pop(name, None)
+        if container is not None:
+            container.stop()
+
+    def kill_service(self, name: str) -> None:
+        container = self.containers.pop(name, None)
+        if container is not None:
+            container.kill()
+
+    def stop(self) -> None:
+        for name in list(self.containers):
+            try:
+                self.stop_service(name)
+            except Exception:
+                pass
+        self._mongo.close()
+
+    @contextmanager
+    def rpc(self, token: str | None = None):
+        """A cluster RPC proxy on this test's vhost, calling as ``token``'s member when given."""
+        context = {CONTEXT_KEY: token} if token else {}
+        with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, context_data=context) as proxy:
+            yield proxy
+
+
+def wait_for(predicate, timeout: float = 10, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; that value is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)
