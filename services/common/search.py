@@ -357,7 +357,10 @@ def snippet(text: str | None, terms: Iterable[str], *, width: int = 160) -> Mark
     if not clean:
         return Markup("")
     wanted = set(terms)
-    tokens = [(match.start(), match.end(), _words_of(match.group())) for match in _WORD.finditer(clean)]
+    tokens = [
+        (match.start(), match.end(), _words_of(match.group()))
+        for match in _WORD.finditer(clean)
+    ]
     stems = iter(_stem_all([word for _, _, words in tokens for word in words]))
     hits = []
     for token_start, token_end, words in tokens:
