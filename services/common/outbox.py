@@ -34,6 +34,7 @@ OUTBOX_INDEXES = {
         IndexModel([("event_id", ASCENDING)], unique=True),
         IndexModel([("state", ASCENDING), ("_id", ASCENDING)]),
         IndexModel([("type", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("created_at", ASCENDING)]),
     ],
 }
 

@@ -20,6 +20,7 @@ SERVICE_CLASSES = {
     "notify": "services.notify.service:NotifyService",
     "archive": "services.archive.service:ArchiveService",
     "web": "services.web.service:WebGateway",
+    "probe": "tests.support.probe:ProbeService",
 }
 
 
@@ -61,7 +62,7 @@ class Platform:
             **self.overrides.get(name, {}),
             **extra,
         }
-        return load_config(name, overrides)
+        return load_config("members" if name == "probe" else name, overrides)
 
     def database_name(self, name: str) -> str:
         return f"{self.prefix}_{name}"

@@ -1,0 +1,287 @@
+"""``engage``: the operator's command line.
+
+    engage status [--json]                      every service: up, ready, queues, outbox, dead letters
+    engage agency create --slug S --name N      an agency (and optionally its first administrator)
+    engage dead-letters list|replay             what consumers gave up on, and sending it back
+    engage events replay --since T --types … --to QUEUE
+                                                history from the event logs into one subscriber's queue
+    engage seed-demo                            demonstration content (idempotent)
+    engage import FILE…  /  engage export       legacy pages into the archive; open data out of it
+
+Settings come from the same environment the services read (``AMQP_URI``,
+``MONGO_URI``, ports, database names), through each service's config.yml.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from typing import Sequence
+
+from services.common.config import SERVICE_NAMES, load_config
+
+STORED_SERVICES = ("members", "ideas", "notify", "archive")
+
+
+def _config(service: str) -> dict:
+    return load_config(service)
+
+
+def _amqp_uri() -> str:
+    return _config("members")["AMQP_URI"]
+
+
+def _database(service: str):
+    """A service's database, named as its config.yml names it (``<NAME>_DATABASE``, default engage_<name>)."""
+    import os
+
+    from services.common.config import ROOT
+    from services.common.mongo import connect
+
+    if (ROOT / "services" / service / "config.yml").exists():
+        config = _config(service)
+        return connect(config["MONGO_URI"])[config["MONGO_DATABASE"]]
+    uri = _config("members")["MONGO_URI"]
+    return connect(uri)[os.environ.get(f"{service.upper()}_DATABASE", f"engage_{service}")]
+
+
+def _port(service: str) -> int:
+    return int(str(_config(service)["WEB_SERVER_ADDRESS"]).rsplit(":", 1)[1])
+
+
+def _rpc():
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    return ClusterRpcProxy({"AMQP_URI": _amqp_uri()}, timeout=30)
+
+
+def _package_version() -> str:
+    try:
+        return version("engagement-network")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# -- status ------------------------------------------------------------------
+
+def service_status(service: str) -> dict:
+    """What an operator wants to know about one service, gathered without touching its workers."""
+    import requests
+
+    status: dict = {"service": service, "port": _port(service), "version": _package_version()}
+    base = f"http://127.0.0.1:{status['port']}"
+    try:
+        status["up"] = requests.get(f"{base}/health", timeout=2).status_code == 200
+        ready = requests.get(f"{base}/ready", timeout=3)
+        status["ready"] = ready.status_code == 200
+        status["problems"] = ready.json().get("problems", [])
+    except requests.RequestException:
+        status.update(up=False, ready=False, problems=["not answering on its port"])
+    if service in STORED_SERVICES:
+        try:
+            db = _database(service)
+            status["outbox_backlog"] = db.outbox.count_documents({"state": "pending"})
+            status["dead_letters"] = db.dead_letters.count_documents({"state": "dead"})
+        except Exception as exc:  # storage down is itself the answer
+            status["problems"] = status.get("problems", []) + [f"storage: {exc.__class__.__name__}"]
+    status["queues"] = queue_depths(service)
+    return status
+
+
+def queue_depths(service: str) -> list[dict]:
+    """Depth and consumers of the service's queues, asked of the broker with passive declares."""
+    from kombu import Connection
+
+    names = [f"rpc-{service}"] + sorted(_consumer_queues(service))
+    found = []
+    try:
+        with Connection(_amqp_uri(), connect_timeout=3) as connection:
+            for name in names:
+                channel = connection.channel()
+                try:
+                    _, messages, consumers = channel.queue_declare(name, passive=True)
+                    found.append({"queue": name, "messages": messages, "consumers": consumers})
+                except Exception:
+                    found.append({"queue": name, "messages": None, "consumers": 0})
+                finally:
+                    try:
+                        channel.close()
+                    except Exception:
+                        pass
+    except Exception:
+        return [{"queue": name, "messages": None, "consumers": None} for name in names]
+    return found
+
+
+def _consumer_queues(service: str) -> set[str]:
+    """Queue names of the service's reliable consumers, read from its class."""
+    import importlib
+    import inspect
+
+    from services.common.consumer import EventConsumer
+
+    try:
+        module = importlib.import_module(f"services.{service}.service")
+    except ImportError:
+        return set()
+    names = set()
+    for _, cls in inspect.getmembers(module, inspect.isclass):
+        if getattr(cls, "name", None) != service:
+            continue
+        for attr, method in inspect.getmembers(cls):
+            for entrypoint in getattr(method, "nameko_entrypoints", ()):
+                if isinstance(entrypoint, EventConsumer):
+                    names.add(f"{service}.{attr}")
+    return names
+
+
+def cmd_status(args) -> int:
+    statuses = [service_status(s) for s in SERVICE_NAMES]
+    if args.json:
+        print(json.dumps(statuses, indent=2))
+    else:
+        for st in statuses:
+            mark = "ready" if st.get("ready") else ("up, not ready" if st.get("up") else "down")
+            line = f"{st['service']:<8} :{st['port']:<5} {mark:<14}"
+            if "outbox_backlog" in st:
+                line += f" outbox {st['outbox_backlog']:<5} dead letters {st['dead_letters']:<4}"
+            print(line)
+            for queue in st["queues"]:
+                depth = "?" if queue["messages"] is None else queue["messages"]
+                print(f"           queue {queue['queue']:<40} {depth} waiting, {queue['consumers']} consumers")
+            for problem in st.get("problems", []):
+                print(f"           ! {problem}")
+    return 0 if all(st.get("ready") for st in statuses) else 1
+
+
+# -- agencies ----------------------------------------------------------------
+
+def cmd_agency_create(args) -> int:
+    admin = None
+    if args.admin_email:
+        admin = {"email": args.admin_email, "display_name": args.admin_name or args.admin_email.split("@")[0],
+                 "password": args.admin_password}
+    with _rpc() as rpc:
+        agency = rpc.members.create_agency({"slug": args.slug, "name": args.name, "email_domains": args.domain or []},
+                                           admin)
+    print(f"Created agency {agency['name']} ({agency['slug']})" + (f" with administrator {args.admin_email}" if admin else ""))
+    return 0
+
+
+# -- dead letters ------------------------------------------------------------
+
+def cmd_dead_letters_list(args) -> int:
+    rows = []
+    for service in _services(args.service):
+        for record in _database(service).dead_letters.find({"state": "dead"}).sort("dead_at", 1):
+            rows.append({"service": service, "id": record["_id"], "queue": record["queue"], "type": record.get("type"),
+                         "event_id": record.get("event_id"), "attempts": record.get("attempts"),
+                         "dead_at": record["dead_at"].isoformat(), "error": record.get("error")})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("No dead letters.")
+    else:
+        for row in rows:
+            print(f"{row['service']:<8} {row['id']}  {row['queue']}  {row['type'] or 'unreadable'}  "
+                  f"after {row['attempts']} tries at {row['dead_at']}\n         {row['error']}")
+    return 0
+
+
+def cmd_dead_letters_replay(args) -> int:
+    from services.common.consumer import replay_dead_letters
+
+    total = 0
+    for service in _services(args.service):
+        count = replay_dead_letters(_database(service), _amqp_uri(), args.id or None)
+        if count:
+            print(f"{service}: replayed {count}")
+        total += count
+    print(f"Replayed {total} dead letter(s)." if total else "Nothing to replay.")
+    return 0
+
+
+def _services(only: str | None) -> Sequence[str]:
+    return [only] if only else STORED_SERVICES
+
+
+# -- event replay ------------------------------------------------------------
+
+def cmd_events_replay(args) -> int:
+    from services.common.events_log import replay_history
+
+    since = datetime.fromisoformat(args.since) if args.since else datetime(1970, 1, 1, tzinfo=timezone.utc)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    databases = {service: _database(service) for service in _services(args.service)}
+    count = replay_history(databases, _amqp_uri(), to_queue=args.to, since=since, types=args.types or None,
+                           progress=lambda n: print(f"\r  {n} events replayed", end="", flush=True))
+    print(f"\nReplayed {count} events into {args.to}.")
+    return 0
+
+
+# -- demonstration content, import, export -----------------------------------
+
+def cmd_seed_demo(args) -> int:
+    from services.demo import seed_demo
+
+    seed_demo(web_url=args.web_url or f"http://127.0.0.1:{_port('web')}", rpc_factory=_rpc, say=print)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engage", description="Operate an Engagement Network instance.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    status = commands.add_parser("status", help="health, readiness, queues, outbox and dead letters of every service")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(run=cmd_status)
+
+    agency = commands.add_parser("agency", help="manage agencies").add_subparsers(dest="action", required=True)
+    create = agency.add_parser("create", help="create an agency and optionally its first administrator")
+    create.add_argument("--slug", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--domain", action="append", help="email domain allowed to register (repeatable)")
+    create.add_argument("--admin-email")
+    create.add_argument("--admin-name")
+    create.add_argument("--admin-password")
+    create.set_defaults(run=cmd_agency_create)
+
+    dead = commands.add_parser("dead-letters", help="list or replay dead letters").add_subparsers(dest="action", required=True)
+    listing = dead.add_parser("list")
+    listing.add_argument("--service", help="one service (default: every service that stores data)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=cmd_dead_letters_list)
+    replay = dead.add_parser("replay")
+    replay.add_argument("--service", help="one service (default: every service that stores data)")
+    replay.add_argument("--id", action="append", help="replay only this dead letter (repeatable)")
+    replay.set_defaults(run=cmd_dead_letters_replay)
+
+    events = commands.add_parser("events", help="the event log").add_subparsers(dest="action", required=True)
+    history = events.add_parser("replay", help="re-publish history into one subscriber's queue")
+    history.add_argument("--since", help="ISO 8601 time (default: the beginning)")
+    history.add_argument("--types", nargs="*", help="event types such as idea.rated (default: all)")
+    history.add_argument("--to", required=True, help="the subscriber's queue")
+    history.add_argument("--service", choices=STORED_SERVICES, help="only this publisher's log")
+    history.set_defaults(run=cmd_events_replay)
+
+    seed = commands.add_parser("seed-demo", help="load demonstration content (safe to run again)")
+    seed.add_argument("--web-url")
+    seed.set_defaults(run=cmd_seed_demo)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # an operator sees the cause and what to do, not a traceback
+        print(f"engage {args.command}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        print("Check that the broker and storage are reachable (AMQP_URI, MONGO_URI) and the services are running "
+              "(engage status).", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

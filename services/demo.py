@@ -1,0 +1,99 @@
+"""Demonstration content: agencies, members, networks, then each service's own story.
+
+Everything goes through the public API (and the operator's RPC for agencies),
+exactly as a person or an operator would do it, so the demo also exercises the
+event flow. Running it again changes nothing: each step checks first.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+import requests
+
+DEMO_PASSWORD = "engage-demo-2026"
+
+AGENCIES = [
+    ("apsc", "Australian Public Service Commission", {"email": "rosa.nguyen@apsc.example.gov.au",
+                                                      "display_name": "Rosa Nguyen"}),
+    ("dta", "Digital Transformation Agency", {"email": "tariq.haddad@dta.example.gov.au",
+                                              "display_name": "Tariq Haddad"}),
+    ("health", "Department of Health and Aged Care", {"email": "grace.okafor@health.example.gov.au",
+                                                      "display_name": "Grace Okafor"}),
+]
+MEMBERS = [
+    ("jill.moreton@apsc.example.gov.au", "Jill Moreton", "apsc"),
+    ("sam.whitfield@dta.example.gov.au", "Sam Whitfield", "dta"),
+    ("mei.chen@health.example.gov.au", "Mei Chen", "health"),
+    ("oliver.brandt@apsc.example.gov.au", "Oliver Brandt", "apsc"),
+]
+NETWORKS = [
+    ("rosa.nguyen@apsc.example.gov.au", "Engagement practitioners",
+     "People across the public service who run consultations, co-design and deliberative work, swapping what worked."),
+    ("tariq.haddad@dta.example.gov.au", "Digital participation",
+     "Online tools for taking part: platforms, accessibility and moderation of public discussion."),
+    ("grace.okafor@health.example.gov.au", "Community partnerships",
+     "Working with community organisations as partners rather than as an audience."),
+]
+JOINS = {
+    "engagement-practitioners": ["jill.moreton@apsc.example.gov.au", "sam.whitfield@dta.example.gov.au",
+                                 "mei.chen@health.example.gov.au", "oliver.brandt@apsc.example.gov.au"],
+    "digital-participation": ["sam.whitfield@dta.example.gov.au", "rosa.nguyen@apsc.example.gov.au"],
+    "community-partnerships": ["mei.chen@health.example.gov.au", "jill.moreton@apsc.example.gov.au"],
+}
+
+
+class DemoClient:
+    """A small client of the gateway's JSON API that logs in demo members by email."""
+
+    def __init__(self, web_url: str):
+        self.web_url = web_url.rstrip("/")
+        self._tokens: dict[str, str] = {}
+
+    def token(self, email: str) -> str:
+        if email not in self._tokens:
+            answer = requests.post(f"{self.web_url}/api/v1/tokens", json={"email": email, "password": DEMO_PASSWORD},
+                                   timeout=30)
+            answer.raise_for_status()
+            self._tokens[email] = answer.json()["token"]
+        return self._tokens[email]
+
+    def call(self, method: str, path: str, *, as_member: str | None = None, **kwargs) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if as_member:
+            headers["Authorization"] = f"Bearer {self.token(as_member)}"
+        return requests.request(method, f"{self.web_url}{path}", headers=headers, timeout=30, **kwargs)
+
+
+def seed_demo(*, web_url: str, rpc_factory: Callable, say: Callable[[str], None] = print) -> None:
+    client = DemoClient(web_url)
+    existing = {a["slug"] for a in client.call("GET", "/api/v1/agencies").json()["items"]}
+    with rpc_factory() as rpc:
+        for slug, name, admin in AGENCIES:
+            if slug not in existing:
+                rpc.members.create_agency({"slug": slug, "name": name}, {**admin, "password": DEMO_PASSWORD})
+                say(f"  agency {name} with administrator {admin['display_name']}")
+    for email, display_name, agency in MEMBERS:
+        answer = client.call("POST", "/api/v1/members", json={"email": email, "display_name": display_name,
+                                                              "password": DEMO_PASSWORD, "agency": agency})
+        if answer.status_code == 201:
+            say(f"  member {display_name}")
+        elif answer.status_code != 409:
+            answer.raise_for_status()
+    networks = {n["slug"] for n in client.call("GET", "/api/v1/networks").json()["items"]}
+    for owner, name, description in NETWORKS:
+        slug = name.lower().replace(" ", "-")
+        if slug not in networks:
+            client.call("POST", "/api/v1/networks", as_member=owner,
+                        json={"name": name, "description": description}).raise_for_status()
+            say(f"  network {name}")
+        for email in JOINS.get(slug, []):
+            client.call("POST", f"/api/v1/networks/{slug}/membership", as_member=email).raise_for_status()
+    for area in ("ideas", "archive", "notify"):
+        try:
+            module = importlib.import_module(f"services.{area}.demo")
+        except ImportError:
+            continue
+        say(f"  {area}…")
+        module.seed(client)
+    say("Demonstration content is ready. Every demo member's password is " + DEMO_PASSWORD + ".")

@@ -1,0 +1,129 @@
+"""The shared kit's delivery promises, against the real broker and storage server.
+
+No event is lost between a state change and its publication, a redelivered
+event has one effect, a failing handler is retried a bounded number of times
+and then kept as a dead letter that the operator can list and replay.
+"""
+import json
+import uuid
+
+import pytest
+
+from services import cli
+from services.common.events import build_envelope, encode
+from services.members.store import MemberStore
+from tests.support.bus import Subscriber, publish
+from tests.support.platform import wait_for
+
+SOURCE = "urn:engage:test:members"
+
+
+def registered(name="Rosa Nguyen", member_id=None):
+    return build_envelope("member.registered", {"member_id": member_id or str(uuid.uuid4()), "display_name": name,
+                                                "agency": "dta", "version": 1},
+                          subject="m-1", source=SOURCE)
+
+
+def test_an_event_written_before_a_crash_is_published_after_restart(platform):
+    """The state and its outbox row committed, then the process died before publishing: nothing is lost."""
+    store = MemberStore(platform.db("members"), source=SOURCE, service="members")
+    member_id = str(uuid.uuid4())
+
+    def write(tx):
+        tx.add_member({"_id": member_id, "email": "crash@example.gov.au", "display_name": "Crash Test",
+                       "agency": "dta", "roles": ["member"], "status": "active", "version": 1})
+        tx.record("member.registered", subject=member_id,
+                  data={"member_id": member_id, "display_name": "Crash Test", "agency": "dta", "version": 1})
+
+    from services.common.mongo import ensure_indexes
+    from services.common.storage import KIT_INDEXES
+    ensure_indexes(platform.db("members"), KIT_INDEXES)
+    store.transaction(write)
+    assert platform.db("members").outbox.count_documents({"state": "pending"}) == 1
+
+    subscriber = Subscriber(platform.amqp_uri, "members.events", "member.registered")
+    platform.start("members")
+    envelope, properties = subscriber.next()
+    subscriber.close()
+    assert envelope["data"]["member_id"] == member_id
+    assert envelope["type"] == "au.gov.engage.member.registered.v1"
+    assert wait_for(lambda: platform.db("members").outbox.count_documents({"state": "sent"}) == 1)
+    print(f"events written 1, published {platform.db('members').outbox.count_documents({'state': 'sent'})}, lost 0")
+
+
+def test_the_same_event_delivered_twice_has_one_effect(platform):
+    platform.start("probe")
+    envelope = registered()
+    for _ in range(2):
+        publish(platform.amqp_uri, "members.events", "member.registered", encode(envelope))
+    effects = platform.db("probe").effects
+    wait_for(lambda: effects.count_documents({}) >= 1)
+    wait_for(lambda: _consumed(platform, "deduplicated") >= 1, message="the duplicate to be recognised")
+    assert effects.count_documents({"event_id": envelope["id"]}) == 1
+    print(f"deliveries 2, effects {effects.count_documents({})}, duplicates dropped {_consumed(platform, 'deduplicated')}")
+
+
+def test_a_failing_handler_is_retried_then_dead_lettered_and_replayed_once_fixed(platform, monkeypatch, capsys):
+    platform.start("probe")
+    db = platform.db("probe")
+    db.switches.insert_one({"_id": "fail", "remaining": 1000})
+    envelope = registered(name="Keeps Failing")
+    publish(platform.amqp_uri, "members.events", "member.registered", encode(envelope))
+
+    record = wait_for(lambda: db.dead_letters.find_one({"event_id": envelope["id"]}), timeout=15,
+                      message="the message to reach dead letters")
+    assert record["attempts"] == 3  # the first try and the two retries of the test configuration
+    assert "the probe was told to fail" in record["error"]
+    assert _consumed(platform, "retried") == 2
+    assert db.effects.count_documents({}) == 0
+
+    monkeypatch.setenv("AMQP_URI", platform.amqp_uri)
+    monkeypatch.setenv("MONGO_URI", platform.mongo_uri)
+    monkeypatch.setenv("PROBE_DATABASE", platform.database_name("probe"))
+    capsys.readouterr()
+    assert cli.main(["dead-letters", "list", "--service", "probe", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [row["event_id"] for row in listed] == [envelope["id"]]
+    assert "the probe was told to fail" in listed[0]["error"]
+
+    db.switches.update_one({"_id": "fail"}, {"$set": {"remaining": 0}})
+    assert cli.main(["dead-letters", "replay", "--service", "probe"]) == 0
+    wait_for(lambda: db.effects.count_documents({"event_id": envelope["id"]}) == 1, message="the replayed effect")
+    assert db.dead_letters.count_documents({"state": "dead"}) == 0
+    print(f"tries before dead letter {record['attempts']}, effects after replay {db.effects.count_documents({})}")
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"not json at all", "not JSON"),
+    (json.dumps({"specversion": "1.0", "id": "x", "source": "s", "type": "au.gov.engage.member.registered.v1",
+                 "time": "2026-01-01T00:00:00Z", "subject": "m", "data": {"member_id": 5}}).encode(), "schema"),
+    (json.dumps({"specversion": "1.0", "id": "y", "source": "s", "type": "au.gov.engage.member.registered.v9",
+                 "time": "2026-01-01T00:00:00Z", "subject": "m", "data": {}}).encode(), "not in the registry"),
+])
+def test_poison_messages_are_dead_lettered_at_once_and_consuming_goes_on(platform, body, reason):
+    platform.start("probe")
+    db = platform.db("probe")
+    publish(platform.amqp_uri, "members.events", "member.registered", body)
+    record = wait_for(lambda: db.dead_letters.find_one({}), message="the poison message in dead letters")
+    assert reason in record["error"]
+    assert record["attempts"] == 1
+    good = registered()
+    publish(platform.amqp_uri, "members.events", "member.registered", encode(good))
+    wait_for(lambda: db.effects.count_documents({"event_id": good["id"]}) == 1, message="the next good event")
+
+
+def test_a_rejected_event_skips_retries(platform):
+    platform.start("probe")
+    db = platform.db("probe")
+    publish(platform.amqp_uri, "members.events", "member.registered", encode(registered(name="poison")))
+    record = wait_for(lambda: db.dead_letters.find_one({}), message="the rejected event in dead letters")
+    assert record["attempts"] == 1 and "can never be handled" in record["error"]
+
+
+def _consumed(platform, outcome: str) -> float:
+    import requests
+
+    for line in requests.get(f"{platform.url('probe')}/metrics", timeout=5).text.splitlines():
+        if line.startswith("engage_probe_events_consumed_total") and f'outcome="{outcome}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

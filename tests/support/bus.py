@@ -1,0 +1,44 @@
+"""Plain pika helpers for tests: what an outside system would do."""
+from __future__ import annotations
+
+import json
+import time
+
+import pika
+
+
+class Subscriber:
+    """A durable-enough queue of the test's own, bound to chosen routing keys on an exchange."""
+
+    def __init__(self, amqp_uri: str, exchange: str, *routing_keys: str):
+        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+        self.channel = self.connection.channel()
+        self.channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        self.queue = self.channel.queue_declare("", exclusive=True).method.queue
+        for key in routing_keys:
+            self.channel.queue_bind(self.queue, exchange, routing_key=key)
+
+    def next(self, timeout: float = 10) -> tuple[dict, pika.BasicProperties]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            method, properties, body = self.channel.basic_get(self.queue, auto_ack=True)
+            if method is not None:
+                return json.loads(body), properties
+            self.connection.sleep(0.05)
+        raise AssertionError("no event arrived")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def publish(amqp_uri: str, exchange: str, routing_key: str, body: bytes | str,
+            content_type: str = "application/cloudevents+json; charset=utf-8") -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        channel.basic_publish(exchange, routing_key, body if isinstance(body, bytes) else body.encode(),
+                              pika.BasicProperties(content_type=content_type, delivery_mode=2))
+    finally:
+        connection.close()
