@@ -96,3 +96,4 @@ def all_specs() -> list[EventSpec]:
 from services.common.contract import members as _members  # noqa: E402,F401
 from services.common.contract import archive as _archive  # noqa: E402,F401
 from services.common.contract import ideas as _ideas  # noqa: E402,F401
+from services.common.contract import notify as _notify  # noqa: E402,F401
