@@ -23,6 +23,21 @@ def events_exchange(service: str) -> Exchange:
     return Exchange(f"{service}.events", type="topic", durable=True)
 
 
+def peer_events_exchange(service: str, declare: bool) -> Exchange:
+    """Another service's exchange, for binding a consumer queue.
+
+    Where the broker's definitions create every ``*.events`` exchange (as in
+    deploy/), services may not configure each other's exchanges, so the
+    consumer only checks it exists (``declare=False``: a passive declare).
+    """
+    return Exchange(f"{service}.events", type="topic", durable=True, passive=not declare)
+
+
+def retry_exchange(service: str) -> Exchange:
+    """Where a service sends failed messages; each ``<service>.retry.<n>`` queue binds by its own name."""
+    return Exchange(f"{service}.retry", type="direct", durable=True)
+
+
 def requeue_exchange(service: str) -> Exchange:
     """Where retry queues dead-letter back to; each consumer queue binds by its own name."""
     return Exchange(f"{service}.requeue", type="headers", durable=True)

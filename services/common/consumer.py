@@ -26,7 +26,7 @@ from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import QueueConsumer
 from eventlet.semaphore import Semaphore
 
-from services.common.bus import ConfirmedPublisher, events_exchange, requeue_exchange
+from services.common.bus import ConfirmedPublisher, peer_events_exchange, requeue_exchange, retry_exchange
 from services.common.contract import routing_key
 from services.common.events import Event, PoisonMessage, read_envelope, utc_now
 from services.common.metrics import ServiceMetrics
@@ -80,17 +80,18 @@ class RetryPublisher(SharedExtension):
 
     def retry_queue(self, attempt: int) -> Queue:
         ttl_ms = int(self.delays[attempt - 1] * 1000)
-        return Queue(f"{self.service}.retry.{attempt}", durable=True, queue_arguments={
+        name = f"{self.service}.retry.{attempt}"
+        return Queue(name, exchange=retry_exchange(self.service), routing_key=name, durable=True, queue_arguments={
             "x-message-ttl": ttl_ms, "x-dead-letter-exchange": requeue_exchange(self.service).name})
 
     def schedule_retry(self, body: bytes, message, *, queue: str, attempt: int, error: str) -> None:
         retry_queue = self.retry_queue(attempt)
         headers = {**(message.headers or {}), ATTEMPT_HEADER: attempt, QUEUE_HEADER: queue, ERROR_HEADER: error[:500]}
         with self.lock:
-            self.publisher.publish(body, exchange="", routing_key=retry_queue.name,
+            self.publisher.publish(body, exchange=retry_exchange(self.service), routing_key=retry_queue.name,
                                    message_id=message.properties.get("message_id") or "",
                                    content_type=message.content_type or "application/octet-stream",
-                                   headers=headers, declare=[retry_queue])
+                                   headers=headers, declare=[retry_exchange(self.service), retry_queue])
 
 
 class EventConsumer(Entrypoint):
@@ -113,7 +114,8 @@ class EventConsumer(Entrypoint):
     def setup(self) -> None:
         service = self.container.service_name
         self.queue_name = f"{service}.{self.method_name}"
-        exchange = events_exchange(self.source_service)
+        declare = str(self.container.config.get("DECLARE_PEER_EXCHANGES", True)).lower() not in ("false", "0", "no")
+        exchange = peer_events_exchange(self.source_service, declare)
         bindings = [binding(exchange, routing_key=routing_key(name, self.event_version)) for name in self.event_names]
         bindings.append(binding(requeue_exchange(service), arguments={"x-match": "all", QUEUE_HEADER: self.queue_name}))
         self.queue = Queue(self.queue_name, bindings=bindings, durable=True)
