@@ -1,0 +1,239 @@
+"""The archive service: knowledge resources with revisions, archived ideas, legacy imports, search and open data.
+
+Entrypoints only: each validates with a schema, checks who is calling, and
+calls one action in ``actions`` (which writes and records its events in one
+transaction). It learns about ideas only from the ideas service's events.
+"""
+from __future__ import annotations
+
+import uuid
+
+from services.archive import actions, domain, schemas
+from services.archive.actions import Actor
+from services.archive.store import ArchiveStore
+from services.common import service_base
+from services.common.consumer import consume_events
+from services.common.errors import Forbidden, NotFound, ValidationFailed
+from services.common.events import Event, utc_now
+from services.common.http import load
+from services.common.rpc import rpc
+from services.common.storage import Storage
+from services.common.tokens import Caller
+
+
+class ArchiveService(service_base.ServiceBase):
+    name = "archive"
+
+    store = Storage(ArchiveStore)
+    caller = Caller()
+
+    # -- search and browsing --------------------------------------------------
+
+    @rpc
+    def search(self, query: dict) -> dict:
+        """Ranked hits across resources and archived ideas (``q``, ``kind``, ``tag``, ``licence``, ``agency``)."""
+        return actions.search_archive(self.store, load(schemas.SearchQuery(), query))
+
+    @rpc
+    def list_resources(self, query: dict | None = None) -> dict:
+        data = load(schemas.Listing(), query or {})
+        found = self.store.resources(kind=data["kind"], skip=data["cursor"], limit=data["limit"] + 1)
+        more = len(found) > data["limit"]
+        return {"items": [domain.resource_view(r, with_body_html=False) for r in found[:data["limit"]]],
+                "next_cursor": str(data["cursor"] + data["limit"]) if more else None,
+                "counts": self.store.resource_counts()}
+
+    @rpc
+    def list_ideas(self, query: dict | None = None) -> dict:
+        data = load(schemas.Listing(), query or {})
+        found = self.store.archived_ideas(skip=data["cursor"], limit=data["limit"] + 1)
+        more = len(found) > data["limit"]
+        return {"items": [domain.idea_view(s) for s in found[:data["limit"]]],
+                "next_cursor": str(data["cursor"] + data["limit"]) if more else None}
+
+    @rpc
+    def get_idea(self, idea_id: str) -> dict:
+        snapshot = self.store.archived_idea(str(idea_id))
+        lessons = [{"id": r["_id"], "title": r["title"], "kind": r["kind"]}
+                   for r in self.store.resources_about(snapshot["_id"])]
+        return {**domain.idea_view(snapshot), "lessons": lessons}
+
+    # -- resources ------------------------------------------------------------
+
+    def _visible_resource(self, resource_id: str) -> dict:
+        resource = self.store.resource(str(resource_id))
+        if resource["status"] != "published" and not domain.may_publish(self.caller.optional(), resource["agency"]):
+            raise NotFound("There is no such resource in the archive.")
+        return resource
+
+    @rpc
+    def get_resource(self, resource_id: str) -> dict:
+        """A resource with its body rendered safely, its history and the archived ideas it draws on."""
+        resource = self._visible_resource(resource_id)
+        related = []
+        for idea_id in resource.get("related_ideas") or []:
+            snapshot = self.store.archived_idea_or_none(idea_id)
+            if snapshot is not None:
+                related.append({"id": idea_id, "title": snapshot["title"], "outcome": snapshot["outcome"]})
+        principal = self.caller.optional()
+        return {**domain.resource_view(resource), "related": related,
+                "revisions": [domain.revision_view(r) for r in self.store.revisions(resource["_id"])],
+                "may_edit": domain.may_publish(principal, resource["agency"])}
+
+    @rpc
+    def create_resource(self, payload: dict) -> dict:
+        """Publish a resource at once (agency administrators, network administrators, operators)."""
+        principal = self.caller.required()
+        data = load(schemas.ResourceInput(), payload)
+        agency = data["agency"] if (data["agency"] and principal.is_operator) else principal.agency
+        actions.require_publisher(principal, agency)
+        resource = self.store.transaction(lambda tx: actions.publish_resource(
+            tx, data, agency=agency, actor=Actor.of(principal), note=data["note"]))
+        return domain.resource_view(resource)
+
+    @rpc
+    def update_resource(self, resource_id: str, payload: dict) -> dict:
+        """The next revision, made by a publisher of the resource's agency; a stale ``base_revision`` is a 409."""
+        principal = self.caller.required()
+        data = load(schemas.ResourceEdit(), payload)
+        current = self.store.resource(str(resource_id))
+        actions.require_publisher(principal, current["agency"])
+        resource = self.store.transaction(lambda tx: actions.revise_resource(
+            tx, current["_id"], data, actor=Actor.of(principal), note=data["note"],
+            base_revision=data["base_revision"]))
+        return domain.resource_view(resource)
+
+    @rpc
+    def withdraw_resource(self, resource_id: str, payload: dict | None = None) -> dict:
+        """Take a resource out of the archive's lists and search; its history stays, and a revert brings it back."""
+        principal = self.caller.required()
+        data = load(schemas.Withdrawal(), payload or {})
+        current = self.store.resource(str(resource_id))
+        actions.require_publisher(principal, current["agency"])
+        resource = self.store.transaction(lambda tx: actions.revise_resource(
+            tx, current["_id"], current, actor=Actor.of(principal), note=data["note"] or "Withdrawn.",
+            action="withdrawn", status="withdrawn"))
+        return domain.resource_view(resource)
+
+    @rpc
+    def revisions(self, resource_id: str) -> list[dict]:
+        resource = self._visible_resource(resource_id)
+        return [domain.revision_view(r) for r in self.store.revisions(resource["_id"])]
+
+    @rpc
+    def revision(self, resource_id: str, number: int) -> dict:
+        resource = self._visible_resource(resource_id)
+        return domain.revision_view(self.store.revision(resource["_id"], int(number)))
+
+    @rpc
+    def diff(self, resource_id: str, query: dict) -> dict:
+        """What changed between two revisions: ``{"from": n, "to": m}``."""
+        data = load(schemas.DiffQuery(), query)
+        resource = self._visible_resource(resource_id)
+        return actions.resource_diff(self.store, resource["_id"], data["from_revision"], data["to_revision"])
+
+    @rpc
+    def revert_resource(self, resource_id: str, payload: dict) -> dict:
+        """A new revision holding an earlier one's content (history is kept, never rewritten)."""
+        principal = self.caller.required()
+        data = load(schemas.Revert(), payload)
+        current = self.store.resource(str(resource_id))
+        actions.require_publisher(principal, current["agency"])
+        resource = self.store.transaction(lambda tx: actions.revert_resource(
+            tx, current["_id"], data["revision"], actor=Actor.of(principal), note=data["note"]))
+        if resource["status"] != "published":
+            resource = self.store.transaction(lambda tx: actions.revise_resource(
+                tx, current["_id"], resource, actor=Actor.of(principal), note="Published again.",
+                action="restored", status="published"))
+        return domain.resource_view(resource)
+
+    # -- proposals -------------------------------------------------------------
+
+    @rpc
+    def propose(self, payload: dict) -> dict:
+        """Any member proposes a new resource or a change to one; it waits for a publisher's review."""
+        principal = self.caller.required()
+        data = load(schemas.Proposal(), payload)
+        base_revision = None
+        agency = principal.agency
+        if data["resource_id"]:
+            target = self.store.resource(data["resource_id"])
+            if target["status"] != "published":
+                raise NotFound("There is no such resource in the archive.", {"resource_id": ["no such resource"]})
+            agency, base_revision = target["agency"], target["revision"]
+        proposal = {"_id": str(uuid.uuid4()), "resource_id": data["resource_id"], "base_revision": base_revision,
+                    "fields": domain.revision_fields(data), "agency": agency, "note": data["note"],
+                    "proposer_id": principal.member_id, "proposer_name": principal.display_name or "a member",
+                    "status": "pending", "created_at": utc_now()}
+        self.store.add_proposal(proposal)
+        return _proposal_view(proposal)
+
+    @rpc
+    def list_proposals(self, status: str = "pending") -> list[dict]:
+        """Publishers see their agency's proposals (operators every agency's); members see their own."""
+        principal = self.caller.required()
+        if status not in ("pending", "accepted", "rejected"):
+            raise ValidationFailed("status is pending, accepted or rejected.", {"status": ["not a proposal status"]})
+        if principal.is_operator:
+            found = self.store.proposals(status=status, agencies=None, proposer_id=None)
+        elif domain.may_publish(principal, principal.agency):
+            found = self.store.proposals(status=status, agencies=[principal.agency], proposer_id=None)
+        else:
+            found = self.store.proposals(status=status, agencies=None, proposer_id=principal.member_id)
+        return [_proposal_view(p) for p in found]
+
+    @rpc
+    def review_proposal(self, proposal_id: str, payload: dict) -> dict:
+        """Accept (publishing it in the proposer's name) or reject a pending proposal."""
+        principal = self.caller.required()
+        data = load(schemas.Review(), payload)
+        proposal = self.store.proposal(str(proposal_id))
+        actions.require_publisher(principal, proposal["agency"])
+        reviewer = Actor.of(principal)
+        if data["decision"] == "reject":
+            decided = self.store.decide_proposal(proposal["_id"], {
+                "status": "rejected", "reviewed_by": reviewer.name, "reviewer_id": reviewer.member_id,
+                "reviewed_at": utc_now(), "review_note": data["note"]})
+            return {"proposal": _proposal_view(decided), "resource": None}
+        resource = self.store.transaction(
+            lambda tx: actions.accept_proposal(tx, proposal["_id"], reviewer=reviewer, note=data["note"]))
+        return {"proposal": _proposal_view(self.store.proposal(proposal["_id"])),
+                "resource": domain.resource_view(resource)}
+
+    # -- legacy pages and open data --------------------------------------------
+
+    @rpc
+    def import_page(self, text: str) -> dict:
+        """Keep one legacy consultation page (agency administrators and operators): ``{"created", "idea"}``."""
+        principal = self.caller.required()
+        if not domain.may_import(principal):
+            raise Forbidden("Only agency administrators and operators import legacy pages.")
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationFailed("Send the page as plain text.", {"body": ["empty page"]})
+        snapshot, created = actions.import_page(self.store, text, imported_by=principal.member_id)
+        return {"created": created, "idea": domain.idea_view(snapshot)}
+
+    @rpc
+    def export(self, dataset: str, fmt: str) -> dict:
+        """Open data: ``{"content_type", "body"}`` for resources, ideas or comments as json or csv."""
+        content_type, body = actions.export_text(self.store, str(dataset), str(fmt))
+        return {"content_type": content_type, "body": body}
+
+    # -- events ----------------------------------------------------------------
+
+    @consume_events("ideas", *actions.IDEA_EVENTS)
+    def on_idea_event(self, event: Event) -> None:
+        """The running copy of every idea, and its snapshot once it concludes."""
+        self.store.transaction(lambda tx: actions.take_idea_event(tx, event))
+
+    @consume_events("members", "member.deactivated")
+    def on_member_deactivated(self, event: Event) -> None:
+        """The member is "former member" in every snapshot, resource and export from now on."""
+        self.store.transaction(lambda tx: actions.forget_member_name(tx, event.data["member_id"]))
+
+
+def _proposal_view(proposal: dict) -> dict:
+    return {"id": proposal["_id"], "resource_id": proposal.get("resource_id"), "agency": proposal["agency"],
+            "fields": proposal["fields"], "note": proposal.get("note") or "", "proposer_name": proposal["proposer_name"],
+            "status": proposal["status"], "created_at": domain.shown_time(proposal["created_at"]),
+            "reviewed_by": proposal.get("reviewed_by"), "review_note": proposal.get("review_note")}
