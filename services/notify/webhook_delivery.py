@@ -1,0 +1,216 @@
+"""Webhook deliveries: one POST per try, back-off through RabbitMQ delay queues, a log of every try.
+
+A delivery row (written in the same transaction as the event's dedupe mark)
+is the truth; a queue message only says "make try n now". After a failed try
+the row is updated first and then a message goes to ``notify.webhook-retry.<n>``,
+a queue whose TTL is the n-th delay and which dead-letters back to
+``notify.webhook-deliveries``: no worker sleeps while it waits. A message that
+is lost (a crash between the commit and the publish) is made up by the sweep,
+which takes rows whose ``due_at`` has passed. A duplicate message finds its
+try already made and does nothing. Receivers drop repeats by the
+``Engage-Delivery`` header or the event id in the body.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from datetime import datetime, timedelta
+
+import requests
+from eventlet.semaphore import Semaphore
+from kombu import Queue
+from nameko.extensions import DependencyProvider, SharedExtension
+
+from services.common.bus import ConfirmedPublisher
+from services.common.errors import NotFound
+from services.common.events import isoformat, utc_now
+from services.common.metrics import ServiceMetrics
+from services.common.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from services.notify import domain
+from services.notify.fanout import FanoutSettings, deliver_notices
+from services.notify.store import NotifyStore
+
+log = logging.getLogger(__name__)
+
+DELIVERY_QUEUE = "notify.webhook-deliveries"
+USER_AGENT = "EngagementNetwork-Webhooks/1"
+
+
+def delivery_queue() -> Queue:
+    return Queue(DELIVERY_QUEUE, durable=True)
+
+
+def resolve_host(host: str) -> list[str]:
+    return sorted({info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
+
+
+class WebhookQueues(SharedExtension):
+    """Publishes "make try n" messages, now or after the n-th delay, with publisher confirms."""
+
+    metrics = ServiceMetrics()
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.delays = domain.parse_delays(config.get("WEBHOOK_RETRY_DELAYS"), domain.DEFAULT_WEBHOOK_RETRY_DELAYS)
+        self.publisher = ConfirmedPublisher(config["AMQP_URI"])
+        self.lock = Semaphore()
+        self.outcomes = self.metrics.counter("webhook_deliveries", "Webhook delivery tries by outcome "
+                                             "(delivered, retried, failed).", ["outcome"])
+
+    def stop(self) -> None:
+        self.publisher.close()
+
+    kill = stop
+
+    def retry_queue(self, tries_made: int) -> Queue:
+        return Queue(f"notify.webhook-retry.{tries_made}", durable=True, queue_arguments={
+            "x-message-ttl": int(self.delays[tries_made - 1] * 1000),
+            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": DELIVERY_QUEUE})
+
+    def send_now(self, delivery_id: str, attempt: int) -> None:
+        self._publish(delivery_queue(), delivery_id, attempt)
+
+    def send_after_delay(self, delivery_id: str, tries_made: int) -> None:
+        self._publish(self.retry_queue(tries_made), delivery_id, tries_made + 1)
+
+    def _publish(self, queue: Queue, delivery_id: str, attempt: int) -> None:
+        body = json.dumps({"delivery_id": delivery_id, "attempt": attempt}).encode()
+        with self.lock:
+            self.publisher.publish(body, exchange="", routing_key=queue.name,
+                                   message_id=f"{delivery_id}:{attempt}", content_type="application/json",
+                                   declare=[delivery_queue(), queue])
+
+
+class WebhookSettings(DependencyProvider):
+    """Delivery settings fixed for the container's life, and the queues."""
+
+    queues = WebhookQueues()
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.timeout = float(config.get("WEBHOOK_TIMEOUT_SECONDS") or 10)
+        self.allow_private = domain.as_flag(config.get("ALLOW_PRIVATE_WEBHOOK_TARGETS"))
+        self.disable_after = timedelta(seconds=float(config.get("WEBHOOK_DISABLE_AFTER_SECONDS") or 3 * 86400))
+        self.secret_overlap = timedelta(seconds=float(config.get("WEBHOOK_SECRET_OVERLAP_SECONDS") or 86400))
+        self.stuck_after = timedelta(seconds=float(config.get("WEBHOOK_STUCK_SECONDS") or 120))
+
+    def get_dependency(self, worker_ctx) -> "WebhookSettings":
+        return self
+
+    @property
+    def delays(self) -> tuple[float, ...]:
+        return self.queues.delays
+
+    def check_target(self, url: str) -> str:
+        return domain.check_webhook_target(url, resolve_host, self.allow_private)
+
+
+def post(url: str, body: str, headers: dict, timeout: float) -> tuple[int | None, str | None, int]:
+    """``(status code or None, error or None, duration in ms)`` of one POST; never raises."""
+    started = time.perf_counter()
+    try:
+        response = requests.post(url, data=body.encode("utf-8"), headers=headers, timeout=timeout,
+                                 allow_redirects=False)
+        code, error = response.status_code, None if domain.is_success(response.status_code) else f"HTTP {response.status_code}"
+        response.close()
+    except requests.RequestException as exc:
+        code, error = None, f"{exc.__class__.__name__}: {str(exc)[:300]}"
+    return code, error, int((time.perf_counter() - started) * 1000)
+
+
+def make_try(store: NotifyStore, settings: WebhookSettings, fanout: FanoutSettings, delivery_id: str,
+             attempt: int) -> str | None:
+    """Make try ``attempt`` of a delivery and record it; returns its outcome, or None for a duplicate message."""
+    now = utc_now()
+    delivery = store.claim_try(delivery_id, attempt, now, timedelta(seconds=settings.timeout * 3 + 30))
+    if delivery is None:
+        return None
+    try:
+        webhook = store.webhook(delivery["webhook_id"])
+    except NotFound:
+        webhook = None
+    if webhook is None or webhook["state"] != "active":
+        store.record_try(delivery_id, attempt, {"number": attempt, "at": now, "outcome": "cancelled",
+                                                "response_code": None, "duration_ms": 0,
+                                                "error": "the webhook is no longer active"},
+                         {"state": "cancelled", "finished_at": now})
+        return "cancelled"
+    try:
+        settings.check_target(webhook["url"])
+        stamp = int(time.time())
+        headers = {"Content-Type": "application/cloudevents+json; charset=utf-8", "User-Agent": USER_AGENT,
+                   DELIVERY_HEADER: delivery_id,
+                   SIGNATURE_HEADER: sign(domain.signing_secrets(webhook["secrets"], now), delivery["body"], stamp)}
+        code, error, duration = post(webhook["url"], delivery["body"], headers, settings.timeout)
+    except domain.RuleBroken as refused:
+        code, error, duration = None, str(refused), 0
+    outcome = domain.after_try(domain.is_success(code), attempt, settings.delays)
+    record = domain.TrySummary(attempt, now, "delivered" if outcome.state == "delivered" else "failed", code,
+                               duration, error).as_record()
+
+    def write(tx: NotifyStore) -> None:
+        changes: dict = {"state": "pending" if outcome.state == "retrying" else outcome.state,
+                         "last_response_code": code, "last_error": error}
+        if outcome.state == "retrying":
+            changes["due_at"] = now + timedelta(seconds=outcome.retry_after) + settings.stuck_after
+        else:
+            changes["finished_at"] = now
+        tx.record_try(delivery_id, attempt, record, changes)
+        current = tx.webhook(webhook["id"])
+        if outcome.state == "delivered":
+            tx.update_webhook(current["id"], {"failing_since": None, "last_delivered_at": now})
+            return
+        failing_since = current.get("failing_since") or now
+        if current.get("failing_since") is None:
+            current = tx.update_webhook(current["id"], {"failing_since": now})
+        if outcome.state == "dead":
+            tx.record("webhook.failed", subject=current["id"], data={
+                "webhook_id": current["id"], "delivery_id": delivery_id, "event_id": delivery["event_id"],
+                "event_type": delivery["event_type"], "url": current["url"], "tries": attempt,
+                "last_response_code": code, "last_error": error, "owner_id": current["owner_id"],
+                "version": current["version"]})
+        if domain.should_disable(failing_since, now, settings.disable_after):
+            disabled = tx.update_webhook(current["id"], {"state": "disabled", "disabled_at": now})
+            tx.record("webhook.disabled", subject=current["id"], data={
+                "webhook_id": current["id"], "url": current["url"], "owner_id": current["owner_id"],
+                "failing_since": isoformat(failing_since), "version": disabled["version"]})
+            tx.cancel_deliveries(current["id"], "the webhook was switched off")
+            deliver_notices(tx, f"webhook-disabled:{current['id']}:{disabled['version']}",
+                            [domain.webhook_disabled_notice(current["owner_id"], current["url"])], fanout, now)
+
+    store.transaction(write)
+    if outcome.state == "retrying":
+        try:
+            settings.queues.send_after_delay(delivery_id, attempt)
+        except Exception:  # the sweep sends it when due_at passes
+            log.warning("could not queue try %s of delivery %s; the sweep will", attempt + 1, delivery_id, exc_info=True)
+    settings.queues.outcomes.labels({"delivered": "delivered", "retrying": "retried", "dead": "failed"}[outcome.state]).inc()
+    return outcome.state
+
+
+def sweep(store: NotifyStore, settings: WebhookSettings, now: datetime) -> int:
+    """Send the next try of deliveries whose message was lost; returns how many were sent."""
+    sent = 0
+    for delivery in store.stuck_deliveries(now):
+        if store.push_due(delivery["id"], delivery["tries_made"], now + settings.stuck_after):
+            try:
+                settings.queues.send_now(delivery["id"], delivery["tries_made"] + 1)
+                sent += 1
+            except Exception:
+                log.warning("could not queue delivery %s; the next sweep tries again", delivery["id"], exc_info=True)
+                break
+    return sent
+
+
+def delivery_view(delivery: dict) -> dict:
+    """A delivery as its webhook's log shows it."""
+    return {"id": delivery["id"], "event_id": delivery["event_id"], "event_type": delivery["event_type"],
+            "state": delivery["state"], "tries": len(delivery.get("tries", [])),
+            "response_code": delivery.get("last_response_code"), "error": delivery.get("last_error"),
+            "round": delivery.get("round", 0), "created_at": isoformat(delivery["created_at"]),
+            "finished_at": isoformat(delivery["finished_at"]) if delivery.get("finished_at") else None,
+            "log": [{"try": t["number"], "at": isoformat(t["at"]), "outcome": t["outcome"],
+                     "response_code": t["response_code"], "duration_ms": t["duration_ms"], "error": t.get("error")}
+                    for t in delivery.get("tries", [])]}
