@@ -1,0 +1,79 @@
+"""In-app notifications from real events on the real broker and storage server."""
+import pytest
+
+from tests.integration.notify_world import World
+from tests.support.platform import wait_for
+
+
+@pytest.fixture
+def world(platform):
+    platform.overrides["notify"] = {"MAIL_SEND_SECONDS": 0.2, "SMTP_URL": "smtp://127.0.0.1:9"}
+    platform.start("members", "notify")
+    world = World(platform)
+    for name in ("Rosa", "Tariq", "Mei"):
+        world.member(name)
+    return world
+
+
+def notifications(world, name):
+    with world.rpc(name) as rpc:
+        return rpc.notify.list_notifications()
+
+
+def processed(platform, event_id):
+    return platform.db("notify").processed_events.find_one({"_id": {"$regex": f"\\|{event_id}$"}})
+
+
+def test_a_comment_on_a_followed_idea_gives_the_follower_one_notification_even_when_delivered_twice(world, platform):
+    world.submit_idea("idea-1", "Rosa")
+    world.follow("idea-1", "Mei")
+    wait_for(lambda: platform.db("notify").followers.find_one({"member_id": world.ids["Mei"], "following": True}),
+             message="the follow to be known")
+    comment = world.comment("idea-1", "Tariq", idea_author="Rosa")
+
+    listed = wait_for(lambda: notifications(world, "Mei")["items"], message="Mei's notification")
+    assert len(listed) == 1
+    assert listed[0]["kind"] == "comments" and "Tariq commented" in listed[0]["title"]
+    assert listed[0]["link"] == "/ideas/idea-1#comment-c-1" and listed[0]["read"] is False
+    assert notifications(world, "Mei")["unread"] == 1
+
+    world.publish(comment)  # the same envelope again, as after a redelivery
+    wait_for(lambda: platform.db("notify").processed_events.count_documents({}) >= 3, message="events handled")
+    marker = world.submit_idea("idea-2", "Rosa")  # events on one queue are handled in order
+    wait_for(lambda: processed(platform, marker["id"]), message="a later event")
+    assert len(notifications(world, "Mei")["items"]) == 1
+    assert platform.db("notify").notifications.count_documents({"event_id": comment["id"]}) == 2  # Mei and Rosa
+    assert not [n for n in notifications(world, "Tariq")["items"]]  # the commenter is not told
+
+
+def test_reading_one_or_all_notifications_lowers_the_unread_count(world, platform):
+    world.submit_idea("idea-1", "Rosa")
+    for number in range(3):
+        world.comment("idea-1", "Tariq", idea_author="Rosa", comment_id=f"c-{number}")
+    listed = wait_for(lambda: (n := notifications(world, "Rosa"))["unread"] == 3 and n, message="three notifications")
+    assert [item["id"] for item in listed["items"]] == sorted((item["id"] for item in listed["items"]), reverse=True)
+    with world.rpc("Rosa") as rpc:
+        read = rpc.notify.mark_read(listed["items"][0]["id"])
+        assert read["read"] is True and rpc.notify.unread_count() == 2
+        page = rpc.notify.list_notifications(None, 2)
+        assert len(page["items"]) == 2 and page["next_cursor"]
+        assert len(rpc.notify.list_notifications(page["next_cursor"], 2)["items"]) == 1
+        assert rpc.notify.mark_all_read()["unread"] == 0
+        assert rpc.notify.unread_count() == 0
+    with world.rpc("Tariq") as rpc:  # nobody reads another member's notifications
+        from services.common.errors import NotFound
+        with pytest.raises(NotFound):
+            rpc.notify.mark_read(listed["items"][1]["id"])
+
+
+def test_a_deactivated_follower_is_told_nothing_more(world, platform):
+    world.submit_idea("idea-1", "Rosa")
+    world.follow("idea-1", "Mei")
+    with world.rpc("Mei") as rpc:
+        rpc.members.deactivate(world.ids["Mei"])
+    wait_for(lambda: platform.db("notify").deactivated_members.find_one({"_id": world.ids["Mei"]}),
+             message="the deactivation to be known")
+    world.comment("idea-1", "Tariq", idea_author="Rosa")
+    wait_for(lambda: notifications(world, "Rosa")["items"], message="Rosa's notification")
+    assert platform.db("notify").notifications.count_documents({"recipient": world.ids["Mei"]}) == 0
+    assert not platform.db("notify").followers.find_one({"member_id": world.ids["Mei"], "following": True})
