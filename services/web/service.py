@@ -4,12 +4,13 @@ Each area of the product keeps its routes in its own module; this class only
 puts them together on one HTTP port.
 """
 from services.common import service_base
+from services.web.archive_routes import ArchiveRoutes
 from services.web.gateway import Gateway, page
 from services.web.members_routes import MemberRoutes
 from services.web.static_routes import StaticRoutes
 
 
-class WebGateway(service_base.ServiceBase, StaticRoutes, MemberRoutes):
+class WebGateway(service_base.ServiceBase, StaticRoutes, MemberRoutes, ArchiveRoutes):
     name = "web"
 
     web = Gateway()

@@ -1,0 +1,271 @@
+"""Gateway routes for the knowledge archive: search, resources and their history, archived ideas, imports, open data."""
+from __future__ import annotations
+
+from nameko.rpc import RpcProxy
+from werkzeug.wrappers import Response
+
+from services.archive import domain
+from services.common.errors import BadRequest, DomainError, NotFound
+from services.common.http import SECURITY_HEADERS, json_response, read_body, read_json
+from services.web.gateway import api, page
+
+RESOURCE_KINDS = list(domain.RESOURCE_KINDS.items())
+LICENCES = list(domain.LICENCES)
+_SEARCH_ARGS = ("q", "kind", "tag", "licence", "agency", "limit", "cursor")
+_FORM_FIELDS = ("kind", "title", "summary", "body", "link", "licence", "attribution", "note")
+
+
+def _search_query(args) -> dict:
+    """Query-string values as the archive's search schema expects them (blank means not given)."""
+    query: dict = {}
+    for name in _SEARCH_ARGS:
+        value = args.get(name)
+        if value is None or value == "":
+            continue
+        query[name] = value
+    for name in ("limit", "cursor"):
+        if name in query:
+            query[name] = int(query[name]) if query[name].isdigit() else query[name]
+    return query
+
+
+def _listing_query(args) -> dict:
+    query = {}
+    if args.get("kind"):
+        query["kind"] = args["kind"]
+    for name in ("limit", "cursor"):
+        raw = args.get(name)
+        if raw:
+            query[name] = int(raw) if raw.isdigit() else raw
+    return query
+
+
+def _resource_payload(form) -> dict:
+    """A resource form as the archive's schema expects it: lists split, blanks dropped."""
+    payload = {name: form.get(name, "") for name in _FORM_FIELDS}
+    payload["link"] = payload["link"].strip() or None
+    payload["tags"] = [t.strip().lower() for t in form.get("tags", "").replace(",", " ").split() if t.strip()]
+    payload["related_ideas"] = [i.strip() for i in form.get("related_ideas", "").replace(",", " ").split() if i.strip()]
+    return payload
+
+
+def _form_from(resource: dict) -> dict:
+    return {**{name: resource.get(name) or "" for name in _FORM_FIELDS if name != "note"},
+            "tags": " ".join(resource.get("tags") or []), "related_ideas": " ".join(resource.get("related_ideas") or [])}
+
+
+class ArchiveRoutes:
+    archive = RpcProxy("archive")
+
+    # -- JSON API -----------------------------------------------------------
+
+    @api("GET", "/api/v1/archive/search")
+    def api_archive_search(self, request):
+        answer = self.archive.search(_search_query(request.args))
+        answer.pop("terms", None)
+        return json_response(answer)
+
+    @api("GET", "/api/v1/archive/resources")
+    def api_archive_resources(self, request):
+        return json_response(self.archive.list_resources(_listing_query(request.args)))
+
+    @api("POST", "/api/v1/archive/resources")
+    def api_archive_create_resource(self, request):
+        return json_response(self.archive.create_resource(read_json(request)), 201)
+
+    @api("GET", "/api/v1/archive/resources/<string:resource_id>")
+    def api_archive_resource(self, request, resource_id):
+        return json_response(self.archive.get_resource(resource_id))
+
+    @api("PUT", "/api/v1/archive/resources/<string:resource_id>")
+    def api_archive_update_resource(self, request, resource_id):
+        return json_response(self.archive.update_resource(resource_id, read_json(request)))
+
+    @api("DELETE", "/api/v1/archive/resources/<string:resource_id>")
+    def api_archive_withdraw_resource(self, request, resource_id):
+        return json_response(self.archive.withdraw_resource(resource_id, {}))
+
+    @api("GET", "/api/v1/archive/resources/<string:resource_id>/revisions")
+    def api_archive_revisions(self, request, resource_id):
+        return json_response({"items": self.archive.revisions(resource_id), "next_cursor": None})
+
+    @api("GET", "/api/v1/archive/resources/<string:resource_id>/revisions/<int:number>")
+    def api_archive_revision(self, request, resource_id, number):
+        return json_response(self.archive.revision(resource_id, number))
+
+    @api("GET", "/api/v1/archive/resources/<string:resource_id>/diff")
+    def api_archive_diff(self, request, resource_id):
+        return json_response(self.archive.diff(resource_id, _listing_like(request.args, ("from", "to"))))
+
+    @api("POST", "/api/v1/archive/resources/<string:resource_id>/revert")
+    def api_archive_revert(self, request, resource_id):
+        return json_response(self.archive.revert_resource(resource_id, read_json(request)), 201)
+
+    @api("POST", "/api/v1/archive/proposals")
+    def api_archive_propose(self, request):
+        return json_response(self.archive.propose(read_json(request)), 201)
+
+    @api("GET", "/api/v1/archive/proposals")
+    def api_archive_proposals(self, request):
+        return json_response({"items": self.archive.list_proposals(request.args.get("status") or "pending"),
+                              "next_cursor": None})
+
+    @api("POST", "/api/v1/archive/proposals/<string:proposal_id>/review")
+    def api_archive_review(self, request, proposal_id):
+        return json_response(self.archive.review_proposal(proposal_id, read_json(request)))
+
+    @api("GET", "/api/v1/archive/ideas")
+    def api_archive_ideas(self, request):
+        return json_response(self.archive.list_ideas(_listing_query(request.args)))
+
+    @api("GET", "/api/v1/archive/ideas/<string:idea_id>")
+    def api_archive_idea(self, request, idea_id):
+        return json_response(self.archive.get_idea(idea_id))
+
+    @api("POST", "/api/v1/archive/imports")
+    def api_archive_import(self, request):
+        """One legacy consultation page as text/plain: 201 when new, 200 with the same record when seen before."""
+        if request.mimetype != "text/plain":
+            raise BadRequest("Send the page as text/plain.")
+        try:
+            text = read_body(request).decode(request.mimetype_params.get("charset") or "utf-8")
+        except (UnicodeDecodeError, LookupError):
+            raise BadRequest("The page is not UTF-8 text.") from None
+        answer = self.archive.import_page(text)
+        return json_response(answer["idea"], 201 if answer["created"] else 200)
+
+    @api("GET", "/api/v1/archive/export/<string:filename>")
+    def api_archive_export(self, request, filename):
+        dataset, _, fmt = filename.partition(".")
+        if not dataset or not fmt:
+            raise NotFound("Exports are named <dataset>.<json|csv>, e.g. resources.csv.")
+        answer = self.archive.export(dataset, fmt)
+        return Response(answer["body"], mimetype=answer["content_type"].split(";")[0], headers={
+            **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{dataset}.{fmt}"'})
+
+    # -- pages --------------------------------------------------------------
+
+    @page("GET", "/archive")
+    def archive_page(self, request):
+        kind = request.args.get("kind") or None
+        listing = self.archive.list_resources({"kind": kind} if kind in dict(RESOURCE_KINDS) else {})
+        ideas = self.archive.list_ideas({"limit": 10})
+        return self.web.render("archive/index.html", kinds=RESOURCE_KINDS, kind=kind, listing=listing,
+                               ideas=ideas["items"], licences=LICENCES)
+
+    @page("GET", "/archive/search")
+    def archive_search_page(self, request):
+        query = _search_query(request.args)
+        answer, message = {"items": [], "next_cursor": None, "total": 0}, None
+        if query.get("q"):
+            try:
+                answer = self.archive.search(query)
+            except DomainError as error:
+                message = error.message
+        return self.web.render("archive/search.html", query=query, answer=answer, message=message,
+                               kinds=RESOURCE_KINDS, licences=LICENCES)
+
+    @page("GET", "/archive/resources/new")
+    def archive_new_page(self, request):
+        self.web.require_principal()
+        form = {"kind": request.args.get("kind") or "tool", "licence": "CC-BY-4.0"}
+        return self._resource_form(None, form, {})
+
+    @page("POST", "/archive/resources/new")
+    def archive_new_submit(self, request):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        payload = _resource_payload(request.form)
+        try:
+            if request.form.get("mode") == "publish":
+                resource = self.archive.create_resource(payload)
+                return self.web.redirect(f"/archive/resources/{resource['id']}", flash="The resource is published.")
+            self.archive.propose(payload)
+        except DomainError as error:
+            return self._resource_form(None, request.form.to_dict(), error.fields, error.message, error.status)
+        return self.web.redirect("/archive", flash="Thank you. Your proposal waits for an administrator's review.")
+
+    @page("GET", "/archive/resources/<string:resource_id>")
+    def archive_resource_page(self, request, resource_id):
+        resource = self.archive.get_resource(resource_id)
+        diff, message = None, None
+        if request.args.get("from") and request.args.get("to"):
+            try:
+                diff = self.archive.diff(resource_id, _listing_like(request.args, ("from", "to")))
+            except DomainError as error:
+                message = error.message
+        return self.web.render("archive/resource.html", resource=resource, diff=diff, message=message,
+                               kinds=dict(RESOURCE_KINDS))
+
+    @page("GET", "/archive/resources/<string:resource_id>/edit")
+    def archive_edit_page(self, request, resource_id):
+        self.web.require_principal()
+        resource = self.archive.get_resource(resource_id)
+        return self._resource_form(resource, _form_from(resource), {})
+
+    @page("POST", "/archive/resources/<string:resource_id>/edit")
+    def archive_edit_submit(self, request, resource_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        resource = self.archive.get_resource(resource_id)
+        payload = _resource_payload(request.form)
+        try:
+            if resource["may_edit"]:
+                base = request.form.get("base_revision", "")
+                payload["base_revision"] = int(base) if base.isdigit() else None
+                self.archive.update_resource(resource_id, payload)
+                return self.web.redirect(f"/archive/resources/{resource_id}", flash="Your change is the new revision.")
+            self.archive.propose({**payload, "resource_id": resource_id})
+        except DomainError as error:
+            return self._resource_form(resource, request.form.to_dict(), error.fields, error.message, error.status)
+        return self.web.redirect(f"/archive/resources/{resource_id}",
+                                 flash="Thank you. Your proposed change waits for an administrator's review.")
+
+    @page("POST", "/archive/resources/<string:resource_id>/revert")
+    def archive_revert_submit(self, request, resource_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        number = request.form.get("revision", "")
+        self.archive.revert_resource(resource_id, {"revision": int(number) if number.isdigit() else number,
+                                                   "note": request.form.get("note", "")})
+        return self.web.redirect(f"/archive/resources/{resource_id}", flash="Reverted: a new revision holds it.")
+
+    @page("GET", "/archive/proposals")
+    def archive_proposals_page(self, request):
+        principal = self.web.require_principal()
+        return self.web.render("archive/proposals.html", proposals=self.archive.list_proposals("pending"),
+                               kinds=dict(RESOURCE_KINDS), may_review=_may_publish_somewhere(principal))
+
+    @page("POST", "/archive/proposals/<string:proposal_id>/review")
+    def archive_review_submit(self, request, proposal_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        answer = self.archive.review_proposal(proposal_id, {"decision": request.form.get("decision", ""),
+                                                            "note": request.form.get("note", "")})
+        if answer["resource"]:
+            return self.web.redirect(f"/archive/resources/{answer['resource']['id']}", flash="The proposal is published.")
+        return self.web.redirect("/archive/proposals", flash="The proposal was declined.")
+
+    @page("GET", "/archive/ideas/<string:idea_id>")
+    def archive_idea_page(self, request, idea_id):
+        return self.web.render("archive/idea.html", idea=self.archive.get_idea(idea_id))
+
+    def _resource_form(self, resource, form, errors, message=None, status=200):
+        principal = self.web.principal()
+        may_publish = resource["may_edit"] if resource is not None else _may_publish_somewhere(principal)
+        return self.web.render("archive/form.html", status=status, resource=resource, form=form, errors=errors or {},
+                               message=message, kinds=RESOURCE_KINDS, licences=LICENCES, may_publish=may_publish)
+
+
+def _listing_like(args, names) -> dict:
+    out = {}
+    for name in names:
+        raw = args.get(name)
+        if raw is not None and raw != "":
+            out[name] = int(raw) if raw.isdigit() else raw
+    return out
+
+
+def _may_publish_somewhere(principal) -> bool:
+    """Whether the caller publishes in their own agency (the archive service checks again on every write)."""
+    return principal is not None and domain.may_publish(principal, principal.agency)
