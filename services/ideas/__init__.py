@@ -1,0 +1,1 @@
+"""The ideas service: ideas, ratings, threaded discussion, follows, moderation and search."""

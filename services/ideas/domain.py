@@ -1,0 +1,346 @@
+"""Ideas' rules: lifecycle, who may do what, ratings, threads, mentions, list keys. Pure functions.
+
+Nothing here touches storage or the network, so every rule is tested on its own.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+
+STATES = ("draft", "open", "under_review", "adopted", "declined", "archived")
+# Who may move an idea where. Moderators and agency administrators of the
+# idea's agency make every move; the author only publishes their draft.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "draft": ("open", "archived"),
+    "open": ("under_review", "declined", "archived"),
+    "under_review": ("open", "adopted", "declined", "archived"),
+    "adopted": ("archived",),
+    "declined": ("archived",),
+    "archived": (),
+}
+AUTHOR_EDITABLE_STATES = ("draft", "open")
+LISTED_STATES = ("open", "under_review", "adopted", "declined", "archived")
+STARS = (1, 2, 3, 4, 5)
+
+# "Top rated" orders by a damped (Bayesian) average: every idea starts as if
+# it already had PRIOR_VOTES votes of PRIOR_MEAN stars, so one 5-star vote
+# does not outrank twenty votes averaging 4.6.
+PRIOR_MEAN = 3.0
+PRIOR_VOTES = 5
+
+MAX_DEPTH = 3
+EDIT_WINDOW = timedelta(minutes=15)
+REPORTS_TO_HIDE = 3
+FORMER_MEMBER = "former member"
+MODERATOR_ROLES = ("moderator", "agency_admin")
+
+SORTS = ("newest", "top", "discussed")
+SORT_FIELDS = {"newest": "sort_newest", "top": "sort_top", "discussed": "sort_discussed"}
+
+
+class RuleBroken(ValueError):
+    """A rule said no. ``kind`` is forbidden, conflict or invalid; ``field`` names the input at fault."""
+
+    def __init__(self, message: str, kind: str = "invalid", field: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The member acting, as far as these rules care."""
+
+    member_id: str
+    agency: str
+    roles: tuple[str, ...] = ("member",)
+
+    def moderates(self, agency: str) -> bool:
+        """Moderators and agency administrators of ``agency``, and operators everywhere."""
+        if "operator" in self.roles:
+            return True
+        return self.agency == agency and any(role in self.roles for role in MODERATOR_ROLES)
+
+
+# -- lifecycle ---------------------------------------------------------------
+
+def initial_state(draft: bool) -> str:
+    """A new idea opens at once unless its author keeps it as a draft."""
+    return "draft" if draft else "open"
+
+
+def check_transition(idea: dict, to_state: str, actor: Actor) -> None:
+    """Raise ``RuleBroken`` unless ``actor`` may move ``idea`` to ``to_state``."""
+    current = idea["state"]
+    if to_state not in STATES:
+        raise RuleBroken(f"State must be one of {', '.join(STATES)}.", "invalid", "state")
+    if to_state == current:
+        raise RuleBroken(f"The idea is already {current.replace('_', ' ')}.", "conflict", "state")
+    if to_state not in TRANSITIONS[current]:
+        raise RuleBroken(f"An idea that is {current.replace('_', ' ')} cannot become {to_state.replace('_', ' ')}.",
+                         "conflict", "state")
+    if actor.moderates(idea["agency"]):
+        return
+    if idea["author_id"] == actor.member_id and current == "draft" and to_state == "open":
+        return
+    raise RuleBroken("Only moderators and administrators of the idea's agency change its state.", "forbidden")
+
+
+def check_author_edit(idea: dict, actor: Actor) -> None:
+    if idea["author_id"] != actor.member_id:
+        raise RuleBroken("Only the idea's author edits it.", "forbidden")
+    if idea["state"] not in AUTHOR_EDITABLE_STATES:
+        raise RuleBroken("An idea can be edited only while it is a draft or open.", "conflict")
+
+
+def may_view(idea: dict, member_id: str | None) -> bool:
+    """Drafts are seen by their author only; everything else is open content."""
+    return idea["state"] != "draft" or (member_id is not None and idea["author_id"] == member_id)
+
+
+def is_listed(state: str) -> bool:
+    return state in LISTED_STATES
+
+
+# -- ratings -----------------------------------------------------------------
+
+def check_can_rate(idea: dict, member_id: str) -> None:
+    if idea["author_id"] == member_id:
+        raise RuleBroken("Authors cannot rate their own idea.", "forbidden", "stars")
+    if idea["state"] != "open":
+        raise RuleBroken("Only open ideas can be rated.", "conflict", "stars")
+
+
+def rating_change(stars: int, previous: int | None) -> dict[str, int]:
+    """The ``$inc`` a rating makes to the idea's running totals (exact under concurrency: no recount)."""
+    change = {"rating.sum": stars - (previous or 0), "rating.count": 0 if previous else 1,
+              f"rating.distribution.{stars}": 1}
+    if previous:
+        change[f"rating.distribution.{previous}"] = change.get(f"rating.distribution.{previous}", 0) - 1
+    return change
+
+
+def empty_rating() -> dict:
+    return {"sum": 0, "count": 0, "distribution": {str(n): 0 for n in STARS}}
+
+
+def average(total: int, count: int) -> float | None:
+    return round(total / count, 2) if count else None
+
+
+def damped_score(total: int, count: int) -> float:
+    """The Bayesian average used for "top rated" (prior: PRIOR_VOTES votes of PRIOR_MEAN stars)."""
+    return (PRIOR_MEAN * PRIOR_VOTES + total) / (PRIOR_VOTES + count)
+
+
+def rating_summary(rating: dict | None) -> dict:
+    """``{average, count, distribution}`` with all five keys, as the API shows it."""
+    rating = rating or empty_rating()
+    distribution = {str(n): int((rating.get("distribution") or {}).get(str(n), 0)) for n in STARS}
+    return {"average": average(rating.get("sum", 0), rating.get("count", 0)), "count": int(rating.get("count", 0)),
+            "distribution": distribution}
+
+
+# -- list order keys ---------------------------------------------------------
+#
+# Each sort keeps one string field on the idea that orders exactly as the list
+# does (ties broken by creation time, then id), so a page is "the next N below
+# the cursor" on one index: the same cost on page 1 and on page 1 000.
+
+def newest_key(created_at: datetime, idea_id: str) -> str:
+    return f"{_stamp(created_at)}|{idea_id}"
+
+
+def top_key(total: int, count: int, created_at: datetime, idea_id: str) -> str:
+    return f"{damped_score(total, count):09.6f}|{_stamp(created_at)}|{idea_id}"
+
+
+def discussed_key(comment_count: int, created_at: datetime, idea_id: str) -> str:
+    return f"{max(comment_count, 0):010d}|{_stamp(created_at)}|{idea_id}"
+
+
+def _stamp(moment: datetime) -> str:
+    return f"{moment.timestamp():017.6f}"
+
+
+def facets(state: str, agency: str, network: str | None, tags: Iterable[str], author_id: str) -> list[str]:
+    """The filter values an idea can be listed under; a list query names exactly one of them.
+
+    Listed ideas carry ``all`` and one facet per filter (``state:…``, ``agency:…``,
+    ``network:…``, ``tag:…``) plus each filter combined with their state, so
+    "open ideas tagged budget" is also one index lookup. Drafts carry only
+    ``draft:<author>``, so they never appear in anyone else's list.
+    """
+    if state == "draft":
+        return [f"draft:{author_id}"]
+    single = [f"agency:{agency}"] + ([f"network:{network}"] if network else []) + [f"tag:{t}" for t in tags]
+    return ["all", f"state:{state}"] + single + [f"state:{state}|{facet}" for facet in single]
+
+
+def facet_for(filters: dict, member_id: str | None) -> tuple[str, dict]:
+    """The one facet a list query looks up, and the remaining filters to check on each document."""
+    state = filters.get("state")
+    named = [(name, filters[name]) for name in ("tag", "network", "agency") if filters.get(name)]
+    if state == "draft":
+        if member_id is None:
+            raise RuleBroken("Log in to see your drafts.", "forbidden", "state")
+        return f"draft:{member_id}", {}
+    rest: dict = {}
+    if named:
+        (first, value), others = named[0], named[1:]
+        facet = f"{first}:{value}"
+        if state:
+            facet = f"state:{state}|{facet}"
+        for name, other in others:
+            rest[name] = other
+        return facet, rest
+    return (f"state:{state}" if state else "all"), rest
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The sort key a cursor stands for; ``RuleBroken`` naming ``cursor`` when it is not one of ours."""
+    try:
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise RuleBroken("The cursor is not valid; start from the first page.", "invalid", "cursor") from None
+    if not re.fullmatch(r"[0-9.|a-f-]{10,200}", key):
+        raise RuleBroken("The cursor is not valid; start from the first page.", "invalid", "cursor")
+    return key
+
+
+# -- comments ----------------------------------------------------------------
+
+def reply_depth(parent: dict | None) -> int:
+    """The depth a new comment takes under ``parent`` (top level is 1); replies stop at MAX_DEPTH."""
+    if parent is None:
+        return 1
+    if parent["depth"] >= MAX_DEPTH:
+        raise RuleBroken(f"Replies go at most {MAX_DEPTH} levels deep; reply to the comment above instead.",
+                         "invalid", "parent_id")
+    if parent.get("status") == "removed":
+        raise RuleBroken("That comment has been removed.", "conflict", "parent_id")
+    return parent["depth"] + 1
+
+
+def check_can_comment(idea: dict) -> None:
+    if idea["state"] in ("draft", "archived"):
+        raise RuleBroken(f"Comments are closed on an idea that is {idea['state']}.", "conflict")
+
+
+def check_comment_edit(comment: dict, member_id: str, now: datetime) -> None:
+    if comment["author_id"] != member_id:
+        raise RuleBroken("Only the comment's author edits it.", "forbidden")
+    if comment["status"] == "removed":
+        raise RuleBroken("A removed comment cannot be edited.", "conflict")
+    if now - comment["created_at"] > EDIT_WINDOW:
+        raise RuleBroken("Comments can be edited for 15 minutes after posting.", "conflict")
+
+
+def may_edit_comment(comment: dict, member_id: str | None, now: datetime) -> bool:
+    try:
+        check_comment_edit(comment, member_id or "", now)
+    except RuleBroken:
+        return False
+    return True
+
+
+def check_comment_removal(comment: dict, actor: Actor) -> bool:
+    """Authors remove their own comments; moderators any in their agency. Returns whether a moderator did it."""
+    if comment["status"] == "removed":
+        raise RuleBroken("The comment is already removed.", "conflict")
+    if comment["author_id"] == actor.member_id:
+        return False
+    if actor.moderates(comment["agency"]):
+        return True
+    raise RuleBroken("Only the comment's author or a moderator removes it.", "forbidden")
+
+
+def check_report(comment: dict, member_id: str) -> None:
+    if comment["author_id"] == member_id:
+        raise RuleBroken("You cannot report your own comment.", "forbidden")
+    if comment["status"] == "removed":
+        raise RuleBroken("The comment is already removed.", "conflict")
+
+
+def hidden_after_reports(report_count: int) -> bool:
+    return report_count >= REPORTS_TO_HIDE
+
+
+def thread(comments: Iterable[dict]) -> list[dict]:
+    """Comments in reading order: each followed by its replies (oldest first at every level).
+
+    Input is any order; a reply whose parent is missing is shown at the top
+    level rather than lost.
+    """
+    items = sorted(comments, key=lambda c: (c["created_at"], c["id"]))
+    ids = {c["id"] for c in items}
+    children: dict[str | None, list[dict]] = {}
+    for comment in items:
+        parent = comment.get("parent_id") if comment.get("parent_id") in ids else None
+        children.setdefault(parent, []).append(comment)
+    ordered: list[dict] = []
+
+    def walk(parent: str | None) -> None:
+        for child in children.get(parent, []):
+            ordered.append(child)
+            walk(child["id"])
+
+    walk(None)
+    return ordered
+
+
+# -- mentions ----------------------------------------------------------------
+#
+# A mention is "@[Display Name]" (any name, spaces allowed) or "@First_Last"
+# (underscores standing for spaces). Names are matched without regard to case,
+# accents or repeated spaces, within the idea's agency.
+
+_BRACKETED = re.compile(r"@\[([^\[\]@\n]{1,200})\]")
+_UNDERSCORED = re.compile(r"(?<![\w@])@([^\W\d_][\w'-]{0,99})")
+
+
+def name_key(name: str) -> str:
+    """How display names are compared: case-folded, accents dropped, spaces collapsed."""
+    folded = unicodedata.normalize("NFKD", name).casefold()
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return " ".join(folded.replace("_", " ").split())
+
+
+def mentioned_names(body: str) -> list[str]:
+    """The name keys mentioned in ``body``, each once, in order of appearance."""
+    found: dict[str, None] = {}
+    for match in _BRACKETED.finditer(body):
+        key = name_key(match.group(1))
+        if key:
+            found.setdefault(key, None)
+    for match in _UNDERSCORED.finditer(_BRACKETED.sub(" ", body)):
+        key = name_key(match.group(1))
+        if key:
+            found.setdefault(key, None)
+    return list(found)[:20]
+
+
+def excerpt(text: str, width: int = 200) -> str:
+    clean = " ".join(text.split())
+    return clean if len(clean) <= width else clean[: width - 1].rstrip() + "…"
+
+
+# -- tags --------------------------------------------------------------------
+
+def normalise_tags(tags: Iterable[str]) -> list[str]:
+    """Lower-case, dash-separated, unique, in the order given."""
+    out: dict[str, None] = {}
+    for tag in tags:
+        ascii_tag = unicodedata.normalize("NFKD", tag).encode("ascii", "ignore").decode().lower()
+        slug = re.sub(r"[^a-z0-9]+", "-", ascii_tag).strip("-")
+        if slug:
+            out.setdefault(slug[:40], None)
+    return list(out)

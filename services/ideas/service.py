@@ -1,0 +1,526 @@
+"""The ideas service: ideas and their lifecycle, ratings, threaded comments, follows, moderation, search.
+
+Entrypoints only: each validates with a schema, applies the rules in
+``domain``, writes through ``IdeaStore`` and records its events in the same
+transaction, so a change and its events commit together or not at all.
+"""
+from __future__ import annotations
+
+import uuid
+
+from services.common import search, service_base
+from services.common.consumer import consume_events
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.events import Event, as_json_safe, isoformat, utc_now
+from services.common.http import load
+from services.common.rpc import rpc
+from services.common.storage import Storage
+from services.common.tokens import Caller, Principal
+from services.ideas import domain, schemas
+from services.ideas.store import IdeaStore
+
+PUBLIC_FIELDS = ("title", "description", "what_it_might_look_like", "why_it_matters", "prompts", "tags", "agency",
+                 "network", "author_id", "author_name", "state", "official_response")
+
+
+def _fail(error: domain.RuleBroken) -> Exception:
+    kinds = {"forbidden": Forbidden, "conflict": Conflict}
+    cls = kinds.get(error.kind, ValidationFailed)
+    return cls(str(error), {error.field: [str(error)]} if error.field else None)
+
+
+def _actor(principal: Principal) -> domain.Actor:
+    return domain.Actor(principal.member_id, principal.agency, tuple(principal.roles))
+
+
+def idea_view(idea: dict) -> dict:
+    """An idea as the API shows it (and as ``idea.*`` events carry it, with ``idea_id``)."""
+    view = {"id": idea["id"], **{name: idea.get(name) for name in PUBLIC_FIELDS}}
+    view.update({
+        "prompts": list(idea.get("prompts") or []), "tags": list(idea.get("tags") or []),
+        "rating": domain.rating_summary(idea.get("rating")), "comment_count": idea.get("comment_count", 0),
+        "follower_count": idea.get("follower_count", 0), "created_at": isoformat(idea["created_at"]),
+        "updated_at": isoformat(idea["updated_at"]), "version": idea["version"],
+    })
+    return view
+
+
+def idea_event_data(idea: dict, **extra) -> dict:
+    view = idea_view(idea)
+    view["idea_id"] = view.pop("id")
+    return {**view, **extra}
+
+
+def comment_view(comment: dict) -> dict:
+    """A comment as anyone may see it: removed and hidden comments keep their place but not their text."""
+    status = comment["status"]
+    return {
+        "id": comment["id"], "idea_id": comment["idea_id"], "parent_id": comment.get("parent_id"),
+        "depth": comment["depth"], "author_id": comment["author_id"], "author_name": comment["author_name"],
+        "body": comment["body"] if status == "visible" else "", "status": status,
+        "created_at": isoformat(comment["created_at"]),
+        "edited_at": isoformat(comment["edited_at"]) if comment.get("edited_at") else None,
+    }
+
+
+class IdeasService(service_base.ServiceBase):
+    name = "ideas"
+
+    store = Storage(IdeaStore)
+    caller = Caller()
+
+    # -- ideas --------------------------------------------------------------
+
+    @rpc
+    def submit_idea(self, payload: dict) -> dict:
+        """A new idea by the caller: open at once, or a draft when ``draft`` is true. The author follows it."""
+        principal = self.caller.required()
+        data = load(schemas.IdeaSubmission(), payload)
+        now = utc_now()
+        idea = {
+            "_id": str(uuid.uuid4()), "title": data["title"], "description": data["description"],
+            "what_it_might_look_like": data["what_it_might_look_like"], "why_it_matters": data["why_it_matters"],
+            "prompts": data["prompts"], "tags": domain.normalise_tags(data["tags"]), "agency": principal.agency,
+            "network": data["network"], "author_id": principal.member_id,
+            "author_name": principal.display_name or domain.FORMER_MEMBER,
+            "state": domain.initial_state(data["draft"]), "official_response": None,
+            "rating": domain.empty_rating(), "comment_count": 0, "follower_count": 1,
+            "created_at": now, "updated_at": now, "version": 1,
+        }
+
+        def write(tx: IdeaStore) -> dict:
+            tx.add_idea(idea)
+            tx.add_follow(idea["_id"], principal.member_id, now)
+            stored = tx.idea(idea["_id"])
+            tx.record("idea.submitted", subject=stored["id"], data=idea_event_data(stored))
+            tx.record("idea.followed", subject=stored["id"], data={
+                "idea_id": stored["id"], "member_id": principal.member_id, "follower_count": 1,
+                "version": stored["version"]})
+            return stored
+
+        return idea_view(self.store.transaction(write))
+
+    @rpc
+    def get_idea(self, idea_id: str) -> dict:
+        principal = self.caller.optional()
+        idea = self._visible_idea(str(idea_id), principal)
+        return idea_view(idea)
+
+    @rpc
+    def idea_page(self, idea_id: str) -> dict:
+        """Everything anyone sees on the idea's page: the idea and its thread in reading order.
+
+        The gateway caches this by idea and version; nothing in it depends on who asks.
+        """
+        principal = self.caller.optional()
+        idea = self._visible_idea(str(idea_id), principal)
+        comments = domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))
+        return {"idea": idea_view(idea), "comments": comments, "version": idea["version"]}
+
+    @rpc
+    def viewer_state(self, idea_id: str) -> dict:
+        """What is the caller's own on an idea: their rating and whether they follow it."""
+        principal = self.caller.required()
+        idea = self._visible_idea(str(idea_id), principal)
+        return {"idea_id": idea["id"], "my_rating": self.store.rating_of(idea["id"], principal.member_id),
+                "following": self.store.is_following(idea["id"], principal.member_id), "version": idea["version"]}
+
+    def _visible_idea(self, idea_id: str, principal: Principal | None) -> dict:
+        idea = self.store.idea(idea_id)
+        if not domain.may_view(idea, principal.member_id if principal else None):
+            raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
+        return idea
+
+    @rpc
+    def update_idea(self, idea_id: str, payload: dict) -> dict:
+        """The author's edit, while the idea is a draft or open."""
+        principal = self.caller.required()
+        data = load(schemas.IdeaEdit(), payload)
+        if "tags" in data:
+            data["tags"] = domain.normalise_tags(data["tags"])
+
+        def write(tx: IdeaStore) -> dict:
+            idea = tx.idea(str(idea_id))
+            try:
+                domain.check_author_edit(idea, _actor(principal))
+            except domain.RuleBroken as error:
+                raise _fail(error) from None
+            changed = tx.change_idea(idea["id"], set_fields={**data, "updated_at": utc_now()})
+            tx.record("idea.updated", subject=changed["id"], data=idea_event_data(changed))
+            return changed
+
+        return idea_view(self.store.transaction(write))
+
+    @rpc
+    def change_state(self, idea_id: str, payload: dict) -> dict:
+        """Move an idea along its lifecycle (moderators and agency admins; authors publish drafts)."""
+        principal = self.caller.required()
+        data = load(schemas.StateChange(), payload)
+
+        def write(tx: IdeaStore) -> dict:
+            idea = tx.idea(str(idea_id))
+            if not domain.may_view(idea, principal.member_id):
+                raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
+            actor = _actor(principal)
+            try:
+                domain.check_transition(idea, data["state"], actor)
+            except domain.RuleBroken as error:
+                raise _fail(error) from None
+            changes = {"state": data["state"], "updated_at": utc_now()}
+            if data["official_response"] is not None:
+                changes["official_response"] = data["official_response"]
+            changed = tx.change_idea(idea["id"], set_fields=changes)
+            tx.record("idea.state_changed", subject=changed["id"], data=idea_event_data(
+                changed, from_state=idea["state"], to_state=data["state"], changed_by=principal.member_id))
+            if idea["author_id"] != principal.member_id:
+                tx.log_moderation({"_id": str(uuid.uuid4()), "agency": idea["agency"], "actor_id": principal.member_id,
+                                   "actor_name": principal.display_name, "action": "state_changed",
+                                   "idea_id": idea["id"], "comment_id": None,
+                                   "detail": f"{idea['state']} → {data['state']}",
+                                   "note": data["official_response"] or "", "at": utc_now()})
+            return changed
+
+        return idea_view(self.store.transaction(write))
+
+    # -- listing and search -------------------------------------------------
+
+    @rpc
+    def list_ideas(self, query: dict | None = None) -> dict:
+        """``{items, next_cursor}``: one facet of the ideas in one order, a page below the cursor."""
+        principal = self.caller.optional()
+        data = load(schemas.ListQuery(), query or {})
+        if data["tag"]:
+            data["tag"] = (domain.normalise_tags([data["tag"]]) or ["-"])[0]
+        try:
+            facet, rest = domain.facet_for(data, principal.member_id if principal else None)
+            after = domain.decode_cursor(data["cursor"]) if data["cursor"] else None
+        except domain.RuleBroken as error:
+            raise _fail(error) from None
+        found = self.store.list_ideas(facet, rest, data["sort"], after, data["limit"] + 1)
+        more = len(found) > data["limit"]
+        page = found[: data["limit"]]
+        next_cursor = domain.encode_cursor(page[-1][domain.SORT_FIELDS[data["sort"]]]) if more else None
+        return {"items": [idea_view(idea) for idea in page], "next_cursor": next_cursor}
+
+    @rpc
+    def search_ideas(self, q: str, limit: int = 20) -> dict:
+        """Listed ideas holding every word of ``q`` (stemmed), best first, with a highlighted snippet."""
+        terms = search.query_terms(q if isinstance(q, str) else "")
+        if not terms:
+            return {"items": [], "next_cursor": None}
+        limit = max(1, min(int(limit), 50))
+        ranked = search.rank(self.store.search_candidates(terms), terms, time_field="created_at")[:limit]
+        return {"items": [_search_item(doc, terms) for doc in ranked], "next_cursor": None}
+
+    @rpc
+    def similar_ideas(self, title: str, limit: int = 5) -> list[dict]:
+        """Listed ideas sharing words with a title being written: the ones sharing most, and best, first."""
+        terms = search.query_terms(title if isinstance(title, str) else "")
+        if not terms:
+            return []
+        candidates: dict[str, dict] = {}
+        for term in sorted(terms, key=len, reverse=True)[:6]:
+            for doc in self.store.ideas_with_term(term):
+                candidates[doc["id"]] = doc
+        ranked = search.rank(candidates.values(), terms, time_field="created_at")[: max(1, min(int(limit), 10))]
+        return [_search_item(doc, terms) for doc in ranked]
+
+    # -- ratings ------------------------------------------------------------
+
+    @rpc
+    def rate(self, idea_id: str, payload: dict) -> dict:
+        """The caller's 1–5 stars (again replaces their earlier rating); answers the idea's new summary."""
+        principal = self.caller.required()
+        stars = load(schemas.Rating(), payload)["stars"]
+
+        def write(tx: IdeaStore) -> dict:
+            idea = tx.idea(str(idea_id))
+            if not domain.may_view(idea, principal.member_id):
+                raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
+            try:
+                domain.check_can_rate(idea, principal.member_id)
+            except domain.RuleBroken as error:
+                raise _fail(error) from None
+            previous = tx.rating_of(idea["id"], principal.member_id)
+            if previous == stars:
+                return idea, stars
+            tx.put_rating(idea["id"], principal.member_id, stars, utc_now())
+            changed = tx.change_idea(idea["id"], inc=domain.rating_change(stars, previous))
+            summary = domain.rating_summary(changed["rating"])
+            tx.record("idea.rated", subject=changed["id"], data={
+                "idea_id": changed["id"], "member_id": principal.member_id, "stars": stars,
+                "previous_stars": previous, "average": summary["average"], "count": summary["count"],
+                "distribution": summary["distribution"], "agency": changed["agency"], "version": changed["version"]})
+            return changed, stars
+
+        idea, mine = self.store.transaction(write)
+        return {**domain.rating_summary(idea["rating"]), "my_rating": mine, "idea_id": idea["id"],
+                "version": idea["version"]}
+
+    # -- comments -----------------------------------------------------------
+
+    @rpc
+    def post_comment(self, idea_id: str, payload: dict) -> dict:
+        """A comment on an idea, or a reply (``parent_id``) down to depth 3. Mentions are resolved in the idea's agency."""
+        principal = self.caller.required()
+        data = load(schemas.CommentPost(), payload)
+        now = utc_now()
+
+        def write(tx: IdeaStore) -> dict:
+            idea = tx.idea(str(idea_id))
+            if not domain.may_view(idea, principal.member_id):
+                raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
+            parent = None
+            if data["parent_id"]:
+                parent = tx.comment(data["parent_id"])
+                if parent["idea_id"] != idea["id"]:
+                    raise ValidationFailed("The comment replied to is on another idea.",
+                                           {"parent_id": ["not a comment on this idea"]})
+            try:
+                domain.check_can_comment(idea)
+                depth = domain.reply_depth(parent)
+            except domain.RuleBroken as error:
+                raise _fail(error) from None
+            ancestors = [*parent.get("path", []), parent["id"]] if parent else []
+            comment = {"_id": str(uuid.uuid4()), "idea_id": idea["id"], "agency": idea["agency"],
+                       "parent_id": parent["id"] if parent else None, "path": ancestors, "depth": depth,
+                       "author_id": principal.member_id, "author_name": principal.display_name or domain.FORMER_MEMBER,
+                       "body": data["body"], "status": "visible", "report_count": 0, "created_at": now,
+                       "edited_at": None}
+            tx.add_comment(comment)
+            changed = tx.change_idea(idea["id"], inc={"comment_count": 1})
+            stored = tx.comment(comment["_id"])
+            tx.record("comment.posted", subject=stored["id"],
+                      data=self._comment_event(tx, stored, changed))
+            self._record_mentions(tx, stored, changed, principal)
+            return stored, changed["version"]
+
+        return _with_version(*self.store.transaction(write))
+
+    def _comment_event(self, tx: IdeaStore, comment: dict, idea: dict) -> dict:
+        ancestors = tx.comments_by(comment.get("path", [])) if comment.get("path") else {}
+        ancestor_authors = [ancestors[cid]["author_id"] for cid in comment.get("path", []) if cid in ancestors]
+        parent = ancestors.get(comment.get("parent_id") or "")
+        return {
+            "comment_id": comment["id"], "idea_id": idea["id"], "idea_title": idea["title"], "agency": idea["agency"],
+            "parent_id": comment.get("parent_id"), "depth": comment["depth"], "author_id": comment["author_id"],
+            "author_name": comment["author_name"], "body": comment["body"],
+            "created_at": isoformat(comment["created_at"]),
+            "edited_at": isoformat(comment["edited_at"]) if comment.get("edited_at") else None,
+            "idea_author_id": idea["author_id"], "parent_author_id": parent["author_id"] if parent else None,
+            "ancestor_author_ids": ancestor_authors, "version": idea["version"],
+        }
+
+    def _record_mentions(self, tx: IdeaStore, comment: dict, idea: dict, principal: Principal,
+                         already: set[str] = frozenset()) -> None:
+        keys = [key for key in domain.mentioned_names(comment["body"]) if key not in already]
+        for member in tx.members_named(idea["agency"], keys):
+            if member["id"] == principal.member_id:
+                continue
+            tx.record("member.mentioned", subject=member["id"], data={
+                "member_id": member["id"], "idea_id": idea["id"], "idea_title": idea["title"],
+                "comment_id": comment["id"], "by_member_id": principal.member_id,
+                "by_name": comment["author_name"], "excerpt": domain.excerpt(comment["body"]),
+                "version": idea["version"]})
+
+    @rpc
+    def edit_comment(self, comment_id: str, payload: dict) -> dict:
+        """The author's correction, within 15 minutes of posting. Newly mentioned members are told."""
+        principal = self.caller.required()
+        data = load(schemas.CommentEdit(), payload)
+        now = utc_now()
+
+        def write(tx: IdeaStore) -> dict:
+            comment = tx.comment(str(comment_id))
+            try:
+                domain.check_comment_edit(comment, principal.member_id, now)
+            except domain.RuleBroken as error:
+                raise _fail(error) from None
+            changed = tx.change_comment(comment["id"], {"body": data["body"], "edited_at": now})
+            idea = tx.change_idea(comment["idea_id"])
+            tx.record("comment.edited", subject=changed["id"], data=self._comment_event(tx, changed, idea))
+            self._record_mentions(tx, changed, idea, principal, set(domain.mentioned_names(comment["body"])))
+            return changed, idea["version"]
+
+        return _with_version(*self.store.transaction(write))
+
+    @rpc
+    def remove_comment(self, comment_id: str) -> dict:
+        """Soft delete by the author or a moderator: the comment shows as removed and its replies stay."""
+        principal = self.caller.required()
+
+        def write(tx: IdeaStore) -> dict:
+            comment = tx.comment(str(comment_id))
+            try:
+                by_moderator = domain.check_comment_removal(comment, _actor(principal))
+            except domain.RuleBroken as error:
+                raise _fail(error) from None
+            return self._remove(tx, comment, principal, by_moderator, note="")
+
+        return _with_version(*self.store.transaction(write))
+
+    def _remove(self, tx: IdeaStore, comment: dict, principal: Principal, by_moderator: bool, note: str) -> dict:
+        now = utc_now()
+        changed = tx.change_comment(comment["id"], {"status": "removed", "removed_at": now,
+                                                    "removed_by": principal.member_id})
+        idea = tx.change_idea(comment["idea_id"], inc={"comment_count": -1})
+        tx.record("comment.removed", subject=comment["id"], data={
+            "comment_id": comment["id"], "idea_id": idea["id"], "author_id": comment["author_id"],
+            "removed_by": principal.member_id, "by_moderator": by_moderator, "version": idea["version"]})
+        if by_moderator:
+            self._log(tx, principal, comment, "comment_removed", note)
+        return changed, idea["version"]
+
+    def _log(self, tx: IdeaStore, principal: Principal, comment: dict, action: str, note: str) -> None:
+        tx.log_moderation({"_id": str(uuid.uuid4()), "agency": comment["agency"], "actor_id": principal.member_id,
+                           "actor_name": principal.display_name, "action": action, "idea_id": comment["idea_id"],
+                           "comment_id": comment["id"], "detail": domain.excerpt(comment["body"], 120),
+                           "note": note, "at": utc_now()})
+
+    @rpc
+    def report_comment(self, comment_id: str, payload: dict) -> dict:
+        """One report per member; the third hides the comment until a moderator decides."""
+        principal = self.caller.required()
+        data = load(schemas.Report(), payload)
+
+        def write(tx: IdeaStore) -> dict:
+            comment = tx.comment(str(comment_id))
+            try:
+                domain.check_report(comment, principal.member_id)
+            except domain.RuleBroken as error:
+                raise _fail(error) from None
+            if not tx.add_report(comment["id"], principal.member_id, data["reason"], utc_now()):
+                return comment, None
+            count = comment.get("report_count", 0) + 1
+            changes: dict = {"report_count": count}
+            hide = comment["status"] == "visible" and domain.hidden_after_reports(count)
+            if hide:
+                changes.update(status="hidden", flagged_at=utc_now())
+            changed = tx.change_comment(comment["id"], changes)
+            idea = tx.change_idea(comment["idea_id"])
+            tx.record("comment.flagged", subject=comment["id"], data={
+                "comment_id": comment["id"], "idea_id": idea["id"], "agency": comment["agency"],
+                "reported_by": principal.member_id, "reason": data["reason"], "report_count": count,
+                "hidden": changed["status"] == "hidden", "version": idea["version"]})
+            return changed, idea["version"]
+
+        return {**_with_version(*self.store.transaction(write)), "reported": True}
+
+    @rpc
+    def moderate_comment(self, comment_id: str, payload: dict) -> dict:
+        """A moderator's decision on a reported comment: keep it (it shows again) or remove it."""
+        principal = self.caller.required()
+        data = load(schemas.ModerationDecision(), payload)
+
+        def write(tx: IdeaStore) -> dict:
+            comment = tx.comment(str(comment_id))
+            if not _actor(principal).moderates(comment["agency"]):
+                raise Forbidden("Only moderators of the idea's agency decide on reported comments.")
+            if comment["status"] == "removed":
+                raise Conflict("The comment is already removed.")
+            if data["decision"] == "remove":
+                return self._remove(tx, comment, principal, True, data["note"])
+            changed = tx.change_comment(comment["id"], {"status": "visible", "kept_at": utc_now()})
+            idea = tx.change_idea(comment["idea_id"])
+            tx.record("comment.restored", subject=comment["id"], data={
+                "comment_id": comment["id"], "idea_id": idea["id"], "moderator_id": principal.member_id,
+                "version": idea["version"]})
+            self._log(tx, principal, comment, "comment_kept", data["note"])
+            return changed, idea["version"]
+
+        return _with_version(*self.store.transaction(write))
+
+    @rpc
+    def moderation_queue(self) -> dict:
+        """Hidden comments waiting for a decision, oldest first, with their reports (the caller's agency)."""
+        principal = self.caller.required()
+        agency = None if principal.is_operator else principal.agency
+        if not _actor(principal).moderates(principal.agency):
+            raise Forbidden("The moderation queue is for moderators and agency administrators.")
+        hidden = self.store.hidden_comments(agency)
+        reports = self.store.reports_of([c["id"] for c in hidden])
+        items = [{**comment_view(c), "body": c["body"], "agency": c["agency"], "report_count": c.get("report_count", 0),
+                  "reports": [{"member_id": r["member_id"], "reason": r["reason"], "at": isoformat(r["at"])}
+                              for r in reports.get(c["id"], [])]} for c in hidden]
+        return {"items": items, "next_cursor": None}
+
+    @rpc
+    def moderation_log(self) -> dict:
+        """Every moderator action in the caller's agency, newest first."""
+        principal = self.caller.required()
+        if not _actor(principal).moderates(principal.agency):
+            raise Forbidden("The moderation log is for moderators and agency administrators.")
+        agency = None if principal.is_operator else principal.agency
+        return {"items": as_json_safe(self.store.moderation_log(agency)), "next_cursor": None}
+
+    # -- follows ------------------------------------------------------------
+
+    @rpc
+    def follow(self, idea_id: str) -> dict:
+        return self._set_following(str(idea_id), True)
+
+    @rpc
+    def unfollow(self, idea_id: str) -> dict:
+        return self._set_following(str(idea_id), False)
+
+    def _set_following(self, idea_id: str, follow: bool) -> dict:
+        principal = self.caller.required()
+
+        def write(tx: IdeaStore) -> dict:
+            idea = tx.idea(idea_id)
+            if not domain.may_view(idea, principal.member_id):
+                raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
+            done = (tx.add_follow(idea_id, principal.member_id, utc_now()) if follow
+                    else tx.remove_follow(idea_id, principal.member_id))
+            if not done:
+                return idea
+            changed = tx.change_idea(idea_id, inc={"follower_count": 1 if follow else -1})
+            tx.record("idea.followed" if follow else "idea.unfollowed", subject=idea_id, data={
+                "idea_id": idea_id, "member_id": principal.member_id,
+                "follower_count": changed["follower_count"], "version": changed["version"]})
+            return changed
+
+        idea = self.store.transaction(write)
+        return {"idea_id": idea["id"], "following": follow, "follower_count": idea.get("follower_count", 0),
+                "version": idea["version"]}
+
+    @rpc
+    def followers_of(self, idea_id: str) -> list[str]:
+        """Member ids following an idea (for notifications)."""
+        return self.store.followers(str(idea_id))
+
+    # -- events from the members service ------------------------------------
+
+    @consume_events("members", "member.registered", "member.deactivated")
+    def keep_member_names(self, event: Event) -> None:
+        """Names for @mentions; on deactivation the member's ideas and comments say "former member"."""
+        data = event.data
+        if event.name == "member.registered":
+            self.store.transaction(lambda tx: tx.remember_member(
+                data["member_id"], data["display_name"], data["agency"], data["version"]))
+            return
+
+        def anonymise(tx: IdeaStore) -> None:
+            tx.forget_member(data["member_id"], data["agency"], data["version"])
+            tx.mark_member_deactivated(data["member_id"])
+            touched = sorted(set(tx.idea_ids_by_author(data["member_id"]))
+                             | set(tx.comment_ideas_by_author(data["member_id"])))
+            tx.rename_author(data["member_id"], domain.FORMER_MEMBER)
+            for idea_id in touched:
+                changed = tx.change_idea(idea_id)
+                tx.record("idea.updated", subject=idea_id, data=idea_event_data(changed))
+
+        self.store.transaction(anonymise)
+
+
+def _with_version(comment: dict, idea_version: int | None) -> dict:
+    """A comment as answered to a write, with the idea's version after it (None when nothing changed)."""
+    return {**comment_view(comment), "idea_version": idea_version}
+
+
+def _search_item(doc: dict, terms: list[str]) -> dict:
+    return {"id": doc["id"], "kind": "idea", "title": doc["title"], "state": doc["state"], "agency": doc["agency"],
+            "tags": doc.get("tags", []), "author_name": doc.get("author_name", ""),
+            "snippet": str(search.snippet(doc.get("description", ""), terms)),
+            "score": search.score(doc, terms), "rating": domain.rating_summary(doc.get("rating")),
+            "comment_count": doc.get("comment_count", 0), "created_at": isoformat(doc["created_at"])}

@@ -1,0 +1,256 @@
+"""The ideas service's storage: ideas, ratings, comments, reports, follows, members' names, the moderation log.
+
+Every query here is served by an index declared in ``IdeaStore.indexes``; a
+list page is one range scan on ``(facets, sort_<order>)`` whatever the number
+of ideas.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from services.common import search
+from services.common.errors import NotFound
+from services.common.storage import Store, plain
+from services.ideas import domain
+
+# Title hits outrank everything else; the idea's other text fields count as body.
+SEARCH_WEIGHTS = {"title": 10, "tags": 5, "summary": 3, "body": 1}
+SEARCH_PROJECTION = {"title": 1, "description": 1, "state": 1, "agency": 1, "tags": 1, "author_name": 1,
+                     "created_at": 1, "rating": 1, "comment_count": 1, search.WEIGHTS_FIELD: 1,
+                     search.TERMS_FIELD: 1}
+LIST_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0, "facets": 0}
+SORT_INDEX = {sort: f"facets_{field}" for sort, field in domain.SORT_FIELDS.items()}
+
+
+def derived_fields(idea: dict) -> dict:
+    """What an idea stores for listing and search, computed from its own fields."""
+    created, idea_id = idea["created_at"], idea["_id"]
+    rating = idea.get("rating") or domain.empty_rating()
+    text = search.terms_for({
+        "title": idea["title"], "tags": " ".join(idea.get("tags", [])), "summary": idea["description"],
+        "body": [idea.get("what_it_might_look_like", ""), idea.get("why_it_matters", ""), *idea.get("prompts", [])],
+    }, SEARCH_WEIGHTS)
+    return {
+        "listed": domain.is_listed(idea["state"]),
+        "facets": domain.facets(idea["state"], idea["agency"], idea.get("network"), idea.get("tags", []),
+                                idea["author_id"]),
+        "sort_newest": domain.newest_key(created, idea_id),
+        "sort_top": domain.top_key(rating["sum"], rating["count"], created, idea_id),
+        "sort_discussed": domain.discussed_key(idea.get("comment_count", 0), created, idea_id),
+        **text,
+    }
+
+
+class IdeaStore(Store):
+    indexes = {
+        "ideas": [
+            *[IndexModel([("facets", ASCENDING), (field, DESCENDING)], name=SORT_INDEX[sort])
+              for sort, field in domain.SORT_FIELDS.items()],
+            IndexModel(**search.INDEX),
+            IndexModel([("author_id", ASCENDING)]),
+        ],
+        "comments": [
+            IndexModel([("idea_id", ASCENDING), ("created_at", ASCENDING)]),
+            IndexModel([("author_id", ASCENDING)]),
+            IndexModel([("status", ASCENDING), ("agency", ASCENDING), ("flagged_at", ASCENDING)]),
+        ],
+        "ratings": [IndexModel([("idea_id", ASCENDING)])],
+        "follows": [IndexModel([("idea_id", ASCENDING), ("followed_at", ASCENDING)]),
+                    IndexModel([("member_id", ASCENDING)])],
+        "member_names": [IndexModel([("agency", ASCENDING), ("name_key", ASCENDING)])],
+        "moderation_log": [IndexModel([("agency", ASCENDING), ("at", DESCENDING)])],
+    }
+
+    def gauges(self):
+        return [
+            ("ideas", "Ideas by state.", ["state"], self._ideas_by_state),
+            ("ratings", "Ratings given (one per member per idea).", [],
+             lambda: [((), float(self.db.ratings.estimated_document_count()))]),
+        ]
+
+    def _ideas_by_state(self):
+        counts = {row["_id"]: row["n"] for row in
+                  self.db.ideas.aggregate([{"$group": {"_id": "$state", "n": {"$sum": 1}}}])}
+        return [((state,), float(counts.get(state, 0))) for state in domain.STATES]
+
+    # -- ideas --------------------------------------------------------------
+
+    def add_idea(self, idea: dict) -> None:
+        self.db.ideas.insert_one({**idea, **derived_fields(idea)}, session=self.session)
+
+    def idea(self, idea_id: str) -> dict:
+        found = self.db.ideas.find_one({"_id": str(idea_id)}, LIST_PROJECTION, session=self.session)
+        if found is None:
+            raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
+        return plain(found)
+
+    def change_idea(self, idea_id: str, *, set_fields: dict | None = None, inc: dict | None = None) -> dict:
+        """Apply a change, raise the version by one and refresh the derived fields; returns the idea after it."""
+        update: dict = {"$inc": {"version": 1, **(inc or {})}}
+        if set_fields:
+            update["$set"] = set_fields
+        found = self.db.ideas.find_one_and_update({"_id": idea_id}, update, return_document=ReturnDocument.AFTER,
+                                                  session=self.session)
+        if found is None:
+            raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
+        rating = found.get("rating") or domain.empty_rating()
+        derived = derived_fields(found)
+        derived["rating.average"] = domain.average(rating["sum"], rating["count"])
+        self.db.ideas.update_one({"_id": idea_id}, {"$set": derived}, session=self.session)
+        return plain(found)
+
+    def list_ideas(self, facet: str, rest: dict, sort: str, after: str | None, limit: int) -> list[dict]:
+        field = domain.SORT_FIELDS[sort]
+        query: dict = {"facets": facet}
+        for name, value in rest.items():
+            query["tags" if name == "tag" else name] = value
+        if after:
+            query[field] = {"$lt": after}
+        cursor = self.db.ideas.find(query, LIST_PROJECTION, session=self.session).sort(field, DESCENDING)
+        return [plain(doc) for doc in cursor.limit(limit)]
+
+    def search_candidates(self, terms: list[str], limit: int = 300) -> list[dict]:
+        query = {**search.mongo_filter(terms), "listed": True}
+        return [plain(doc) for doc in self.db.ideas.find(query, SEARCH_PROJECTION, session=self.session).limit(limit)]
+
+    def ideas_with_term(self, term: str, limit: int = 50) -> list[dict]:
+        query = {**search.mongo_filter([term]), "listed": True}
+        return [plain(doc) for doc in self.db.ideas.find(query, SEARCH_PROJECTION, session=self.session).limit(limit)]
+
+    def idea_ids_by_author(self, member_id: str) -> list[str]:
+        return [doc["_id"] for doc in self.db.ideas.find({"author_id": member_id}, {"_id": 1}, session=self.session)]
+
+    # -- ratings ------------------------------------------------------------
+
+    def rating_of(self, idea_id: str, member_id: str) -> int | None:
+        found = self.db.ratings.find_one({"_id": f"{idea_id}:{member_id}"}, {"stars": 1}, session=self.session)
+        return found["stars"] if found else None
+
+    def put_rating(self, idea_id: str, member_id: str, stars: int, at: datetime) -> None:
+        self.db.ratings.update_one(
+            {"_id": f"{idea_id}:{member_id}"},
+            {"$set": {"stars": stars, "rated_at": at}, "$setOnInsert": {"idea_id": idea_id, "member_id": member_id}},
+            upsert=True, session=self.session)
+
+    # -- comments -----------------------------------------------------------
+
+    def add_comment(self, comment: dict) -> None:
+        self.db.comments.insert_one(comment, session=self.session)
+
+    def comment(self, comment_id: str) -> dict:
+        found = self.db.comments.find_one({"_id": str(comment_id)}, session=self.session)
+        if found is None:
+            raise NotFound("There is no such comment.", {"comment_id": ["no such comment"]})
+        return plain(found)
+
+    def change_comment(self, comment_id: str, changes: dict, inc: dict | None = None) -> dict:
+        update: dict = {"$set": changes}
+        if inc:
+            update["$inc"] = inc
+        found = self.db.comments.find_one_and_update({"_id": comment_id}, update,
+                                                     return_document=ReturnDocument.AFTER, session=self.session)
+        return plain(found)
+
+    def comments_of(self, idea_id: str, limit: int = 2000) -> list[dict]:
+        cursor = self.db.comments.find({"idea_id": idea_id}, session=self.session).sort("created_at", ASCENDING)
+        return [plain(doc) for doc in cursor.limit(limit)]
+
+    def comments_by(self, ids: list[str]) -> dict[str, dict]:
+        return {doc["_id"]: plain(doc) for doc in self.db.comments.find({"_id": {"$in": ids}}, session=self.session)}
+
+    def comment_ideas_by_author(self, member_id: str) -> list[str]:
+        return sorted({doc["idea_id"] for doc in
+                       self.db.comments.find({"author_id": member_id}, {"idea_id": 1}, session=self.session)})
+
+    def rename_author(self, member_id: str, name: str) -> None:
+        self.db.ideas.update_many({"author_id": member_id}, {"$set": {"author_name": name}}, session=self.session)
+        self.db.comments.update_many({"author_id": member_id}, {"$set": {"author_name": name}}, session=self.session)
+
+    def add_report(self, comment_id: str, member_id: str, reason: str, at: datetime) -> bool:
+        """One report per member per comment; False when this member already reported it."""
+        try:
+            self.db.reports.insert_one({"_id": f"{comment_id}:{member_id}", "comment_id": comment_id,
+                                        "member_id": member_id, "reason": reason, "at": at}, session=self.session)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def reports_of(self, comment_ids: list[str]) -> dict[str, list[dict]]:
+        found: dict[str, list[dict]] = {}
+        for row in self.db.reports.find({"comment_id": {"$in": comment_ids}}, session=self.session):
+            found.setdefault(row["comment_id"], []).append(row)
+        return found
+
+    def hidden_comments(self, agency: str | None, limit: int = 200) -> list[dict]:
+        query: dict = {"status": "hidden"}
+        if agency:
+            query["agency"] = agency
+        cursor = self.db.comments.find(query, session=self.session).sort("flagged_at", ASCENDING)
+        return [plain(doc) for doc in cursor.limit(limit)]
+
+    # -- follows ------------------------------------------------------------
+
+    def add_follow(self, idea_id: str, member_id: str, at: datetime) -> bool:
+        try:
+            self.db.follows.insert_one({"_id": f"{idea_id}:{member_id}", "idea_id": idea_id, "member_id": member_id,
+                                        "followed_at": at}, session=self.session)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def remove_follow(self, idea_id: str, member_id: str) -> bool:
+        return bool(self.db.follows.delete_one({"_id": f"{idea_id}:{member_id}"}, session=self.session).deleted_count)
+
+    def is_following(self, idea_id: str, member_id: str) -> bool:
+        return self.db.follows.find_one({"_id": f"{idea_id}:{member_id}"}, {"_id": 1}, session=self.session) is not None
+
+    def followers(self, idea_id: str, limit: int = 10000) -> list[str]:
+        cursor = self.db.follows.find({"idea_id": idea_id}, {"member_id": 1}, session=self.session)
+        return [row["member_id"] for row in cursor.sort("followed_at", ASCENDING).limit(limit)]
+
+    # -- members' names -----------------------------------------------------
+
+    def remember_member(self, member_id: str, name: str, agency: str, version: int) -> None:
+        """Keep the newest name heard of; an older event, or any after deactivation, changes nothing."""
+        if self._holds_newer(member_id, version):
+            return
+        self.db.member_names.update_one(
+            {"_id": member_id},
+            {"$set": {"display_name": name, "name_key": domain.name_key(name), "agency": agency,
+                      "version": version, "status": "active"}},
+            upsert=True, session=self.session)
+
+    def forget_member(self, member_id: str, agency: str, version: int) -> None:
+        self.db.member_names.update_one(
+            {"_id": member_id},
+            {"$set": {"display_name": domain.FORMER_MEMBER, "name_key": "", "agency": agency, "status": "deactivated",
+                      "version": version}},
+            upsert=True, session=self.session)
+
+    def _holds_newer(self, member_id: str, version: int) -> bool:
+        found = self.db.member_names.find_one({"_id": member_id}, {"version": 1, "status": 1}, session=self.session)
+        return bool(found) and (found.get("status") == "deactivated" or found.get("version", 0) >= version)
+
+    def members_named(self, agency: str, keys: list[str]) -> list[dict]:
+        if not keys:
+            return []
+        cursor = self.db.member_names.find({"agency": agency, "name_key": {"$in": keys}, "status": "active"},
+                                           session=self.session)
+        return [plain(doc) for doc in cursor.limit(50)]
+
+    def is_former_member(self, member_id: str) -> bool:
+        found = self.db.member_names.find_one({"_id": member_id}, {"status": 1}, session=self.session)
+        return bool(found) and found.get("status") == "deactivated"
+
+    # -- the moderation log -------------------------------------------------
+
+    def log_moderation(self, entry: dict) -> None:
+        self.db.moderation_log.insert_one(entry, session=self.session)
+
+    def moderation_log(self, agency: str | None, limit: int = 200) -> list[dict]:
+        query = {"agency": agency} if agency else {}
+        return [plain(doc) for doc in
+                self.db.moderation_log.find(query, session=self.session).sort("at", DESCENDING).limit(limit)]

@@ -1,0 +1,338 @@
+"""Gateway routes for ideas: the JSON API and the pages (list, idea, submit/edit, moderation queue).
+
+Reads of one idea, through the API and the page alike, go through the read
+cache (``read_cache``): a repeat view costs no RPC. Every write announces the
+version it produced to the cache before answering, so the writer's next read
+shows it.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from nameko.rpc import RpcProxy
+
+from services.common.errors import DomainError, ValidationFailed
+from services.common.http import json_response, query_int, read_json
+from services.web.gateway import api, page
+from services.web.read_cache import IdeaCache
+
+EDIT_WINDOW = timedelta(minutes=15)
+LIST_FILTERS = ("state", "tag", "agency", "network", "sort", "cursor")
+STATE_LABELS = {"draft": "Draft", "open": "Open", "under_review": "Under review", "adopted": "Adopted",
+                "declined": "Declined", "archived": "Archived"}
+SORT_LABELS = {"newest": "Newest", "top": "Top rated", "discussed": "Most discussed"}
+# Moves offered on the idea page to moderators and agency administrators.
+MODERATOR_MOVES = {"open": ("under_review", "declined", "archived"), "under_review": ("open", "adopted", "declined", "archived"),
+                   "adopted": ("archived",), "declined": ("archived",), "draft": ("open", "archived"), "archived": ()}
+
+
+def list_query(request) -> dict:
+    """The list filters from a query string, empty values left out, ``limit`` as a number."""
+    query = {name: request.args[name] for name in LIST_FILTERS if request.args.get(name)}
+    query["limit"] = query_int(request, "limit", 20, lo=1, hi=100)
+    return query
+
+
+def form_list(form, name: str) -> list[str]:
+    """One item per line of a textarea (prompts) or per comma (tags)."""
+    raw = form.get(name, "")
+    parts = raw.splitlines() if name == "prompts" else raw.split(",")
+    return [part.strip() for part in parts if part.strip()]
+
+
+class IdeaRoutes:
+    ideas = RpcProxy("ideas")
+    idea_cache = IdeaCache()
+
+    # -- the one read path for an idea ---------------------------------------
+
+    def _idea_page_data(self, idea_id: str) -> dict:
+        return self.idea_cache.page(idea_id, lambda: self.ideas.idea_page(idea_id))
+
+    def _viewer(self, idea_id: str) -> dict | None:
+        me = self.web.principal()
+        if me is None:
+            return None
+        return self.idea_cache.viewer(idea_id, me.member_id, lambda: self.ideas.viewer_state(idea_id))
+
+    def _wrote(self, idea_id: str | None, version: int | None) -> None:
+        if idea_id:
+            self.idea_cache.announce(idea_id, version)
+
+    # -- JSON API -----------------------------------------------------------
+
+    @api("GET", "/api/v1/ideas")
+    def api_list_ideas(self, request):
+        return json_response(self.ideas.list_ideas(list_query(request)))
+
+    @api("POST", "/api/v1/ideas")
+    def api_submit_idea(self, request):
+        return json_response(self.ideas.submit_idea(read_json(request)), 201)
+
+    @api("GET", "/api/v1/ideas/search")
+    def api_search_ideas(self, request):
+        return json_response(self.ideas.search_ideas(request.args.get("q", ""),
+                                                     query_int(request, "limit", 20, lo=1, hi=50)))
+
+    @api("GET", "/api/v1/ideas/similar")
+    def api_similar_ideas(self, request):
+        return json_response({"items": self.ideas.similar_ideas(request.args.get("title", "")), "next_cursor": None})
+
+    @api("GET", "/api/v1/ideas/<string:idea_id>")
+    def api_idea(self, request, idea_id):
+        idea = dict(self._idea_page_data(idea_id)["idea"])
+        viewer = self._viewer(idea_id)
+        if viewer is not None:
+            idea.update(my_rating=viewer["my_rating"], following=viewer["following"])
+        return json_response(idea)
+
+    @api("PATCH", "/api/v1/ideas/<string:idea_id>")
+    def api_edit_idea(self, request, idea_id):
+        idea = self.ideas.update_idea(idea_id, read_json(request))
+        self._wrote(idea["id"], idea["version"])
+        return json_response(idea)
+
+    @api("POST", "/api/v1/ideas/<string:idea_id>/state")
+    def api_change_state(self, request, idea_id):
+        idea = self.ideas.change_state(idea_id, read_json(request))
+        self._wrote(idea["id"], idea["version"])
+        return json_response(idea)
+
+    @api("PUT", "/api/v1/ideas/<string:idea_id>/rating")
+    def api_rate(self, request, idea_id):
+        summary = self.ideas.rate(idea_id, read_json(request))
+        self._wrote(summary["idea_id"], summary["version"])
+        return json_response(summary)
+
+    @api("GET", "/api/v1/ideas/<string:idea_id>/comments")
+    def api_comments(self, request, idea_id):
+        return json_response({"items": self._idea_page_data(idea_id)["comments"], "next_cursor": None})
+
+    @api("POST", "/api/v1/ideas/<string:idea_id>/comments")
+    def api_post_comment(self, request, idea_id):
+        comment = self.ideas.post_comment(idea_id, read_json(request))
+        self._wrote(comment["idea_id"], comment["idea_version"])
+        return json_response(comment, 201)
+
+    @api("PATCH", "/api/v1/comments/<string:comment_id>")
+    def api_edit_comment(self, request, comment_id):
+        comment = self.ideas.edit_comment(comment_id, read_json(request))
+        self._wrote(comment["idea_id"], comment["idea_version"])
+        return json_response(comment)
+
+    @api("DELETE", "/api/v1/comments/<string:comment_id>")
+    def api_remove_comment(self, request, comment_id):
+        comment = self.ideas.remove_comment(comment_id)
+        self._wrote(comment["idea_id"], comment["idea_version"])
+        return json_response(comment)
+
+    @api("POST", "/api/v1/comments/<string:comment_id>/reports")
+    def api_report_comment(self, request, comment_id):
+        comment = self.ideas.report_comment(comment_id, read_json(request))
+        self._wrote(comment["idea_id"], comment["idea_version"])
+        return json_response(comment, 201)
+
+    @api("POST", "/api/v1/comments/<string:comment_id>/moderation")
+    def api_moderate_comment(self, request, comment_id):
+        comment = self.ideas.moderate_comment(comment_id, read_json(request))
+        self._wrote(comment["idea_id"], comment["idea_version"])
+        return json_response(comment)
+
+    @api("POST", "/api/v1/ideas/<string:idea_id>/follow")
+    def api_follow(self, request, idea_id):
+        answer = self.ideas.follow(idea_id)
+        self._wrote(answer["idea_id"], answer["version"])
+        return json_response(answer)
+
+    @api("DELETE", "/api/v1/ideas/<string:idea_id>/follow")
+    def api_unfollow(self, request, idea_id):
+        answer = self.ideas.unfollow(idea_id)
+        self._wrote(answer["idea_id"], answer["version"])
+        return json_response(answer)
+
+    @api("GET", "/api/v1/moderation/queue")
+    def api_moderation_queue(self, request):
+        return json_response(self.ideas.moderation_queue())
+
+    @api("GET", "/api/v1/moderation/log")
+    def api_moderation_log(self, request):
+        return json_response(self.ideas.moderation_log())
+
+    # -- pages --------------------------------------------------------------
+
+    @page("GET", "/ideas")
+    def ideas_page(self, request):
+        q = request.args.get("q", "").strip()
+        if q:
+            results = self.ideas.search_ideas(q, 30)
+            return self.web.render("ideas/list.html", q=q, results=results["items"], answer=None, filters={},
+                                   states=STATE_LABELS, sorts=SORT_LABELS)
+        try:
+            query = list_query(request)
+            answer = self.ideas.list_ideas(query)
+        except ValidationFailed as error:
+            return self.web.render("ideas/list.html", status=422, q="", results=None,
+                                   answer={"items": [], "next_cursor": None}, filters={}, message=error.message,
+                                   states=STATE_LABELS, sorts=SORT_LABELS)
+        return self.web.render("ideas/list.html", q="", results=None, answer=answer, filters=query,
+                               states=STATE_LABELS, sorts=SORT_LABELS)
+
+    @page("GET", "/ideas/new")
+    def new_idea_page(self, request):
+        self.web.require_principal()
+        form = {"title": request.args.get("title", "")}
+        similar = self.ideas.similar_ideas(form["title"]) if form["title"] else []
+        return self.web.render("ideas/form.html", form=form, errors={}, similar=similar, idea=None)
+
+    @page("POST", "/ideas")
+    def submit_idea_form(self, request):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        form = request.form.to_dict()
+        if form.get("action") == "check":
+            similar = self.ideas.similar_ideas(form.get("title", ""))
+            return self.web.render("ideas/form.html", form=form, errors={}, similar=similar, idea=None)
+        try:
+            idea = self.ideas.submit_idea(_idea_payload(request.form, with_draft=True))
+        except DomainError as error:
+            similar = self.ideas.similar_ideas(form.get("title", ""))
+            return self.web.render("ideas/form.html", status=error.status, form=form, errors=error.fields,
+                                   message=error.message, similar=similar, idea=None)
+        flash = "Your draft is saved." if idea["state"] == "draft" else "Your idea is published."
+        return self.web.redirect(f"/ideas/{idea['id']}", flash=flash)
+
+    @page("GET", "/ideas/<string:idea_id>")
+    def idea_page(self, request, idea_id):
+        data = self._idea_page_data(idea_id)
+        viewer = self._viewer(idea_id)
+        me = self.web.principal()
+        idea = data["idea"]
+        moderator = bool(me) and (("operator" in me.roles) or (
+            me.agency == idea["agency"] and any(r in me.roles for r in ("moderator", "agency_admin"))))
+        moves = MODERATOR_MOVES.get(idea["state"], ()) if moderator else (
+            ("open",) if me and idea["state"] == "draft" and idea["author_id"] == me.member_id else ())
+        now = datetime.now(timezone.utc)
+        editable = {c["id"] for c in data["comments"] if me and c["author_id"] == me.member_id
+                    and c["status"] == "visible" and now - datetime.fromisoformat(c["created_at"]) < EDIT_WINDOW}
+        return self.web.render("ideas/page.html", idea=idea, comments=data["comments"], viewer=viewer,
+                               moderator=moderator, moves=moves, states=STATE_LABELS, editable=editable)
+
+    @page("GET", "/ideas/<string:idea_id>/edit")
+    def edit_idea_page(self, request, idea_id):
+        self.web.require_principal()
+        idea = self._idea_page_data(idea_id)["idea"]
+        form = {**idea, "prompts": "\n".join(idea["prompts"]), "tags": ", ".join(idea["tags"]),
+                "network": idea.get("network") or ""}
+        return self.web.render("ideas/form.html", form=form, errors={}, similar=[], idea=idea)
+
+    @page("POST", "/ideas/<string:idea_id>/edit")
+    def edit_idea_form(self, request, idea_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        try:
+            idea = self.ideas.update_idea(idea_id, _idea_payload(request.form, with_draft=False))
+        except DomainError as error:
+            current = self._idea_page_data(idea_id)["idea"]
+            return self.web.render("ideas/form.html", status=error.status, form=request.form.to_dict(),
+                                   errors=error.fields, message=error.message, similar=[], idea=current)
+        self._wrote(idea["id"], idea["version"])
+        return self.web.redirect(f"/ideas/{idea_id}", flash="Your changes are saved.")
+
+    @page("POST", "/ideas/<string:idea_id>/rating")
+    def rate_form(self, request, idea_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        raw = request.form.get("stars", "")
+        stars = int(raw) if raw.isdigit() else raw
+        return self._after_write(idea_id, lambda: self.ideas.rate(idea_id, {"stars": stars}),
+                                 "Thank you: your rating is saved.", version_key="version", anchor="rating")
+
+    @page("POST", "/ideas/<string:idea_id>/comments")
+    def comment_form(self, request, idea_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        payload = {"body": request.form.get("body", "")}
+        if request.form.get("parent_id"):
+            payload["parent_id"] = request.form["parent_id"]
+        return self._after_write(idea_id, lambda: self.ideas.post_comment(idea_id, payload),
+                                 "Your comment is posted.", version_key="idea_version", anchor="comments")
+
+    @page("POST", "/comments/<string:comment_id>/edit")
+    def comment_edit_form(self, request, comment_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        idea_id = request.form.get("idea_id", "")
+        return self._after_write(idea_id, lambda: self.ideas.edit_comment(comment_id, {"body": request.form.get("body", "")}),
+                                 "Your comment is updated.", version_key="idea_version", anchor=f"c-{comment_id}")
+
+    @page("POST", "/comments/<string:comment_id>/delete")
+    def comment_delete_form(self, request, comment_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        idea_id = request.form.get("idea_id", "")
+        return self._after_write(idea_id, lambda: self.ideas.remove_comment(comment_id), "The comment is removed.",
+                                 version_key="idea_version", anchor=f"c-{comment_id}")
+
+    @page("POST", "/comments/<string:comment_id>/report")
+    def comment_report_form(self, request, comment_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        idea_id = request.form.get("idea_id", "")
+        return self._after_write(
+            idea_id, lambda: self.ideas.report_comment(comment_id, {"reason": request.form.get("reason", "")}),
+            "Thank you: a moderator will look at the comment.", version_key="idea_version", anchor=f"c-{comment_id}")
+
+    @page("POST", "/ideas/<string:idea_id>/follow")
+    def follow_form(self, request, idea_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        if request.form.get("action") == "unfollow":
+            return self._after_write(idea_id, lambda: self.ideas.unfollow(idea_id), "You no longer follow this idea.")
+        return self._after_write(idea_id, lambda: self.ideas.follow(idea_id),
+                                 "You follow this idea: you will hear when it moves.")
+
+    @page("POST", "/ideas/<string:idea_id>/state")
+    def state_form(self, request, idea_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        payload = {"state": request.form.get("state", "")}
+        if request.form.get("official_response", "").strip():
+            payload["official_response"] = request.form["official_response"]
+        return self._after_write(idea_id, lambda: self.ideas.change_state(idea_id, payload), "The idea's state is changed.")
+
+    def _after_write(self, idea_id: str, call, done: str, version_key: str = "version", anchor: str = ""):
+        """Run a page form's write; back to the idea with a message (the error's when it failed)."""
+        target = f"/ideas/{idea_id}" + (f"#{anchor}" if anchor else "")
+        try:
+            answer = call()
+        except DomainError as error:
+            details = " ".join(m for msgs in error.fields.values() for m in msgs if m not in error.message)
+            return self.web.redirect(target, flash=f"{error.message} {details}".strip())
+        self._wrote(answer.get("idea_id") or idea_id, answer.get(version_key))
+        return self.web.redirect(target, flash=done)
+
+    @page("GET", "/moderation")
+    def moderation_page(self, request):
+        self.web.require_principal()
+        return self.web.render("ideas/moderation.html", queue=self.ideas.moderation_queue()["items"],
+                               log=self.ideas.moderation_log()["items"][:50])
+
+    @page("POST", "/moderation/comments/<string:comment_id>")
+    def moderation_form(self, request, comment_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        comment = self.ideas.moderate_comment(comment_id, {"decision": request.form.get("decision", ""),
+                                                           "note": request.form.get("note", "")})
+        self._wrote(comment["idea_id"], comment["idea_version"])
+        return self.web.redirect("/moderation", flash="Your decision is recorded.")
+
+
+def _idea_payload(form, *, with_draft: bool) -> dict:
+    payload = {name: form.get(name, "") for name in ("title", "description", "what_it_might_look_like", "why_it_matters")}
+    payload["prompts"] = form_list(form, "prompts")
+    payload["tags"] = form_list(form, "tags")
+    if form.get("network", "").strip():
+        payload["network"] = form["network"].strip()
+    if with_draft:
+        payload["draft"] = form.get("action") == "draft"
+    return payload
