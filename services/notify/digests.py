@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.common.events import isoformat
+from services.common.events import isoformat, utc_now
 from services.notify import domain
 from services.notify.fanout import FanoutSettings, deliver_notices
 from services.notify.store import NotifyStore
 
 
 def build_due_digests(store: NotifyStore, settings: FanoutSettings, time_zone: str, now: datetime) -> int:
-    """Build every digest whose period has ended by ``now``; returns how many were built."""
+    """Build every digest whose period has ended by ``now``; returns how many were built.
+
+    ``now`` only chooses the periods; the emails are due at once.
+    """
     built = 0
     for cadence in domain.DIGEST_CADENCES:
         start, end = domain.last_completed_period(cadence, now, time_zone)
@@ -33,7 +36,7 @@ def _build_one(tx: NotifyStore, settings: FanoutSettings, member_id: str, cadenc
         return False
     key = f"digest|{member_id}|{cadence}|{isoformat(start)}"
     digest = {"_id": key, "member_id": member_id, "cadence": cadence, "period_start": start, "period_end": end,
-              "count": len(items), "created_at": now}
+              "count": len(items), "created_at": utc_now(), "as_of": now}
     if not tx.add_digest(digest, [item["id"] for item in items]):
         return False
     groups: dict[str, list[dict]] = {}
@@ -45,7 +48,7 @@ def _build_one(tx: NotifyStore, settings: FanoutSettings, member_id: str, cadenc
                "groups": [{"kind": kind, "label": domain.KINDS[kind], "items": entries}
                           for kind, entries in groups.items()]}
     tx.queue_mail(key, member_id, "digest", context, kind=domain.EVERY_KIND,
-                  message_id=domain.stable_message_id(key, settings.mail_domain), at=now)
+                  message_id=domain.stable_message_id(key, settings.mail_domain), at=utc_now())
     return True
 
 

@@ -17,10 +17,12 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
+import eventlet
 from eventlet.event import Event
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nameko.extensions import DependencyProvider
+from nameko.rpc import MethodProxy, ReplyListener
 from nameko.standalone.rpc import ServiceRpcProxy
 from werkzeug.wrappers import Request, Response
 
@@ -34,6 +36,9 @@ API_KEY_CONTEXT = "engage_api_key"
 SESSION_COOKIE = "engage_session"
 SESSION_MAX_AGE = 8 * 3600
 TEMPLATES = i18n.HERE / "templates"
+UNREAD_CACHE_SECONDS = 10.0
+UNREAD_RPC_TIMEOUT_SECONDS = 0.5
+UNREAD_CACHE_LIMIT = 20000
 
 
 def credential_context(request: Request) -> dict:
@@ -124,6 +129,7 @@ class Gateway(DependencyProvider):
     """Per request: the caller (verified locally), the page session, CSRF, and page rendering."""
 
     keys = TokenKeys()
+    rpc_reply_listener = ReplyListener()
 
     def setup(self) -> None:
         config = self.container.config
@@ -136,6 +142,31 @@ class Gateway(DependencyProvider):
         self.env.filters["local_time"] = i18n.local_time
         self.env.globals["site_name"] = config.get("SITE_NAME") or "Engagement Network"
         self.api_key_tokens: dict[str, tuple[str, float]] = {}
+        self.unread_counts: dict[str, tuple[int | None, float]] = {}
+
+    def unread_count(self, worker_ctx, member_id: str) -> int | None:
+        """The bell's count for a member, cached briefly; None when notify does not answer in time.
+
+        Pages must render whatever notify is doing, so the call has a short
+        timeout and a failure is cached like an answer (no page waits twice in
+        a row). Reading notifications forgets the member's entry.
+        """
+        now = time.monotonic()
+        cached = self.unread_counts.get(member_id)
+        if cached and cached[1] > now:
+            return cached[0]
+        count: int | None
+        try:
+            with eventlet.Timeout(UNREAD_RPC_TIMEOUT_SECONDS):
+                count = int(MethodProxy(worker_ctx, "notify", "unread_count", self.rpc_reply_listener)())
+        except eventlet.Timeout:
+            count = None
+        except Exception:  # notify not running, or refusing: the page shows no count
+            count = None
+        if len(self.unread_counts) >= UNREAD_CACHE_LIMIT:
+            self.unread_counts.clear()
+        self.unread_counts[member_id] = (count, now + UNREAD_CACHE_SECONDS)
+        return count
 
     def worker_setup(self, worker_ctx) -> None:
         data = worker_ctx.context_data
@@ -210,6 +241,12 @@ class RequestView:
         if not expected or not hmac.compare_digest(str(sent), str(expected)):
             raise Forbidden("This form has expired or did not come from this site; reload the page and try again.")
 
+    def forget_unread_count(self) -> None:
+        """After the member reads notifications, the bell asks notify again on the next page."""
+        principal = self.principal()
+        if principal is not None:
+            self.gateway.unread_counts.pop(principal.member_id, None)
+
     def flash(self, message: str) -> None:
         self.session["flash"] = message
         self._session_changed = True
@@ -228,9 +265,12 @@ class RequestView:
         if flash:
             self._session_changed = True
         principal = self.principal()
+        unread = context.pop("unread", None)
+        if unread is None and principal is not None:
+            unread = self.gateway.unread_count(self.worker_ctx, principal.member_id)
         html = self.gateway.env.get_template(template).render(
             me=principal, csrf_token=self.csrf_token(), flash=flash, request=self.worker_ctx.args[0],
-            unread=context.pop("unread", None), **context)
+            unread=unread, **context)
         return self.finish(Response(html, status=status, mimetype="text/html"))
 
     def redirect(self, location: str, flash: str | None = None) -> Response:
