@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from services.archive import domain
 from services.archive.legacy_page import LegacyPageError, parse_legacy_page
 from services.archive.store import ArchiveStore
+from services.common import search
 from services.common.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from services.common.events import Event, isoformat, utc_now
 
@@ -254,20 +255,30 @@ def import_page(store: ArchiveStore, text: str, *, imported_by: str) -> tuple[di
 # -- search -----------------------------------------------------------------
 
 
-def search_archive(store: ArchiveStore, query: dict) -> dict:
-    """Ranked hits across published resources and archived ideas: title hits first, newer first when equal."""
-    from services.common import search
+#: The most entries one search reads (those holding its rarest term) before ranking.
+MAX_CANDIDATES = 5_000
+#: Term counts stop here: past it a term is common enough not to lead.
+FREQUENCY_CAP = 1_000
 
+
+def search_archive(store: ArchiveStore, query: dict) -> dict:
+    """Ranked hits across published resources and archived ideas: title hits first, newer first when equal.
+
+    Reads only the entries holding the query's rarest term, through the
+    multikey index, then keeps those holding every term and meeting the filters.
+    """
     terms = search.query_terms(query.get("q"))
     if not terms:
-        return {"items": [], "next_cursor": None, "terms": []}
-    found = domain.search_filter(terms, kind=query.get("kind"), tag=query.get("tag"),
-                                 licence=query.get("licence"), agency=query.get("agency"))
-    ranked = search.rank(store.search_candidates(found), terms, time_field="at")
+        return {"items": [], "next_cursor": None, "total": 0, "terms": []}
+    frequencies = store.term_frequencies(terms, FREQUENCY_CAP) if len(terms) > 1 else None
+    lead = search.mongo_filter(terms, frequencies=frequencies)[search.TERMS_FIELD]
+    filters = {name: query.get(name) for name in ("kind", "tag", "licence", "agency")}
+    found = [entry for entry in store.entries_with_term(lead, MAX_CANDIDATES)
+             if search.matches(entry, terms) and domain.passes_filters(entry, **filters)]
+    ranked = search.rank(found, terms, time_field="at")
     start, limit = query.get("cursor", 0), query.get("limit", 20)
-    page = ranked[start:start + limit]
     more = start + limit < len(ranked)
-    return {"items": [domain.search_result(entry, terms) for entry in page],
+    return {"items": [domain.search_result(entry, terms) for entry in ranked[start:start + limit]],
             "next_cursor": str(start + limit) if more else None, "total": len(ranked), "terms": terms}
 
 

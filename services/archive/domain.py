@@ -494,16 +494,13 @@ def idea_search_entry(snapshot: Mapping[str, Any]) -> dict:
     }
 
 
-def search_filter(terms: list[str], *, kind: str | None = None, tag: str | None = None,
-                  licence: str | None = None, agency: str | None = None) -> dict:
-    """The storage filter for a search: every term, plus each filter given (plain strings only)."""
-    found = search.mongo_filter(terms)
-    for name, value in (("kind", kind), ("tags", tag), ("licence", licence), ("agency", agency)):
-        if value is not None:
-            if not isinstance(value, str):
-                raise RuleBroken(f"{name} must be text.", name)
-            found[name] = value
-    return found
+def passes_filters(entry: Mapping[str, Any], *, kind: str | None = None, tag: str | None = None,
+                   licence: str | None = None, agency: str | None = None) -> bool:
+    """Whether a search entry meets every filter given (kind, one of its tags, licence, agency)."""
+    return ((kind is None or entry.get("kind") == kind)
+            and (tag is None or tag in (entry.get("tags") or ()))
+            and (licence is None or entry.get("licence") == licence)
+            and (agency is None or entry.get("agency") == agency))
 
 
 def search_result(entry: Mapping[str, Any], terms: list[str]) -> dict:
