@@ -91,7 +91,8 @@ def shown_time(moment: datetime | str | None) -> str | None:
     moment = aware(moment)
     if moment is None:
         return None
-    return moment.astimezone(ARCHIVE_TIME_ZONE).isoformat(timespec="seconds")
+    # Whole seconds stay short (legacy pages have only minutes); platform times keep their milliseconds.
+    return moment.astimezone(ARCHIVE_TIME_ZONE).isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
 
 
 # -- Markdown ---------------------------------------------------------------
