@@ -4,15 +4,14 @@ Each area of the product keeps its routes in its own module; this class only
 puts them together on one HTTP port.
 """
 from services.common import service_base
-from services.web.archive_routes import ArchiveRoutes
+# Route modules, not their classes: ``nameko run services.web.service`` would
+# take every class with entrypoints in this module's namespace for a service.
+from services.web import archive_routes, ideas_routes, members_routes, notify_routes, static_routes
 from services.web.gateway import Gateway, page
-from services.web.ideas_routes import IdeaRoutes
-from services.web.members_routes import MemberRoutes
-from services.web.notify_routes import NotifyRoutes
-from services.web.static_routes import StaticRoutes
 
 
-class WebGateway(service_base.ServiceBase, StaticRoutes, MemberRoutes, IdeaRoutes, ArchiveRoutes, NotifyRoutes):
+class WebGateway(service_base.ServiceBase, static_routes.StaticRoutes, members_routes.MemberRoutes,
+                 ideas_routes.IdeaRoutes, archive_routes.ArchiveRoutes, notify_routes.NotifyRoutes):
     name = "web"
 
     web = Gateway()
