@@ -1,6 +1,10 @@
 """In-app notifications from real events on the real broker and storage server."""
 import pytest
 
+from services.common.errors import NotFound
+from services.common.events import utc_now
+from services.notify import domain
+from services.notify.store import NotifyStore
 from tests.integration.notify_world import World
 from tests.support.platform import wait_for
 
@@ -61,7 +65,6 @@ def test_reading_one_or_all_notifications_lowers_the_unread_count(world, platfor
         assert rpc.notify.mark_all_read()["unread"] == 0
         assert rpc.notify.unread_count() == 0
     with world.rpc("Tariq") as rpc:  # nobody reads another member's notifications
-        from services.common.errors import NotFound
         with pytest.raises(NotFound):
             rpc.notify.mark_read(listed["items"][1]["id"])
 
@@ -77,3 +80,31 @@ def test_a_deactivated_follower_is_told_nothing_more(world, platform):
     wait_for(lambda: notifications(world, "Rosa")["items"], message="Rosa's notification")
     assert platform.db("notify").notifications.count_documents({"recipient": world.ids["Mei"]}) == 0
     assert not platform.db("notify").followers.find_one({"member_id": world.ids["Mei"], "following": True})
+
+
+def test_the_store_keeps_one_notification_per_event_and_recipient_whatever_the_caller_does(world, platform):
+    store = NotifyStore(platform.db("notify"))
+    notice = domain.Notice(world.ids["Mei"], "comments", "Tariq commented")
+    made = [store.transaction(lambda tx: tx.add_notification("event-1", notice, None, utc_now()))
+            for _ in range(3)]
+    assert made == [True, False, False]
+    assert platform.db("notify").notifications.count_documents({"event_id": "event-1"}) == 1
+
+
+def test_ratings_reach_the_author_at_most_once_per_window_with_the_rest_batched(platform):
+    platform.overrides["notify"] = {"RATING_BATCH_SECONDS": 2, "RATING_FLUSH_SECONDS": 0.3,
+                                    "SMTP_URL": "smtp://127.0.0.1:9"}
+    platform.start("members", "notify")
+    world = World(platform)
+    for name in ("Rosa", "Tariq", "Mei", "Ana"):
+        world.member(name)
+    world.submit_idea("idea-1", "Rosa")
+    for rater, count in (("Tariq", 1), ("Mei", 2), ("Ana", 3)):
+        world.publish(world.envelope("idea.rated", {
+            "idea_id": "idea-1", "member_id": world.ids[rater], "stars": 4, "previous_stars": None,
+            "average": 4.0, "count": count, "version": world.next_version("idea-1")}, "idea-1"))
+    first = wait_for(lambda: notifications(world, "Rosa")["items"], message="the first ratings notice")
+    assert len(first) == 1 and "got 1 new rating" in first[0]["title"]
+    batched = wait_for(lambda: len(n := notifications(world, "Rosa")["items"]) == 2 and n, timeout=15,
+                       message="the batched notice")
+    assert "got 2 new ratings" in batched[0]["title"] and "Average 4.0 from 3" in batched[0]["body"]
