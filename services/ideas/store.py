@@ -19,7 +19,7 @@ from services.ideas import domain
 # Title hits outrank everything else; the idea's other text fields count as body.
 SEARCH_WEIGHTS = {"title": 10, "tags": 5, "summary": 3, "body": 1}
 SEARCH_PROJECTION = {"title": 1, "description": 1, "state": 1, "agency": 1, "tags": 1, "author_name": 1,
-                     "created_at": 1, "rating": 1, "comment_count": 1, search.WEIGHTS_FIELD: 1,
+                     "created_at": 1, "rating": 1, "comment_count": 1, "listed": 1, search.WEIGHTS_FIELD: 1,
                      search.TERMS_FIELD: 1}
 LIST_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0, "facets": 0}
 SORT_INDEX = {sort: f"facets_{field}" for sort, field in domain.SORT_FIELDS.items()}
@@ -112,13 +112,25 @@ class IdeaStore(Store):
         cursor = self.db.ideas.find(query, LIST_PROJECTION, session=self.session).sort(field, DESCENDING)
         return [plain(doc) for doc in cursor.limit(limit)]
 
-    def search_candidates(self, terms: list[str], limit: int = 300) -> list[dict]:
-        query = {**search.mongo_filter(terms), "listed": True}
-        return [plain(doc) for doc in self.db.ideas.find(query, SEARCH_PROJECTION, session=self.session).limit(limit)]
+    @staticmethod
+    def search_filter(terms: list[str]) -> dict:
+        """The one-term equality a search sends to storage: the lead term ``search.mongo_filter`` picks.
+
+        The embedded storage server answers an equality on the multikey
+        ``search_terms`` from its index only when it is the whole filter (with
+        any other condition beside it, it scans the collection), so the other
+        terms and ``listed`` are checked here on the candidates it returns.
+        """
+        return {search.TERMS_FIELD: search.mongo_filter(terms)[search.TERMS_FIELD]}
+
+    def search_candidates(self, terms: list[str], limit: int = 300, scan: int = 3000) -> list[dict]:
+        """Listed ideas holding every one of ``terms`` (at most ``limit``, from the first ``scan`` holding the lead term)."""
+        found = self.db.ideas.find(self.search_filter(terms), SEARCH_PROJECTION, session=self.session).limit(scan)
+        return [plain(doc) for doc in found if doc.get("listed") and search.matches(doc, terms)][:limit]
 
     def ideas_with_term(self, term: str, limit: int = 50) -> list[dict]:
-        query = {**search.mongo_filter([term]), "listed": True}
-        return [plain(doc) for doc in self.db.ideas.find(query, SEARCH_PROJECTION, session=self.session).limit(limit)]
+        found = self.db.ideas.find(self.search_filter([term]), SEARCH_PROJECTION, session=self.session).limit(limit * 4)
+        return [plain(doc) for doc in found if doc.get("listed")][:limit]
 
     def idea_ids_by_author(self, member_id: str) -> list[str]:
         return [doc["_id"] for doc in self.db.ideas.find({"author_id": member_id}, {"_id": 1}, session=self.session)]
