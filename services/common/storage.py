@@ -68,6 +68,10 @@ class Store:
 
         Raises ``AlreadyHandled`` when the event being handled was already
         handled, and ``Unavailable`` when storage cannot be reached.
+
+        Any write error (a duplicate key included) aborts a MongoDB
+        transaction, so ``fn`` must not catch one and carry on: read first, or
+        let the error end the transaction.
         """
         recorded = []
 

@@ -1,5 +1,5 @@
 """Request and response schemas of the members service (events are in ``services.common.contract.members``)."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_load, validate
 
 from services.members.domain import AGENCY_ROLES, API_KEY_SCOPES, MIN_PASSWORD_LENGTH
 
@@ -9,6 +9,13 @@ _SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,59}$", error="use lower-case lett
 
 class Strict(Schema):
     """Unknown fields are an error: a typo should not pass silently."""
+
+    @pre_load
+    def trim_email(self, data, **kwargs):
+        """People paste addresses with stray spaces; those are not part of the address."""
+        if isinstance(data, dict) and isinstance(data.get("email"), str):
+            data = {**data, "email": data["email"].strip()}
+        return data
 
 
 class Registration(Strict):

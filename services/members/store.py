@@ -104,13 +104,18 @@ class MemberStore(Store):
         return [plain(n) for n in self.db.networks.find(query, session=self.session).sort("slug", ASCENDING).limit(500)]
 
     def add_membership(self, network: dict, member_id: str, role: str = "member") -> bool:
-        """Join; returns False when already a member. The count moves in the same transaction."""
-        try:
-            self.db.memberships.insert_one({"_id": f"{network['id']}:{member_id}", "network_id": network["id"],
-                                            "member_id": member_id, "role": role, "joined_at": utc_now()},
-                                           session=self.session)
-        except DuplicateKeyError:
+        """Join; returns False when already a member. The count moves in the same transaction.
+
+        Checked with a read rather than by catching a duplicate key: a write
+        error aborts the whole MongoDB transaction. Two joins at once conflict
+        on write and the loser is retried, then sees the membership.
+        """
+        membership_id = f"{network['id']}:{member_id}"
+        if self.db.memberships.find_one({"_id": membership_id}, {"_id": 1}, session=self.session):
             return False
+        self.db.memberships.insert_one({"_id": membership_id, "network_id": network["id"],
+                                        "member_id": member_id, "role": role, "joined_at": utc_now()},
+                                       session=self.session)
         self.db.networks.update_one({"_id": network["id"]}, {"$inc": {"member_count": 1, "version": 1}},
                                     session=self.session)
         return True
