@@ -231,6 +231,21 @@ def cmd_seed_demo(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from services.archive import cli_support
+
+    store = cli_support.archive_store()
+    results = cli_support.import_files(store, args.files, say=print)
+    return 1 if any(result.outcome == "failed" for result in results) else 0
+
+
+def cmd_export(args) -> int:
+    from services.archive import cli_support
+
+    cli_support.export_files(cli_support.archive_store(), args.out, say=print)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="engage", description="Operate an Engagement Network instance.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -270,6 +285,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = commands.add_parser("seed-demo", help="load demonstration content (safe to run again)")
     seed.add_argument("--web-url")
     seed.set_defaults(run=cmd_seed_demo)
+
+    imports = commands.add_parser("import", help="import legacy consultation pages (plain text) into the archive")
+    imports.add_argument("files", nargs="+", metavar="FILE")
+    imports.set_defaults(run=cmd_import)
+
+    export = commands.add_parser("export", help="write the open-data export (JSON and CSV) to a folder")
+    export.add_argument("--out", default="exports", help="folder to write into (default: exports)")
+    export.set_defaults(run=cmd_export)
 
     args = parser.parse_args(argv)
     try:
