@@ -5,6 +5,7 @@
     engage dead-letters list|replay             what consumers gave up on, and sending it back
     engage events replay --since T --types … --to QUEUE
                                                 history from the event logs into one subscriber's queue
+    engage contract [--check]                   write docs/asyncapi.yaml from the event registry, or check it
     engage seed-demo                            demonstration content (idempotent)
     engage import FILE…  /  engage export       legacy pages into the archive; open data out of it
 
@@ -222,6 +223,23 @@ def cmd_events_replay(args) -> int:
     return 0
 
 
+# -- the published event contract -------------------------------------------
+
+def cmd_contract(args) -> int:
+    from services.common import asyncapi
+
+    if args.check:
+        if asyncapi.is_current():
+            print(f"{asyncapi.ASYNCAPI_PATH} matches the event registry.")
+            return 0
+        print(f"{asyncapi.ASYNCAPI_PATH} differs from the event registry; run `engage contract` and commit it.",
+              file=sys.stderr)
+        return 1
+    changed = asyncapi.write()
+    print(f"{'Wrote' if changed else 'Unchanged:'} {asyncapi.ASYNCAPI_PATH}")
+    return 0
+
+
 # -- demonstration content, import, export -----------------------------------
 
 def cmd_seed_demo(args) -> int:
@@ -281,6 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     history.add_argument("--to", required=True, help="the subscriber's queue")
     history.add_argument("--service", choices=STORED_SERVICES, help="only this publisher's log")
     history.set_defaults(run=cmd_events_replay)
+
+    contract_cmd = commands.add_parser("contract", help="generate docs/asyncapi.yaml from the event registry")
+    contract_cmd.add_argument("--check", action="store_true", help="fail when the file differs from the registry")
+    contract_cmd.set_defaults(run=cmd_contract)
 
     seed = commands.add_parser("seed-demo", help="load demonstration content (safe to run again)")
     seed.add_argument("--web-url")
