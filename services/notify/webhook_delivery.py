@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import requests
 from eventlet.semaphore import Semaphore
-from kombu import Queue
+from kombu import Exchange, Queue
 from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.common.bus import ConfirmedPublisher
@@ -38,8 +38,13 @@ DELIVERY_QUEUE = "notify.webhook-deliveries"
 USER_AGENT = "EngagementNetwork-Webhooks/1"
 
 
+# notify's own exchange for these messages: per-service broker users may write
+# only their own exchanges (never the default one), and dead-lettering needs one too.
+DELIVERY_EXCHANGE = Exchange("notify.webhook-deliveries", type="direct", durable=True)
+
+
 def delivery_queue() -> Queue:
-    return Queue(DELIVERY_QUEUE, durable=True)
+    return Queue(DELIVERY_QUEUE, exchange=DELIVERY_EXCHANGE, routing_key=DELIVERY_QUEUE, durable=True)
 
 
 def resolve_host(host: str) -> list[str]:
@@ -65,9 +70,10 @@ class WebhookQueues(SharedExtension):
     kill = stop
 
     def retry_queue(self, tries_made: int) -> Queue:
-        return Queue(f"notify.webhook-retry.{tries_made}", durable=True, queue_arguments={
+        name = f"notify.webhook-retry.{tries_made}"
+        return Queue(name, exchange=DELIVERY_EXCHANGE, routing_key=name, durable=True, queue_arguments={
             "x-message-ttl": int(self.delays[tries_made - 1] * 1000),
-            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": DELIVERY_QUEUE})
+            "x-dead-letter-exchange": DELIVERY_EXCHANGE.name, "x-dead-letter-routing-key": DELIVERY_QUEUE})
 
     def send_now(self, delivery_id: str, attempt: int) -> None:
         self._publish(delivery_queue(), delivery_id, attempt)
@@ -78,9 +84,9 @@ class WebhookQueues(SharedExtension):
     def _publish(self, queue: Queue, delivery_id: str, attempt: int) -> None:
         body = json.dumps({"delivery_id": delivery_id, "attempt": attempt}).encode()
         with self.lock:
-            self.publisher.publish(body, exchange="", routing_key=queue.name,
+            self.publisher.publish(body, exchange=DELIVERY_EXCHANGE, routing_key=queue.name,
                                    message_id=f"{delivery_id}:{attempt}", content_type="application/json",
-                                   declare=[delivery_queue(), queue])
+                                   declare=[DELIVERY_EXCHANGE, delivery_queue(), queue])
 
 
 class WebhookSettings(DependencyProvider):
