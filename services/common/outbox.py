@@ -97,7 +97,19 @@ class OutboxRelay(SharedExtension):
         """Called after a commit that recorded events: publish now rather than at the next sweep."""
         self._wakeup.set()
 
+    def declare_exchange(self) -> None:
+        """Declare ``<service>.events`` so subscribers can bind to it before the first event is published."""
+        try:
+            self.publisher.declare([self.exchange])
+        except Exception:
+            self.publisher.close()
+            raise
+
     def _run(self) -> None:
+        try:
+            self.declare_exchange()
+        except Exception as exc:  # the first publish declares it again
+            log.warning("could not declare %s at start (%s: %s)", self.exchange.name, exc.__class__.__name__, exc)
         failures = 0
         while self._running:
             self._wakeup.wait(self.sweep_seconds if failures == 0 else min(30, 0.5 * 2 ** failures))
