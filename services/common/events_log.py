@@ -10,6 +10,8 @@ import heapq
 from datetime import datetime
 from typing import Callable, Iterable
 
+from kombu import Connection
+
 from services.common.bus import ConfirmedPublisher
 from services.common.events import CONTENT_TYPE, encode
 
@@ -26,8 +28,30 @@ def history(databases: dict, *, since: datetime, types: Iterable[str] | None = N
     return heapq.merge(*streams, key=lambda row: (row["created_at"], str(row["_id"])))
 
 
+class QueueMissing(LookupError):
+    """The subscriber's queue does not exist: the broker would drop everything sent to it."""
+
+
+def require_queue(amqp_uri: str, name: str) -> None:
+    """Raise ``QueueMissing`` unless the queue ``name`` exists (a passive declare)."""
+    with Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        try:
+            channel.queue_declare(name, passive=True)
+        except connection.channel_errors:
+            raise QueueMissing(f"queue {name} does not exist; the subscriber declares it (and its bindings) "
+                               "first, then history is replayed into it") from None
+        finally:
+            try:
+                channel.close()
+            except Exception:  # the broker closes a channel after a failed passive declare
+                pass
+
+
 def replay_history(databases: dict, amqp_uri: str, *, to_queue: str, since: datetime,
                    types: Iterable[str] | None = None, progress: Callable[[int], None] | None = None) -> int:
+    """Publish the stored history into ``to_queue``; refuses (``QueueMissing``) before sending anything to no queue."""
+    require_queue(amqp_uri, to_queue)
     publisher = ConfirmedPublisher(amqp_uri)
     count = 0
     try:
