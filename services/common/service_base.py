@@ -1,5 +1,7 @@
 """What every service class inherits: metrics, log context, and ``/health``, ``/ready``, ``/metrics``.
 
+Operators also get the ``dead_letters`` RPC, which the agency admin area shows.
+
 ``/ready`` answers 200 only when every shared part of the container that can
 tell (storage, the broker connection) says it is ready, and names what is not.
 """
@@ -8,9 +10,11 @@ from __future__ import annotations
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
+from services.common.dead_letters import DeadLetterBook
 from services.common.http import api, json_response
 from services.common.logs import LogContext
 from services.common.metrics import EntrypointMetrics
+from services.common.rpc import rpc
 
 
 class Readiness(DependencyProvider):
@@ -39,6 +43,7 @@ class ServiceBase:
     metrics = EntrypointMetrics()
     log_context = LogContext()
     readiness = Readiness()
+    dead_letter_book = DeadLetterBook()
 
     @api("GET", "/health")
     def health(self, request):
@@ -53,3 +58,8 @@ class ServiceBase:
     @api("GET", "/metrics")
     def metrics_endpoint(self, request):
         return Response(self.metrics.exposition(), mimetype="text/plain; version=0.0.4")
+
+    @rpc
+    def dead_letters(self, limit: int = 50) -> list[dict]:
+        """Operators only: the messages this service's consumers gave up on, oldest first, without bodies."""
+        return self.dead_letter_book(limit)
