@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from services.common import search
 from services.common.errors import NotFound
@@ -182,12 +181,17 @@ class IdeaStore(Store):
         self.db.comments.update_many({"author_id": member_id}, {"$set": {"author_name": name}}, session=self.session)
 
     def add_report(self, comment_id: str, member_id: str, reason: str, at: datetime) -> bool:
-        """One report per member per comment; False when this member already reported it."""
-        try:
-            self.db.reports.insert_one({"_id": f"{comment_id}:{member_id}", "comment_id": comment_id,
-                                        "member_id": member_id, "reason": reason, "at": at}, session=self.session)
-        except DuplicateKeyError:
+        """One report per member per comment; False when this member already reported it.
+
+        Looked up first rather than caught as a duplicate key: inside a
+        MongoDB transaction a failed write aborts the whole transaction.
+        Two concurrent reports by one member conflict and the retry sees the first.
+        """
+        key = f"{comment_id}:{member_id}"
+        if self.db.reports.find_one({"_id": key}, {"_id": 1}, session=self.session) is not None:
             return False
+        self.db.reports.insert_one({"_id": key, "comment_id": comment_id, "member_id": member_id, "reason": reason,
+                                    "at": at}, session=self.session)
         return True
 
     def reports_of(self, comment_ids: list[str]) -> dict[str, list[dict]]:
@@ -206,11 +210,11 @@ class IdeaStore(Store):
     # -- follows ------------------------------------------------------------
 
     def add_follow(self, idea_id: str, member_id: str, at: datetime) -> bool:
-        try:
-            self.db.follows.insert_one({"_id": f"{idea_id}:{member_id}", "idea_id": idea_id, "member_id": member_id,
-                                        "followed_at": at}, session=self.session)
-        except DuplicateKeyError:
+        """False when already following (looked up first, as for reports)."""
+        if self.is_following(idea_id, member_id):
             return False
+        self.db.follows.insert_one({"_id": f"{idea_id}:{member_id}", "idea_id": idea_id, "member_id": member_id,
+                                    "followed_at": at}, session=self.session)
         return True
 
     def remove_follow(self, idea_id: str, member_id: str) -> bool:
