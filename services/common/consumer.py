@@ -141,7 +141,10 @@ class EventConsumer(Entrypoint):
             self._dead_letter(body, message, None, attempt + 1, f"poison: {exc}")
             return
         try:
-            if self.mongo.db.processed_events.find_one({"_id": event.dedupe_key}, {"_id": 1}):
+            # Only a repeat delivery is looked up before the handler runs; for anything else the
+            # handler's own transaction finds the dedupe mark, which saves a read per event.
+            repeat = attempt > 0 or bool((getattr(message, "delivery_info", None) or {}).get("redelivered"))
+            if repeat and self.mongo.db.processed_events.find_one({"_id": event.dedupe_key}, {"_id": 1}):
                 self._settle(message, event, "deduplicated")
                 return
             self.container.spawn_worker(

@@ -11,6 +11,8 @@ commits or none of it does; a duplicate delivery finds the mark and raises
 """
 from __future__ import annotations
 
+import random
+import time
 from typing import Any, Callable, ClassVar, TypeVar
 
 from nameko.extensions import DependencyProvider
@@ -20,7 +22,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from services.common import config as settings
 from services.common.events import build_envelope, utc_now
 from services.common.metrics import ServiceMetrics
-from services.common.mongo import MongoConnection, ensure_indexes, raise_if_unreachable
+from services.common.mongo import MongoConnection, ensure_indexes, is_unreachable, raise_if_unreachable
 from services.common.outbox import OUTBOX_INDEXES, OutboxRelay, outbox_row
 
 T = TypeVar("T")
@@ -32,6 +34,11 @@ KIT_INDEXES: dict[str, list[IndexModel]] = {
     **OUTBOX_INDEXES,
     "dead_letters": [IndexModel([("state", ASCENDING), ("dead_at", ASCENDING)])],
 }
+
+
+# How long a transaction that lost a write conflict is tried again (fifty
+# members rating one idea at once conflict on the idea's document).
+CONFLICT_RETRY_SECONDS = 30.0
 
 
 class AlreadyHandled(Exception):
@@ -48,14 +55,14 @@ class Store:
     indexes: ClassVar[dict[str, list[IndexModel]]] = {}
 
     def __init__(self, db, *, source: str = "", service: str = "", session=None, handling=None,
-                 on_commit: Callable[[], None] | None = None):
+                 on_commit: Callable[[list[dict]], None] | None = None):
         self.db = db
         self.source = source
         self.service = service
         self.session = session
         self._handling = handling
         self._on_commit = on_commit
-        self._recorded = 0
+        self._recorded: list[dict] = []
 
     def gauges(self) -> list[tuple[str, str, list[str], Callable]]:
         """Domain gauges computed at scrape time: ``(name, help, label names, read)``."""
@@ -85,16 +92,59 @@ class Store:
             return result
 
         try:
-            with self.db.client.start_session() as session:
-                result = session.with_transaction(body)
+            result = self._run_transaction(body)
         except PyMongoError as exc:
             if isinstance(exc, DuplicateKeyError) and "processed_events" in str(exc):
                 raise AlreadyHandled(self._handling.dedupe_key) from None
             raise_if_unreachable(exc)
             raise
         if recorded and recorded[-1] and self._on_commit:
-            self._on_commit()
+            # The committed rows go to the relay as they are, so it can publish them without reading them back.
+            self._on_commit(recorded[-1])
         return result
+
+    def _run_transaction(self, body: Callable[[Any], T]) -> T:
+        """pymongo's ``with_transaction`` loop, except that an unreachable server ends it at once.
+
+        ``with_transaction`` retries anything labelled transient for two
+        minutes, and a lost connection carries that label: requests would hang
+        while storage is down instead of answering 503. Write conflicts are
+        still retried (with a short jittered pause) for up to
+        ``CONFLICT_RETRY_SECONDS``.
+        """
+        deadline = time.monotonic() + CONFLICT_RETRY_SECONDS
+        pause = 0.005
+        while True:
+            with self.db.client.start_session() as session:
+                try:
+                    session.start_transaction()
+                    result = body(session)
+                except BaseException as exc:
+                    if session.in_transaction:
+                        try:
+                            session.abort_transaction()
+                        except PyMongoError:
+                            pass  # the server aborts it by itself
+                    if (isinstance(exc, PyMongoError) and not is_unreachable(exc)
+                            and exc.has_error_label("TransientTransactionError") and time.monotonic() < deadline):
+                        time.sleep(pause * (1 + random.random()))
+                        pause = min(pause * 2, 0.2)
+                        continue
+                    raise
+                if not session.in_transaction:  # the body ended the transaction itself
+                    return result
+                while True:
+                    try:
+                        session.commit_transaction()
+                        return result
+                    except PyMongoError as exc:
+                        if is_unreachable(exc) or time.monotonic() >= deadline:
+                            raise
+                        if exc.has_error_label("UnknownTransactionCommitResult"):
+                            continue
+                        if exc.has_error_label("TransientTransactionError"):
+                            break  # run the whole transaction again
+                        raise
 
     def mark_handled(self, event) -> None:
         self.db.processed_events.insert_one(
@@ -108,8 +158,9 @@ class Store:
         if self.session is None:
             raise RuntimeError("record() belongs inside store.transaction(...)")
         envelope = build_envelope(name, data, subject=subject, source=self.source, version=version)
-        self.db.outbox.insert_one(outbox_row(envelope, self.service, name, version), session=self.session)
-        self._recorded += 1
+        row = outbox_row(envelope, self.service, name, version)
+        self.db.outbox.insert_one(row, session=self.session)  # sets row["_id"]
+        self._recorded.append(row)
         return envelope
 
     # -- members seen deactivated (for token checks) -----------------------
