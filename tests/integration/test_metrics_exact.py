@@ -6,6 +6,7 @@ one changes their mind (four ratings, three raters); one rating is refused
 (stars out of range). The webhook answers 500 to its first delivery and 200
 afterwards.
 """
+import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +15,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from services import cli
 from tests.integration.ideas_support import start_world
+from tests.support.platform import free_port
 from tests.support.platform import wait_for
 from tests.support.shared_platform import shared_platform
 
@@ -94,7 +97,7 @@ def measured(infrastructure):
             wait_for(lambda: len(receiver.statuses) == 5, timeout=15, message="four deliveries and one retry")
             settle(platform)
             after = {service: scrape(platform, service) for service in SERVICES}
-            yield before, after
+            yield before, after, platform
         finally:
             receiver.close()
 
@@ -125,7 +128,7 @@ def settle(platform, quiet: float = 0.5) -> None:
 
 
 def moved(measured, service: str, name: str, **labels) -> float:
-    before, after = measured
+    before, after, _ = measured
     return after[service].value(name, **labels) - before[service].value(name, **labels)
 
 
@@ -184,7 +187,7 @@ def test_domain_gauges_moved_by_the_work(measured):
 
 
 def test_outboxes_are_empty_and_nothing_is_dead_lettered_after_the_work(measured):
-    _, after = measured
+    _, after, _ = measured
     for service in ("members", "ideas", "notify", "archive"):
         assert after[service].value(f"engage_{service}_outbox_backlog") == 0
         assert after[service].value(f"engage_{service}_outbox_oldest_unsent_age_seconds") == 0
@@ -199,7 +202,45 @@ def test_webhook_deliveries_are_counted_by_outcome(measured):
 
 
 def test_every_service_names_its_metrics_engage_service(measured):
-    _, after = measured
+    _, after, _ = measured
     for service, found in after.items():
         names = {name for name, _ in found}
         assert names and all(name.startswith(f"engage_{service}_") for name in names), service
+
+
+def operator_env(monkeypatch, platform) -> None:
+    """Point ``engage`` at this module's services, broker and databases, as an operator's environment would."""
+    monkeypatch.setenv("AMQP_URI", platform.amqp_uri)
+    monkeypatch.setenv("MONGO_URI", platform.mongo_uri)
+    for service in SERVICES:
+        monkeypatch.setenv(f"{service.upper()}_PORT", str(platform.ports[service]))
+        monkeypatch.setenv(f"{service.upper()}_DATABASE", platform.database_name(service))
+
+
+def test_engage_status_json_reports_every_service_up_ready_with_queues_outbox_and_dead_letters(
+        measured, monkeypatch, capsys):
+    platform = measured[2]
+    operator_env(monkeypatch, platform)
+    assert cli.main(["status", "--json"]) == 0
+    statuses = {status["service"]: status for status in json.loads(capsys.readouterr().out)}
+    assert set(statuses) == set(SERVICES)
+    for service, status in statuses.items():
+        assert status["up"] and status["ready"] and status["problems"] == [], service
+        assert status["port"] == platform.ports[service] and status["version"]
+        queues = {queue["queue"]: queue for queue in status["queues"]}
+        assert queues[f"rpc-{service}"]["consumers"] >= 1 or service == "web"
+        if service != "web":
+            assert status["outbox_backlog"] == 0 and status["dead_letters"] == 0
+    notify_queues = {queue["queue"]: queue for queue in statuses["notify"]["queues"]}
+    assert notify_queues["notify.on_ideas_event"] == {"queue": "notify.on_ideas_event", "messages": 0, "consumers": 1}
+
+
+def test_engage_status_says_which_service_is_down_and_exits_non_zero(measured, monkeypatch, capsys):
+    operator_env(monkeypatch, measured[2])
+    monkeypatch.setenv("ARCHIVE_PORT", str(free_port()))  # nothing answers there
+    assert cli.main(["status", "--json"]) == 1
+    archive = next(s for s in json.loads(capsys.readouterr().out) if s["service"] == "archive")
+    assert (archive["up"], archive["ready"], archive["problems"]) == (False, False, ["not answering on its port"])
+    assert cli.main(["status"]) == 1
+    text = capsys.readouterr().out
+    assert "archive" in text and "down" in text and "members" in text and "ready" in text
