@@ -6,13 +6,13 @@ puts them together on one HTTP port.
 from services.common import service_base
 # Route modules, not their classes: ``nameko run services.web.service`` would
 # take every class with entrypoints in this module's namespace for a service.
-from services.web import archive_routes, ideas_routes, members_routes, notify_routes, openapi_routes, static_routes
+from services.web import admin_routes, archive_routes, ideas_routes, members_routes, notify_routes, openapi_routes, static_routes
 from services.web.gateway import Gateway, page
 
 
 class WebGateway(service_base.ServiceBase, static_routes.StaticRoutes, members_routes.MemberRoutes,
                  ideas_routes.IdeaRoutes, archive_routes.ArchiveRoutes, notify_routes.NotifyRoutes,
-                 openapi_routes.OpenApiRoutes):
+                 admin_routes.AdminRoutes, openapi_routes.OpenApiRoutes):
     name = "web"
 
     web = Gateway()

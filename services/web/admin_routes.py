@@ -1,0 +1,141 @@
+"""The agency admin area: members and their roles, networks, the moderation queue, webhooks, dead letters.
+
+Each page asks the service that owns the data; the services check the
+caller's roles again, so these pages only decide what to offer. Agency
+administrators manage their own agency; operators may pick any agency with
+``?agency=`` and alone see dead letters.
+"""
+from __future__ import annotations
+
+from nameko.rpc import RpcProxy
+
+from services.common.errors import DomainError, Forbidden
+from services.web.gateway import page
+
+ROLE_CHOICES = (("moderator", "Moderator"), ("agency_admin", "Agency administrator"))
+SERVICES_WITH_CONSUMERS = ("members", "ideas", "notify", "archive")
+
+
+def wants_roles(form) -> list[str]:
+    """The roles ticked on a member's row; ``member`` is always kept by the members service."""
+    chosen = form.getlist("roles") if hasattr(form, "getlist") else form.get("roles", [])
+    return ["member"] + [role for role, _label in ROLE_CHOICES if role in chosen]
+
+
+class AdminRoutes:
+    admin_members = RpcProxy("members")
+    admin_ideas = RpcProxy("ideas")
+    admin_notify = RpcProxy("notify")
+    admin_archive = RpcProxy("archive")
+
+    def _admin_agency(self, request) -> str:
+        """The agency this admin page is about; only its administrators (or operators) get past."""
+        me = self.web.require_principal()
+        agency = request.args.get("agency") or request.form.get("agency") or me.agency
+        if not me.has_role("agency_admin", agency):
+            raise Forbidden("The admin area is for administrators of this agency.")
+        return agency
+
+    def _render_admin(self, template: str, section: str, agency: str, **context):
+        me = self.web.principal()
+        return self.web.render(template, section=section, agency=agency, operator=bool(me and me.is_operator),
+                               **context)
+
+    @page("GET", "/admin")
+    def admin_home(self, request):
+        agency = self._admin_agency(request)
+        return self.web.redirect(f"/admin/members?agency={agency}")
+
+    @page("GET", "/admin/members")
+    def admin_members_page(self, request):
+        agency = self._admin_agency(request)
+        members = sorted(self.admin_members.agency_members(agency), key=lambda m: m["display_name"].lower())
+        return self._render_admin("admin/members.html", "members", agency, members=members, role_choices=ROLE_CHOICES)
+
+    @page("POST", "/admin/members/<string:member_id>/roles")
+    def admin_roles_submit(self, request, member_id):
+        agency = self._admin_agency(request)
+        self.web.check_csrf(request.form)
+        try:
+            member = self.admin_members.change_roles(member_id, {"roles": wants_roles(request.form)})
+        except DomainError as error:
+            return self.web.redirect(f"/admin/members?agency={agency}", flash=error.message)
+        return self.web.redirect(f"/admin/members?agency={agency}#m-{member_id}",
+                                 flash=f"The roles of {member['display_name']} are saved.")
+
+    @page("GET", "/admin/networks")
+    def admin_networks_page(self, request):
+        agency = self._admin_agency(request)
+        return self._render_admin("admin/networks.html", "networks", agency,
+                                  networks=self.admin_members.list_networks(agency), form={}, errors={})
+
+    @page("POST", "/admin/networks")
+    def admin_network_submit(self, request):
+        agency = self._admin_agency(request)
+        self.web.check_csrf(request.form)
+        form = request.form.to_dict()
+        try:
+            network = self.admin_members.create_network({"name": form.get("name", ""),
+                                                         "description": form.get("description", "")})
+        except DomainError as error:
+            return self._render_admin("admin/networks.html", "networks", agency, status=error.status,
+                                      networks=self.admin_members.list_networks(agency), form=form,
+                                      errors=error.fields, message=error.message)
+        return self.web.redirect(f"/admin/networks?agency={agency}", flash=f"The network {network['name']} is ready.")
+
+    @page("GET", "/admin/moderation")
+    def admin_moderation_page(self, request):
+        agency = self._admin_agency(request)
+        return self._render_admin("admin/moderation.html", "moderation", agency,
+                                  queue=self.admin_ideas.moderation_queue()["items"],
+                                  log=self.admin_ideas.moderation_log()["items"][:20])
+
+    @page("GET", "/admin/webhooks")
+    def admin_webhooks_page(self, request):
+        agency = self._admin_agency(request)
+        return self._webhooks_page(agency, form={}, errors={})
+
+    def _webhooks_page(self, agency: str, status: int = 200, created: dict | None = None, **context):
+        return self._render_admin("admin/webhooks.html", "webhooks", agency, status=status,
+                                  webhooks=self.admin_notify.list_webhooks()["items"],
+                                  event_types=self.admin_notify.webhook_event_types(), created=created, **context)
+
+    @page("POST", "/admin/webhooks")
+    def admin_webhook_submit(self, request):
+        agency = self._admin_agency(request)
+        self.web.check_csrf(request.form)
+        form = request.form.to_dict()
+        payload = {"url": form.get("url", "").strip(), "event_types": request.form.getlist("event_types"),
+                   "agency": agency, "description": form.get("description", "").strip()}
+        try:
+            created = self.admin_notify.create_webhook(payload)
+        except DomainError as error:
+            return self._webhooks_page(agency, status=error.status, form=form,
+                                       chosen=set(payload["event_types"]), errors=error.fields, message=error.message)
+        # The secret is shown on this answer only: it is never stored where a page could show it again.
+        return self._webhooks_page(agency, status=201, created=created, form={}, errors={})
+
+    @page("POST", "/admin/webhooks/<string:webhook_id>/delete")
+    def admin_webhook_delete(self, request, webhook_id):
+        agency = self._admin_agency(request)
+        self.web.check_csrf(request.form)
+        self.admin_notify.delete_webhook(webhook_id)
+        return self.web.redirect(f"/admin/webhooks?agency={agency}", flash="The webhook is deleted.")
+
+    @page("GET", "/admin/dead-letters")
+    def admin_dead_letters_page(self, request):
+        agency = self._admin_agency(request)
+        me = self.web.principal()
+        if not me.is_operator:
+            raise Forbidden("Only operators may see dead letters.")
+        letters, silent = [], []
+        for service, proxy in (("members", self.admin_members), ("ideas", self.admin_ideas),
+                               ("notify", self.admin_notify), ("archive", self.admin_archive)):
+            try:
+                letters.extend(proxy.dead_letters(100))
+            except DomainError:
+                raise
+            except Exception:  # a service that does not answer is named, not fatal to the page
+                silent.append(service)
+        letters.sort(key=lambda letter: letter.get("dead_at") or "")
+        return self._render_admin("admin/dead_letters.html", "dead-letters", agency, letters=letters, silent=silent)
