@@ -6,7 +6,8 @@ puts them together on one HTTP port.
 from services.common import service_base
 # Route modules, not their classes: ``nameko run services.web.service`` would
 # take every class with entrypoints in this module's namespace for a service.
-from services.web import admin_routes, archive_routes, ideas_routes, members_routes, notify_routes, openapi_routes, static_routes
+from services.web import (admin_routes, archive_routes, ideas_routes, members_routes, notify_routes, openapi_routes,
+                          static_routes)
 from services.web.gateway import Gateway, page
 
 
