@@ -271,7 +271,7 @@ def search_archive(store: ArchiveStore, query: dict) -> dict:
     if not terms:
         return {"items": [], "next_cursor": None, "total": 0, "terms": []}
     frequencies = store.term_frequencies(terms, FREQUENCY_CAP) if len(terms) > 1 else None
-    lead = search.mongo_filter(terms, frequencies=frequencies)[search.TERMS_FIELD]
+    lead = search.mongo_filter(terms, frequencies=frequencies)[search.TERMS_FIELD]  # the one indexed equality
     filters = {name: query.get(name) for name in ("kind", "tag", "licence", "agency")}
     found = [entry for entry in store.entries_with_term(lead, MAX_CANDIDATES)
              if search.matches(entry, terms) and domain.passes_filters(entry, **filters)]

@@ -17,7 +17,8 @@ A service that makes a collection searchable:
        terms = search.query_terms(q)
        if not terms:
            return []
-       docs = collection.find(search.mongo_filter(terms))
+       candidates = collection.find(search.mongo_filter(terms))
+       docs = [doc for doc in candidates if search.matches(doc, terms)]
        ranked = search.rank(docs, terms, time_field="published_at")
        # and search.snippet(doc_text, terms) for what is shown
 
@@ -220,24 +221,21 @@ def _checked(terms: Iterable[str]) -> list[str]:
 def mongo_filter(
     terms: Sequence[str], *, frequencies: Mapping[str, int] | None = None
 ) -> dict[str, Any]:
-    """The filter that finds exactly the documents holding every one of ``terms``.
+    """The storage filter for a search: one equality on ``search_terms`` for the lead term.
 
-    The filter is ``{"search_terms": <lead>, "search_weights.<other>":
-    {"$exists": True}, ...}``: one equality on the indexed array for the lead
-    term, and the other terms checked on the server against the document's
-    ``search_weights`` keys (which are always the same stems as its
-    ``search_terms``). The lead is the rarest term when ``frequencies``
-    (stem -> number of documents holding it) is given, otherwise the longest
-    one, since longer stems tend to be rarer.
+    It returns the candidates holding the lead term; the caller keeps those
+    that hold every term with :func:`matches` and orders them with
+    :func:`rank`. The lead is the rarest term when ``frequencies`` (stem ->
+    number of documents holding it) is given, otherwise the longest one,
+    since longer stems tend to be rarer.
 
-    Why not ``{"search_terms": {"$all": terms}}``: the embedded storage
-    server's planner answers ``$all``, ``$and`` and ``$elemMatch`` on an
-    array with a full collection scan, and forcing the index with ``.hint()``
-    is slower still (it walks the whole index, even for a plain equality).
-    A single equality on ``search_terms`` alongside conditions on other
-    fields does use the index there, and MongoDB plans it the same way, so
-    this shape is fast on both, needs no hint, and still lets the server
-    drop non-matching documents. Callers must therefore NOT add ``.hint()``.
+    Why this shape: the embedded storage server answers ``$all``, ``$and``
+    and ``$elemMatch`` on an array, and even one indexed equality combined
+    with conditions on other fields, with a full collection scan; forcing the
+    index with ``.hint()`` walks the whole index. A lone equality on the
+    multikey field is served from the index there and on MongoDB alike, so
+    a query costs what its matches cost, not what the collection holds.
+    Callers must not add ``.hint()`` or further conditions.
 
     ``terms`` must come from :func:`query_terms` (``ValueError`` otherwise).
     With no terms the filter matches nothing.
@@ -249,11 +247,7 @@ def mongo_filter(
         lead = min(checked, key=lambda term: (frequencies.get(term, 0), -len(term), term))
     else:
         lead = min(checked, key=lambda term: (-len(term), term))
-    found: dict[str, Any] = {TERMS_FIELD: lead}
-    for term in checked:
-        if term != lead:
-            found[f"{WEIGHTS_FIELD}.{term}"] = {"$exists": True}
-    return found
+    return {TERMS_FIELD: lead}
 
 
 def matches(doc: Mapping[str, Any], terms: Iterable[str]) -> bool:

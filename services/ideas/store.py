@@ -111,24 +111,15 @@ class IdeaStore(Store):
         cursor = self.db.ideas.find(query, LIST_PROJECTION, session=self.session).sort(field, DESCENDING)
         return [plain(doc) for doc in cursor.limit(limit)]
 
-    @staticmethod
-    def search_filter(terms: list[str]) -> dict:
-        """The one-term equality a search sends to storage: the lead term ``search.mongo_filter`` picks.
-
-        The embedded storage server answers an equality on the multikey
-        ``search_terms`` from its index only when it is the whole filter (with
-        any other condition beside it, it scans the collection), so the other
-        terms and ``listed`` are checked here on the candidates it returns.
-        """
-        return {search.TERMS_FIELD: search.mongo_filter(terms)[search.TERMS_FIELD]}
-
     def search_candidates(self, terms: list[str], limit: int = 300, scan: int = 3000) -> list[dict]:
         """Listed ideas holding every one of ``terms`` (at most ``limit``, from the first ``scan`` holding the lead term)."""
-        found = self.db.ideas.find(self.search_filter(terms), SEARCH_PROJECTION, session=self.session).limit(scan)
+        # ``listed`` is checked here rather than in the filter: any condition
+        # beside the term makes the embedded server scan (see search.mongo_filter).
+        found = self.db.ideas.find(search.mongo_filter(terms), SEARCH_PROJECTION, session=self.session).limit(scan)
         return [plain(doc) for doc in found if doc.get("listed") and search.matches(doc, terms)][:limit]
 
     def ideas_with_term(self, term: str, limit: int = 50) -> list[dict]:
-        found = self.db.ideas.find(self.search_filter([term]), SEARCH_PROJECTION, session=self.session).limit(limit * 4)
+        found = self.db.ideas.find(search.mongo_filter([term]), SEARCH_PROJECTION, session=self.session).limit(limit * 4)
         return [plain(doc) for doc in found if doc.get("listed")][:limit]
 
     def idea_ids_by_author(self, member_id: str) -> list[str]:

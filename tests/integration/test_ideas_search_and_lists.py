@@ -91,6 +91,5 @@ def test_the_idea_page_and_search_queries_use_indexes(world, platform):
     assert index_used(db.ratings.find({"_id": f"{idea['id']}:x"}).explain()) == {"_id_"}
     assert index_used(db.follows.find({"_id": f"{idea['id']}:x"}).explain()) == {"_id_"}
     from services.common import search
-    from services.ideas.store import IdeaStore
-    query = IdeaStore.search_filter(search.query_terms("engagement network"))
+    query = search.mongo_filter(search.query_terms("engagement network"))
     assert index_used(db.ideas.find(query).explain()) == {search.INDEX_NAME}
