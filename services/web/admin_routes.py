@@ -11,8 +11,9 @@ from nameko.rpc import RpcProxy
 
 from services.common.errors import DomainError, Forbidden
 from services.web.gateway import page
+from services.web.i18n import N_
 
-ROLE_CHOICES = (("moderator", "Moderator"), ("agency_admin", "Agency administrator"))
+ROLE_CHOICES = (("moderator", N_("Moderator")), ("agency_admin", N_("Agency administrator")))
 SERVICES_WITH_CONSUMERS = ("members", "ideas", "notify", "archive")
 
 

@@ -1,4 +1,12 @@
-"""Page strings for translation (gettext catalogs under ``locale/``; en-AU is the default) and local times."""
+"""Page strings for translation (gettext catalogs under ``locale/``; en-AU is the default) and local times.
+
+Every page string lives in ``locale/messages.pot``, extracted from the templates
+and from Python with Babel; each language has its own ``messages.po`` beside it.
+After changing page text, refresh both from the repository root::
+
+    pybabel extract -F services/web/babel.cfg -o services/web/locale/messages.pot .
+    pybabel update -i services/web/locale/messages.pot -d services/web/locale
+"""
 from __future__ import annotations
 
 import io
@@ -15,6 +23,11 @@ from babel.support import NullTranslations, Translations
 HERE = Path(__file__).resolve().parent
 DEFAULT_LOCALE = "en_AU"
 DEFAULT_TIME_ZONE = "Australia/Sydney"
+
+
+def N_(text: str) -> str:
+    """Marks a label kept in Python for the catalog; templates translate it where it is shown (``_(label)``)."""
+    return text
 
 
 @lru_cache(maxsize=4)
