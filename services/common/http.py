@@ -38,6 +38,9 @@ def json_response(data: Any, status: int = 200, headers: dict | None = None) -> 
 
 
 def error_response(exc: Exception) -> Response:
+    from services.common.mongo import as_domain_error
+
+    exc = as_domain_error(exc)
     if isinstance(exc, DomainError):
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
         return json_response(exc.to_body(), exc.status, headers)

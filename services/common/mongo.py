@@ -21,10 +21,27 @@ def ensure_indexes(db, indexes: dict[str, list[IndexModel]]) -> None:
             db[collection].create_indexes(models)
 
 
+UNAVAILABLE_MESSAGE = "Storage is unavailable at the moment; nothing was changed. Please try again shortly."
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True for the errors that mean "the storage server cannot be reached" (down, restarting, no primary)."""
+    return isinstance(exc, (AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError))
+
+
 def raise_if_unreachable(exc: PyMongoError) -> None:
     """Turn "storage is down" into a 503 the caller can understand."""
-    if isinstance(exc, (AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError)):
-        raise Unavailable("Storage is unavailable at the moment; nothing was changed. Please try again shortly.") from exc
+    if is_unreachable(exc):
+        raise Unavailable(UNAVAILABLE_MESSAGE) from exc
+
+
+def as_domain_error(exc: BaseException) -> BaseException:
+    """``exc`` itself, or ``Unavailable`` when it says storage cannot be reached (for entrypoints' error mapping)."""
+    if is_unreachable(exc):
+        replacement = Unavailable(UNAVAILABLE_MESSAGE)
+        replacement.__cause__ = exc
+        return replacement
+    return exc
 
 
 class MongoConnection(SharedExtension):
