@@ -14,10 +14,17 @@ from nameko.extensions import DependencyProvider
 from pythonjsonlogger.json import JsonFormatter
 
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("engage_log_context", default={})
+# Attributes passed with ``extra=`` under these names are replaced before any handler sees them.
+SECRET_ATTRIBUTES = frozenset({"password", "token", "secret", "authorization", "api_key", "engage_token", "cookie"})
+REDACTED = "[redacted]"
 
 
 class ContextFilter(logging.Filter):
+    """Adds the worker's context to each record and blanks attributes that would carry a secret."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        for key in SECRET_ATTRIBUTES.intersection(record.__dict__):
+            setattr(record, key, REDACTED)
         for key, value in _context.get().items():
             if not hasattr(record, key):
                 setattr(record, key, value)
@@ -48,6 +55,8 @@ class LogContext(DependencyProvider):
             "service": self.container.service_name,
             "entrypoint": worker_ctx.entrypoint.method_name,
             "call_id": worker_ctx.call_id,
+            # The caller's call id (the gateway's, for an RPC it made), so one request can be followed across services.
+            "parent_call_id": worker_ctx.immediate_parent_call_id,
             "event_id": data.get("event_id"),
             "event_type": data.get("event_type"),
         })
