@@ -29,6 +29,7 @@ from werkzeug.wrappers import Request, Response
 from services.common.config import check_settings
 from services.common.errors import DomainError, Forbidden, Unauthorized
 from services.common.http import SECURITY_HEADERS, ApiHandler, error_response
+from services.common.logs import bind_member
 from services.common.tokens import CONTEXT_KEY, TokenKeys, principal_from_claims
 from services.web import i18n
 
@@ -205,11 +206,13 @@ class RequestView:
         if not token:
             return None
         try:
-            return principal_from_claims(self.gateway.keys.verifier.verify(token))
+            principal = principal_from_claims(self.gateway.keys.verifier.verify(token))
         except Unauthorized:
             if self.session.get("token") == token:
                 self.log_out()
             return None
+        bind_member(principal.member_id)
+        return principal
 
     def require_principal(self):
         principal = self.principal()
