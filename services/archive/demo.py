@@ -1,7 +1,9 @@
 """Demonstration content for the knowledge archive: a resource of every kind, a proposal waiting for review,
-and one earlier consultation page imported. Called by ``engage seed-demo`` after agencies and members exist;
+one earlier consultation page imported, and the lessons from the adopted demo idea linked to its archived copy. Called by ``engage seed-demo`` after agencies and members exist;
 running it again changes nothing (each step checks first, and a page imported twice is kept once)."""
 from __future__ import annotations
+
+import time
 
 ROSA = "rosa.nguyen@apsc.example.gov.au"      # administrator, apsc
 TARIQ = "tariq.haddad@dta.example.gov.au"     # administrator, dta
@@ -105,6 +107,19 @@ Log in or register to comment and rate this idea
 """
 
 
+ADOPTED_IDEA_TITLE = "Plain-language summaries for every public consultation"
+LESSONS = (TARIQ, {
+    "kind": "case_study", "title": "Lessons from our first plain-language summaries",
+    "summary": "What two rounds of one-page summaries taught the team: write the summary first, and say what is "
+               "already decided.",
+    "body": "## What worked\n\n- Writing the summary **before** the paper kept the paper focused.\n"
+            "- A reader from outside the team caught jargon the authors no longer noticed.\n\n"
+            "## What we would change\n\n- Say when people will hear back, on the summary itself.\n"
+            "- Keep the four headings even when one feels obvious.",
+    "licence": "CC-BY-4.0", "attribution": "Digital Transformation Agency, engagement team",
+    "tags": ["plain-language", "lessons"]})
+
+
 def seed(client, say=print) -> None:
     """Publish the demo resources, leave one proposal waiting and import one earlier page, unless already done."""
     existing = {r["title"] for r in client.call("GET", "/api/v1/archive/resources", params={"limit": 200})
@@ -118,8 +133,29 @@ def seed(client, say=print) -> None:
     if fields["title"] not in existing and all(p["fields"]["title"] != fields["title"] for p in mine):
         client.call("POST", "/api/v1/archive/proposals", as_member=proposer, json=fields).raise_for_status()
         say(f"    proposal {fields['title']} (waiting for review)")
+    _link_lessons(client, existing, say)
     answer = client.call("POST", "/api/v1/archive/imports", as_member=ROSA, data=LEGACY_PAGE.encode("utf-8"),
                          headers={"Content-Type": "text/plain; charset=utf-8"})
     answer.raise_for_status()
     if answer.status_code == 201:
         say(f"    archived idea {answer.json()['title']} (imported)")
+
+
+def _link_lessons(client, existing: set[str], say, wait_seconds: float = 20.0) -> None:
+    """Publish the lessons of the adopted demo idea once the archive has kept the idea (it hears by event)."""
+    publisher, fields = LESSONS
+    if fields["title"] in existing:
+        return
+    adopted = client.call("GET", "/api/v1/ideas", params={"state": "adopted", "limit": 100}).json()["items"]
+    idea = next((i for i in adopted if i["title"] == ADOPTED_IDEA_TITLE), None)
+    if idea is None:
+        return
+    deadline = time.monotonic() + wait_seconds
+    while client.call("GET", f"/api/v1/archive/ideas/{idea['id']}").status_code != 200:
+        if time.monotonic() > deadline:
+            say(f"    the archive has not kept {ADOPTED_IDEA_TITLE!r} yet; run seed-demo again to link its lessons")
+            return
+        time.sleep(0.5)
+    client.call("POST", "/api/v1/archive/resources", as_member=publisher,
+                json={**fields, "related_ideas": [idea["id"]]}).raise_for_status()
+    say(f"    resource {fields['title']} (lessons of an adopted idea)")

@@ -1,5 +1,11 @@
 """Demonstration ideas shaped like a consultation page: sections, prompts, ratings and threaded comments.
 
+The ideas cover every state an idea can be in: one still a draft, open ones,
+one under review, one adopted with an official response (the archive keeps it
+and links a lesson to it), one declined and one archived. Followers, mentions
+and a reported comment leave members with notifications waiting and the
+moderators with a hidden comment in their queue.
+
 ``seed(api)`` is called by ``engage seed-demo`` after the demo agencies and
 members exist. ``api`` is the demo's gateway client (``services.demo.DemoClient``):
 ``api.call(method, path, as_member=email, json=...)`` returns a
@@ -48,7 +54,13 @@ IDEAS = [
                   "deliberately?", []),
             (OLIVER, "Better than another award ceremony. An online place to go for ideas would be the part "
                      "I would use most.", []),
+            (SAM, "Networks are a waste of everyone's time and whoever proposes them should know better.", []),
         ],
+        "follows": [JILL, MEI],
+        # (reporter, the start of the reported comment, reason): the third report hides it for a moderator.
+        "reports": [(JILL, "Networks are a waste", "This attacks people rather than the idea."),
+                    (OLIVER, "Networks are a waste", "Not respectful."),
+                    (MEI, "Networks are a waste", "")],
     },
     {
         "author": DTA_TARIQ,
@@ -69,6 +81,12 @@ IDEAS = [
              [(DTA_TARIQ, "That was exactly the complaint we heard most in our last round.", [])]),
             (SAM, "Could the template also say when people will hear back?", []),
         ],
+        "follows": [APSC_ROSA, SAM],
+        # (moderator, new state, official response): moves made after the ratings and comments.
+        "moves": [(DTA_TARIQ, "under_review", ""),
+                  (DTA_TARIQ, "adopted", "Adopted. From next quarter every consultation paper the agency publishes "
+                                         "opens with a one-page summary, checked by a colleague outside the policy "
+                                         "team. We will report back on response numbers after two rounds.")],
     },
     {
         "author": HEALTH_GRACE,
@@ -86,6 +104,61 @@ IDEAS = [
         "comments": [
             (MEI, "Smaller groups in our region have told us this directly. It would change who turns up.", []),
         ],
+        "follows": [JILL],
+        "moves": [(HEALTH_GRACE, "under_review", "")],
+    },
+    {
+        "author": SAM,
+        "idea": {
+            "title": "Replace the yearly engagement survey with a monthly pulse",
+            "description": "Instead of one long survey a year, staff would answer three questions each month about "
+                           "how engagement work is going in their team.",
+            "what_it_might_look_like": "Three questions in the staff newsletter, results shown on the intranet.",
+            "why_it_matters": "A year is too long to wait to find out something is not working.",
+            "prompts": ["Which three questions would you ask?"],
+            "tags": ["evaluation", "surveys"],
+        },
+        "ratings": {DTA_TARIQ: 2, APSC_ROSA: 3, OLIVER: 2},
+        "comments": [
+            (DTA_TARIQ, "Monthly may be too often for the same people; survey fatigue is real.",
+             [(SAM, "Fair. A rotating sample each month might avoid that.", [])]),
+        ],
+        "follows": [OLIVER],
+        "moves": [(DTA_TARIQ, "declined", "Declined for now. The yearly survey is tied to the service-wide census "
+                                          "and cannot move this year; we will add two engagement questions to the "
+                                          "quarterly team check-in instead.")],
+    },
+    {
+        "author": OLIVER,
+        "idea": {
+            "title": "A shared calendar of upcoming consultations",
+            "description": "One calendar listing every open and upcoming consultation across agencies, so teams "
+                           "do not ask the same communities the same questions in the same month.",
+            "what_it_might_look_like": "A simple list by month, with the agency, the topic and who is being asked.",
+            "why_it_matters": "Communities tell us they are consulted to exhaustion by agencies that never talk "
+                              "to each other.",
+            "prompts": ["Who would keep the calendar up to date?"],
+            "tags": ["consultation", "coordination"],
+        },
+        "ratings": {JILL: 4, MEI: 4},
+        "comments": [
+            (MEI, "The whole-of-government consultation hub now does this, so the calendar is already there.", []),
+        ],
+        "moves": [(APSC_ROSA, "archived", "Archived: the consultation hub now lists upcoming consultations "
+                                          "across agencies, which covers what this idea asked for.")],
+    },
+    {
+        "author": MEI,
+        "draft": True,
+        "idea": {
+            "title": "Summaries in community languages for health consultations",
+            "description": "Health consultations that affect culturally and linguistically diverse communities "
+                           "would publish their summaries in the five most used community languages.",
+            "what_it_might_look_like": "Translated one-page summaries, with a phone line for spoken responses.",
+            "why_it_matters": "",
+            "prompts": [],
+            "tags": ["translation", "health"],
+        },
     },
 ]
 
@@ -98,19 +171,36 @@ def seed(api) -> None:
     for story in IDEAS:
         if story["idea"]["title"] in existing:
             continue
-        created = api.call("POST", "/api/v1/ideas", as_member=story["author"], json=story["idea"])
+        if story.get("draft"):
+            drafts = api.call("GET", "/api/v1/ideas", as_member=story["author"], params={"state": "draft", "limit": 100})
+            drafts.raise_for_status()
+            if any(idea["title"] == story["idea"]["title"] for idea in drafts.json()["items"]):
+                continue
+        created = api.call("POST", "/api/v1/ideas", as_member=story["author"],
+                           json={**story["idea"], "draft": bool(story.get("draft"))})
         created.raise_for_status()
         idea_id = created.json()["id"]
-        for email, stars in story["ratings"].items():
+        for email, stars in story.get("ratings", {}).items():
             api.call("PUT", f"/api/v1/ideas/{idea_id}/rating", as_member=email, json={"stars": stars}).raise_for_status()
-        for comment in story["comments"]:
-            _post(api, idea_id, comment, None)
+        posted: dict[str, str] = {}
+        for comment in story.get("comments", []):
+            _post(api, idea_id, comment, None, posted)
+        for email in story.get("follows", []):
+            api.call("POST", f"/api/v1/ideas/{idea_id}/follow", as_member=email).raise_for_status()
+        for reporter, start, reason in story.get("reports", []):
+            comment_id = next(cid for body, cid in posted.items() if body.startswith(start))
+            api.call("POST", f"/api/v1/comments/{comment_id}/reports", as_member=reporter,
+                     json={"reason": reason}).raise_for_status()
+        for moderator, state, response in story.get("moves", []):
+            move = {"state": state, **({"official_response": response} if response else {})}
+            api.call("POST", f"/api/v1/ideas/{idea_id}/state", as_member=moderator, json=move).raise_for_status()
 
 
-def _post(api, idea_id: str, comment: tuple, parent_id: str | None) -> None:
+def _post(api, idea_id: str, comment: tuple, parent_id: str | None, posted: dict[str, str]) -> None:
     email, body, replies = comment
     payload = {"body": body, **({"parent_id": parent_id} if parent_id else {})}
     answer = api.call("POST", f"/api/v1/ideas/{idea_id}/comments", as_member=email, json=payload)
     answer.raise_for_status()
+    posted[body] = answer.json()["id"]
     for reply in replies:
-        _post(api, idea_id, reply, answer.json()["id"])
+        _post(api, idea_id, reply, answer.json()["id"], posted)
