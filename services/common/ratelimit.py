@@ -28,3 +28,10 @@ class RateLimits:
 
     def count(self, rule: str, *keys: str) -> None:
         self.limiter.hit(parse(rule), *keys)
+
+    def take(self, rule: str, *keys: str, message: str) -> None:
+        """Count one use of ``rule`` for ``keys``; raise ``TooManyRequests`` (with ``Retry-After``) when none is left."""
+        limit = parse(rule)
+        if not self.limiter.hit(limit, *keys):
+            reset_at, _remaining = self.limiter.get_window_stats(limit, *keys)
+            raise TooManyRequests(message, retry_after=max(1, int(reset_at - time.time()) + 1))

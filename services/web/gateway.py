@@ -27,9 +27,11 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from werkzeug.wrappers import Request, Response
 
 from services.common.config import check_settings
-from services.common.errors import DomainError, Forbidden, Unauthorized
+from services.common.errors import DomainError, Forbidden, TooManyRequests, Unauthorized
 from services.common.http import SECURITY_HEADERS, ApiHandler, error_response
+from services.common.ratelimit import RateLimits
 from services.common.logs import bind_member
+from services.common.mongo import as_domain_error
 from services.common.tokens import CONTEXT_KEY, TokenKeys, principal_from_claims
 from services.web import i18n
 
@@ -40,6 +42,8 @@ TEMPLATES = i18n.HERE / "templates"
 UNREAD_CACHE_SECONDS = 10.0
 UNREAD_RPC_TIMEOUT_SECONDS = 0.5
 UNREAD_CACHE_LIMIT = 20000
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_MEMBER_WRITE_LIMIT = "120 per minute"
 
 
 def credential_context(request: Request) -> dict:
@@ -73,8 +77,11 @@ class GatewayHandler(ApiHandler):
             request.environ["engage.session"] = self.gateway.codec.read(request)
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
+            context = credential_context(request)
+            if request.method in WRITE_METHODS:
+                self.gateway.limit_writes(context)
             done = Event()
-            self.container.spawn_worker(self, args, kwargs, context_data=credential_context(request),
+            self.container.spawn_worker(self, args, kwargs, context_data=context,
                                         handle_result=partial(self.handle_result, done))
             return self.response_from_result(done.wait())
         except Exception as exc:
@@ -91,12 +98,16 @@ class PageHandler(GatewayHandler):
             gateway.codec.write(response, {})
             return response
         if not isinstance(exc, DomainError):
+            exc = as_domain_error(exc)
+        if not isinstance(exc, DomainError):
             error_response(exc)  # logs it
         status = exc.status if isinstance(exc, DomainError) else 500
         message = exc.message if isinstance(exc, DomainError) else "Something went wrong on our side; it has been logged."
         html = gateway.env.get_template("error.html").render(
             me=None, csrf_token="", flash=None, unread=None, status_code=status, message=message)
         response = Response(html, status=status, mimetype="text/html")
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -143,6 +154,8 @@ class Gateway(DependencyProvider):
         self.env.filters["local_time"] = i18n.local_time
         self.env.globals["site_name"] = config.get("SITE_NAME") or "Engagement Network"
         self.api_key_tokens: dict[str, tuple[str, float]] = {}
+        self.limits = RateLimits(config.get("REDIS_URL") or None)
+        self.write_rule = str(config.get("MEMBER_WRITE_LIMIT") or DEFAULT_MEMBER_WRITE_LIMIT)
         self.unread_counts: dict[str, tuple[int | None, float]] = {}
 
     def unread_count(self, worker_ctx, member_id: str) -> int | None:
@@ -168,6 +181,25 @@ class Gateway(DependencyProvider):
             self.unread_counts.clear()
         self.unread_counts[member_id] = (count, now + UNREAD_CACHE_SECONDS)
         return count
+
+    def limit_writes(self, context: dict) -> None:
+        """Count a write against its member (or API key); ``TooManyRequests`` past ``MEMBER_WRITE_LIMIT``.
+
+        Anonymous writes (registration, log-in) are not counted here: log-in
+        failures have limits of their own in the members service. A token that
+        does not verify is not counted either; the service refuses it.
+        """
+        if API_KEY_CONTEXT in context:
+            key = "key:" + hashlib.sha256(context[API_KEY_CONTEXT].encode()).hexdigest()
+        elif context.get(CONTEXT_KEY):
+            try:
+                key = "member:" + str(self.keys.verifier.verify(context[CONTEXT_KEY])["sub"])
+            except Unauthorized:
+                return
+        else:
+            return
+        self.limits.take(self.write_rule, "member-writes", key,
+                         message="Too many changes in a short time; wait a little before the next one.")
 
     def worker_setup(self, worker_ctx) -> None:
         data = worker_ctx.context_data
