@@ -22,14 +22,31 @@ class ConfigError(RuntimeError):
     """A setting is missing or unusable; the message names it and says what to do."""
 
 
-def load_config(service: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read ``services/<service>/config.yml`` with environment substitution."""
-    from nameko.cli.main import setup_yaml_parser
+def _config_loader() -> type:
+    """A YAML loader with nameko's ``${VAR:default}`` substitution.
 
-    setup_yaml_parser()
+    nameko's own ``setup_yaml_parser`` installs it on ``yaml.SafeLoader`` for
+    the whole process, which would make every later ``yaml.safe_load`` (of
+    docker-compose.yml, say) substitute environment variables too.
+    """
+    from functools import partial
+
+    from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
+
+    class ConfigLoader(yaml.SafeLoader):
+        pass
+
+    ConfigLoader.add_constructor("!env_var", env_var_constructor)
+    ConfigLoader.add_constructor("!raw_env_var", partial(env_var_constructor, raw=True))
+    ConfigLoader.add_implicit_resolver("!env_var", IMPLICIT_ENV_VAR_MATCHER, None)
+    return ConfigLoader
+
+
+def load_config(service: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read ``services/<service>/config.yml`` with environment substitution, as ``nameko run`` does."""
     path = ROOT / "services" / service / "config.yml"
     with path.open() as handle:
-        config = yaml.safe_load(handle) or {}
+        config = yaml.load(handle, Loader=_config_loader()) or {}
     config.update(overrides or {})
     return config
 
