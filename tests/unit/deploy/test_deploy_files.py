@@ -745,3 +745,15 @@ def test_interpolation_follows_compose_rules():
     assert interpolate("${A-x}", {"A": ""}) == ""
     assert interpolate("a${A}b", {"A": "1"}) == "a1b"
     assert interpolate("amqp://u:${P:-pw}@h/") == "amqp://u:pw@h/"
+
+
+@pytest.mark.parametrize("service", ["ideas", "notify"])
+def test_services_an_agency_runs_alone_read_the_settings_deploy_readme_tells_it_to_set(service):
+    # deploy/README.md, "Running only the pieces an agency needs": tokens from another agency's members
+    # service, and an agency name on the events this one publishes.
+    settings = service_config_settings(service)
+    if settings is None:
+        pytest.skip(f"services/{service}/config.yml does not exist yet")
+    assert {"MEMBERS_JWKS_URL", "ENGAGE_AGENCY", "AMQP_URI", "MONGO_URI"} <= settings
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    assert "MEMBERS_JWKS_URL=" in readme and "ENGAGE_AGENCY=" in readme
