@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # After failures the relay retries at growing intervals, but never further apart than this, so a
 # returning broker gets the backlog within seconds.
-MAX_BACKOFF_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 2.0
 OUTBOX_INDEXES = {
     "outbox": [
         IndexModel([("event_id", ASCENDING)], unique=True),
