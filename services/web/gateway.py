@@ -20,7 +20,7 @@ from urllib.parse import quote
 import eventlet
 from eventlet.event import Event
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from nameko.extensions import DependencyProvider
 from nameko.rpc import MethodProxy, ReplyListener
 from nameko.standalone.rpc import ServiceRpcProxy
@@ -151,7 +151,7 @@ class Gateway(DependencyProvider):
         self.env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                                extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
         self.env.install_gettext_translations(i18n.translations(), newstyle=True)
-        self.env.filters["local_time"] = i18n.local_time
+        self.env.filters["local_time"] = _local_time_for_reader
         self.env.globals["site_name"] = config.get("SITE_NAME") or "Engagement Network"
         self.api_key_tokens: dict[str, tuple[str, float]] = {}
         self.limits = RateLimits(config.get("REDIS_URL") or None)
@@ -200,6 +200,16 @@ class Gateway(DependencyProvider):
             return
         self.limits.take(self.write_rule, "member-writes", key,
                          message="Too many changes in a short time; wait a little before the next one.")
+
+    def member_time_zone(self, worker_ctx) -> str | None:
+        """The caller's time zone from their profile, or None when members does not answer in time."""
+        try:
+            with eventlet.Timeout(UNREAD_RPC_TIMEOUT_SECONDS):
+                return str(MethodProxy(worker_ctx, "members", "me", self.rpc_reply_listener)().get("time_zone") or "")
+        except eventlet.Timeout:
+            return None
+        except Exception:  # members not running or refusing: dates show in Canberra time
+            return None
 
     def worker_setup(self, worker_ctx) -> None:
         data = worker_ctx.context_data
@@ -305,8 +315,20 @@ class RequestView:
             unread = self.gateway.unread_count(self.worker_ctx, principal.member_id)
         html = self.gateway.env.get_template(template).render(
             me=principal, csrf_token=self.csrf_token(), flash=flash, request=self.worker_ctx.args[0],
-            unread=unread, **context)
+            unread=unread, time_zone=self.time_zone(principal), **context)
         return self.finish(Response(html, status=status, mimetype="text/html"))
+
+    def time_zone(self, principal) -> str | None:
+        """The member's time zone for dates on pages: asked of members once, then kept in the page session."""
+        if principal is None:
+            return None
+        if self.session.get("tz_for") != principal.member_id:
+            found = self.gateway.member_time_zone(self.worker_ctx)
+            if found is None:
+                return None
+            self.session.update(tz=found, tz_for=principal.member_id)
+            self._session_changed = True
+        return self.session.get("tz")
 
     def redirect(self, location: str, flash: str | None = None) -> Response:
         if flash:
@@ -315,6 +337,13 @@ class RequestView:
 
     def login_redirect(self, request: Request) -> Response:
         return self.redirect(f"/login?next={quote(request.full_path.rstrip('?'))}")
+
+@pass_context
+def _local_time_for_reader(context, value, time_zone: str | None = None, fmt: str | None = None) -> str:
+    """The ``local_time`` filter: an instant in the logged-in member's time zone (Canberra time for visitors)."""
+    zone = time_zone or context.get("time_zone")
+    return i18n.local_time(value, zone, fmt) if fmt else i18n.local_time(value, zone)
+
 
 api = GatewayHandler.decorator
 page = PageHandler.decorator

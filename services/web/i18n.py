@@ -45,8 +45,20 @@ def translations(locale: str = DEFAULT_LOCALE) -> NullTranslations:
 
 
 def local_time(value: str | datetime | None, time_zone: str | None = None, fmt: str = "d MMMM yyyy 'at' h:mm a") -> str:
-    """An instant shown in the reader's time zone (Canberra time by default)."""
+    """An instant shown in the reader's time zone (Canberra time by default).
+
+    Pages call it as the ``local_time`` filter, which passes the logged-in
+    member's time zone; the ``datetime`` attribute beside it keeps the UTC instant.
+    """
     if not value:
         return ""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return format_datetime(moment.astimezone(ZoneInfo(time_zone or DEFAULT_TIME_ZONE)), fmt, locale=DEFAULT_LOCALE)
+    return format_datetime(moment.astimezone(zone(time_zone)), fmt, locale=DEFAULT_LOCALE)
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The named IANA time zone, or Canberra time when the name is empty or unknown."""
+    try:
+        return ZoneInfo(name or DEFAULT_TIME_ZONE)
+    except (ValueError, KeyError, OSError):
+        return ZoneInfo(DEFAULT_TIME_ZONE)

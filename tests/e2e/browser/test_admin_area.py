@@ -1,4 +1,7 @@
-"""The agency admin area in a browser: who may enter, webhooks with a secret shown once, dead letters for operators."""
+"""The agency admin area in a browser: who may enter, webhooks with a secret shown once, dead letters for operators.
+
+The operator lives in Perth, so the dead letter's time also shows that dates follow the member's time zone.
+"""
 from __future__ import annotations
 
 import uuid
@@ -7,6 +10,7 @@ from datetime import datetime, timezone
 from playwright.sync_api import expect
 from pymongo import MongoClient
 
+from services.web.i18n import local_time
 from tests.e2e.browser.conftest import PASSWORD, screenshot, unique_email
 from tests.e2e.browser.test_journey import axe_problems, log_in, phone_overflow
 
@@ -23,7 +27,9 @@ def test_members_are_kept_out_admins_manage_webhooks_and_operators_see_dead_lett
     admin_email, member_email, operator_email = (unique_email(n) for n in ("admin", "member", "operator"))
     system.create_agency(slug, "Office of Admin Tests", admin_email=admin_email, admin_name="Lena Fischer")
     system.register(member_email, "Kai Member", agency=slug)
-    system.register(operator_email, "Ola Operator", agency=slug)
+    assert system.api().post("/api/v1/members", json={
+        "email": operator_email, "display_name": "Ola Operator", "password": PASSWORD, "agency": slug,
+        "time_zone": "Australia/Perth"}).status_code == 201
     make_operator(system, operator_email)
     with MongoClient(system.env["MONGO_URI"]) as client:
         client[system.env["IDEAS_DATABASE"]].dead_letters.insert_one({
@@ -63,7 +69,9 @@ def test_members_are_kept_out_admins_manage_webhooks_and_operators_see_dead_lett
     row = page.get_by_role("row").filter(has_text=f"ev-{slug}")
     expect(row).to_contain_text("the member's agency is unknown")
     expect(row).to_contain_text("ideas.on_member_event")
-    assert row.locator("time").get_attribute("datetime")
+    shown = row.locator("time")
+    assert shown.inner_text() == local_time(shown.get_attribute("datetime"), "Australia/Perth"), \
+        "dates show in the member's own time zone"
     assert not axe_problems(page) and not phone_overflow(page)
     screenshot(page, "admin-dead-letters")
     context.close()
