@@ -14,6 +14,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from services.common.errors import BadRequest, DomainError, PayloadTooLarge, TooManyRequests, ValidationFailed
@@ -104,8 +106,34 @@ def query_int(request: Request, name: str, default: int, *, lo: int, hi: int) ->
     return value
 
 
+class _HeaderedWsgiApp(WsgiApp):
+    """Routes like nameko's, and answers the router's own errors (404, 405) with the security headers too."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+        except HTTPException as exc:
+            response = exc.get_response(environ)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response(environ, start_response)
+        request.path_values = values
+        return provider.handle_request(request)(environ, start_response)
+
+
+class HeaderedWebServer(WebServer):
+    """nameko's web server with ``_HeaderedWsgiApp``; every HTTP entrypoint of the platform shares it."""
+
+    def get_wsgi_app(self):
+        return _HeaderedWsgiApp(self)
+
+
 class ApiHandler(HttpRequestHandler):
     """nameko's HTTP entrypoint with the platform's error mapping and security headers."""
+
+    server = HeaderedWebServer()
 
     def __init__(self, method, url, **kwargs):
         kwargs.setdefault("expected_exceptions", DomainError)
