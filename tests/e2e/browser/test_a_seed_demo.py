@@ -3,8 +3,9 @@
 Several agencies and networks; ideas in every state with ratings and threaded
 discussion; an adopted idea archived with a lesson linked to it; resources of
 every kind with licences; members with notifications waiting; a comment in the
-moderation queue. Runs after the other browser tests, as it creates the demo
-agencies in the shared system.
+moderation queue. The file name makes it run first in the shared system: the
+demo creates its agencies (``dta`` among them) with their own administrators,
+and later tests only add members to them.
 """
 from __future__ import annotations
 
