@@ -146,8 +146,10 @@ def _link_lessons(client, existing: set[str], say, wait_seconds: float = 20.0) -
     publisher, fields = LESSONS
     if fields["title"] in existing:
         return
-    adopted = client.call("GET", "/api/v1/ideas", params={"state": "adopted", "limit": 100}).json()["items"]
-    idea = next((i for i in adopted if i["title"] == ADOPTED_IDEA_TITLE), None)
+    answer = client.call("GET", "/api/v1/ideas", params={"state": "adopted", "limit": 100})
+    if answer.status_code != 200:  # the ideas service is not running: there is nothing to link yet
+        return
+    idea = next((i for i in answer.json()["items"] if i["title"] == ADOPTED_IDEA_TITLE), None)
     if idea is None:
         return
     deadline = time.monotonic() + wait_seconds
