@@ -2,6 +2,7 @@
 
     engage status [--json]                      every service: up, ready, queues, outbox, dead letters
     engage agency create --slug S --name N      an agency (and optionally its first administrator)
+    engage operator grant EMAIL                 make a registered member a platform operator
     engage dead-letters list|replay             what consumers gave up on, and sending it back
     engage events replay --since T --types … --to QUEUE
                                                 history from the event logs into one subscriber's queue
@@ -171,6 +172,22 @@ def cmd_agency_create(args) -> int:
     return 0
 
 
+def cmd_operator_grant(args) -> int:
+    """Operators are made from the command line only: no page or API can grant the role."""
+    from services.common.config import agency_source
+    from services.members import domain
+    from services.members.store import MemberStore
+
+    store = MemberStore(_database("members"), source=agency_source(_config("members"), "members"), service="members")
+    member = store.member_by_email(domain.normalise_email(args.email))
+    if member is None:
+        print(f"No member has the email {args.email}; register them first.", file=sys.stderr)
+        return 1
+    store.transaction(lambda tx: tx.change_roles(member["id"], domain.with_operator(member.get("roles", []))))
+    print(f"{member['display_name']} is now a platform operator (from their next log-in).")
+    return 0
+
+
 # -- dead letters ------------------------------------------------------------
 
 def cmd_dead_letters_list(args) -> int:
@@ -281,6 +298,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--admin-name")
     create.add_argument("--admin-password")
     create.set_defaults(run=cmd_agency_create)
+
+    operator = commands.add_parser("operator", help="platform operators").add_subparsers(dest="action", required=True)
+    grant = operator.add_parser("grant", help="make a registered member a platform operator")
+    grant.add_argument("email")
+    grant.set_defaults(run=cmd_operator_grant)
 
     dead = commands.add_parser("dead-letters", help="list or replay dead letters").add_subparsers(dest="action", required=True)
     listing = dead.add_parser("list")

@@ -108,6 +108,11 @@ def may_change_roles(actor_roles: tuple[str, ...], actor_agency: str, target_age
     return "operator" in actor_roles or ("agency_admin" in actor_roles and actor_agency == target_agency)
 
 
+def with_operator(roles: list[str]) -> list[str]:
+    """The roles of a member made platform operator (granted only from the operator's command line)."""
+    return sorted(set(roles) | {"member", "operator"}, key=ALL_ROLES.index)
+
+
 def new_roles(requested: list[str]) -> list[str]:
     roles = sorted(set(requested) | {"member"}, key=ALL_ROLES.index)
     unknown = [r for r in roles if r not in AGENCY_ROLES]

@@ -277,14 +277,7 @@ class MembersService(service_base.ServiceBase):
         except domain.RuleBroken as error:
             raise _fail_on_rule(error) from None
 
-        def write(tx: MemberStore):
-            member = tx.update_member(target["id"], {"roles": roles})
-            tx.record("member.role_changed", subject=member["id"], data={
-                "member_id": member["id"], "agency": member["agency"], "roles": roles,
-                "network_admin_of": [], "version": member["version"]})
-            return member
-
-        return member_view(self.store.transaction(write))
+        return member_view(self.store.transaction(lambda tx: tx.change_roles(target["id"], roles)))
 
     @rpc
     def create_api_key(self, payload: dict) -> dict:

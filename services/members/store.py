@@ -79,6 +79,14 @@ class MemberStore(Store):
             raise NotFound("There is no such member.")
         return plain(found)
 
+    def change_roles(self, member_id: str, roles: list[str]) -> dict:
+        """Set a member's roles and record ``member.role_changed`` (inside a transaction)."""
+        member = self.update_member(member_id, {"roles": roles})
+        self.record("member.role_changed", subject=member["id"], data={
+            "member_id": member["id"], "agency": member["agency"], "roles": roles,
+            "network_admin_of": [], "version": member["version"]})
+        return member
+
     def count_members(self) -> int:
         return self.db.members.count_documents({"status": "active"})
 

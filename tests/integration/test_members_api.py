@@ -150,3 +150,17 @@ def test_metrics_count_calls_and_events_by_outcome(gateway, platform):
     assert 'engage_members_events_published_total{type="member.registered"} 1.0' in text
     assert "engage_members_outbox_backlog 0.0" in text
     assert "engage_members_members 1.0" in text
+
+
+def test_an_operator_is_made_from_the_command_line_and_the_change_is_published(gateway, platform, monkeypatch):
+    from services import cli
+
+    register(gateway)
+    monkeypatch.setenv("MONGO_URI", platform.mongo_uri)
+    monkeypatch.setenv("MEMBERS_DATABASE", platform.database_name("members"))
+    assert cli.main(["operator", "grant", "rosa@example.gov.au"]) == 0
+    me = requests.get(f"{gateway}/api/v1/me", headers={"Authorization": f"Bearer {token(gateway).json()['token']}"},
+                      timeout=10).json()
+    assert me["roles"] == ["member", "operator"]
+    assert wait_for(lambda: platform.db("members").outbox.find_one({"type": "member.role_changed", "state": "sent"}))
+    assert cli.main(["operator", "grant", "nobody@example.gov.au"]) == 1
