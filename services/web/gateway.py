@@ -147,6 +147,7 @@ class Gateway(DependencyProvider):
         config = self.container.config
         check_settings(config, ("SECRET_KEY",), secrets=("SECRET_KEY",))
         public = str(config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000")
+        self.trusted_proxies = int(config.get("TRUSTED_PROXIES") or 0)
         self.codec = SessionCodec(str(config["SECRET_KEY"]), secure=public.startswith("https://"))
         self.env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                                extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
@@ -242,6 +243,10 @@ class RequestView:
         self._session_changed = False
 
     # -- who is calling -----------------------------------------------------
+
+    @property
+    def trusted_proxies(self) -> int:
+        return self.gateway.trusted_proxies
 
     def principal(self):
         token = self.worker_ctx.context_data.get(CONTEXT_KEY)

@@ -8,8 +8,17 @@ from services.common.http import json_response, read_json
 from services.web.gateway import api, page
 
 
-def client_address(request) -> str:
-    return request.headers.get("X-Forwarded-For", "").split(",")[0].strip() or request.remote_addr or "unknown"
+def client_address(request, trusted_proxies: int = 0) -> str:
+    """The caller's address for per-address limits.
+
+    ``X-Forwarded-For`` is believed only as far as ``TRUSTED_PROXIES`` hops
+    in front of the gateway add to it; anyone can write the rest.
+    """
+    if trusted_proxies > 0:
+        hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
+        if len(hops) >= trusted_proxies:
+            return hops[-trusted_proxies]
+    return request.remote_addr or "unknown"
 
 
 class MemberRoutes:
@@ -27,7 +36,7 @@ class MemberRoutes:
 
     @api("POST", "/api/v1/tokens")
     def api_token(self, request):
-        return json_response(self.members.log_in(read_json(request), client_address(request)), 201)
+        return json_response(self.members.log_in(read_json(request), client_address(request, self.web.trusted_proxies)), 201)
 
     @api("GET", "/api/v1/me")
     def api_me(self, request):
@@ -86,7 +95,7 @@ class MemberRoutes:
         try:
             self.members.register({k: form.get(k, "") for k in ("email", "display_name", "password", "agency")})
             token = self.members.log_in({"email": form.get("email", ""), "password": form.get("password", "")},
-                                        client_address(request))
+                                        client_address(request, self.web.trusted_proxies))
         except DomainError as error:
             return self.web.render("members/register.html", status=error.status, agencies=self.members.list_agencies(),
                                    form=form, errors=error.fields, message=error.message)
@@ -103,7 +112,7 @@ class MemberRoutes:
         form = request.form.to_dict()
         try:
             token = self.members.log_in({"email": form.get("email", ""), "password": form.get("password", "")},
-                                        client_address(request))
+                                        client_address(request, self.web.trusted_proxies))
         except DomainError as error:
             return self.web.render("members/login.html", status=error.status, next=_safe_next(form.get("next")),
                                    form=form, message=error.message)

@@ -13,6 +13,7 @@ def _log_in(url: str, email: str, password: str, address: str) -> requests.Respo
 
 
 def test_failed_log_ins_are_limited_per_account_and_per_address(platform):
+    platform.overrides["web"] = {"TRUSTED_PROXIES": 1}  # as behind one reverse proxy that sets X-Forwarded-For
     world = start_world(platform)
     world.member("Rosa Nguyen")
     url = world.url
@@ -51,3 +52,10 @@ def test_writes_per_member_are_limited_with_retry_after(platform):
     report("write limit", limit="5 per minute", writes_sent=7, accepted=1 + statuses.count(201),
            refused_429=statuses.count(429), retry_after_s=answers[-1].headers["Retry-After"], comments_stored=stored)
     assert stored == 5
+
+
+def test_a_forged_forwarded_address_does_not_dodge_the_address_limit(platform):
+    world = start_world(platform)  # no trusted proxy: the header is the caller's own claim
+    world.member("Rosa Nguyen")
+    answers = [_log_in(world.url, f"nobody{n}@example.gov.au", "wrong password!", f"10.7.0.{n}") for n in range(51)]
+    assert [a.status_code for a in answers] == [401] * 50 + [429]
