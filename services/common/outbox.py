@@ -68,7 +68,7 @@ class OutboxRelay(SharedExtension):
     metrics = ServiceMetrics()
 
     batch_size = 200
-    lease = timedelta(seconds=30)
+    lease = timedelta(seconds=10)  # far longer than publishing one batch takes
 
     def setup(self) -> None:
         config = self.container.config

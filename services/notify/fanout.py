@@ -76,19 +76,28 @@ def _idea_notices(tx: NotifyStore, name: str, data: dict) -> list[domain.Notice]
     return notices
 
 
+class IdeaNotSeenYet(RuntimeError):
+    """A rating overtook its idea's ``idea.submitted``; the consumer retries it after a back-off."""
+
+
 def _rating_notices(tx: NotifyStore, data: dict, settings: FanoutSettings, now: datetime) -> list[domain.Notice]:
     """The author hears of new ratings at most once per window; the rest wait for the batch sweep."""
     idea = tx.idea(data["idea_id"])
-    if idea is None or data.get("previous_stars") is not None or data["member_id"] == idea["author_id"]:
-        return []  # unknown idea, a changed rating, or the author's own
+    if idea is None:
+        # Events of one idea can be handled out of order; dropping this one would lose the author's notice.
+        raise IdeaNotSeenYet(f"idea {data['idea_id']} is not known here yet; retrying once idea.submitted is in")
+    if data.get("previous_stars") is not None or data["member_id"] == idea["author_id"]:
+        return []  # a changed rating, or the author's own
     batch = tx.rating_batch(data["idea_id"]) or {}
-    summary = {"author_id": idea["author_id"], "title": idea["title"], "average": data["average"],
-               "count": data["count"]}
+    # Ratings may be handled out of order: the summary shown is the one of the newest version seen.
+    latest = data if data["version"] >= batch.get("version", 0) else batch
+    summary = {"author_id": idea["author_id"], "title": idea["title"], "average": latest["average"],
+               "count": latest["count"], "version": latest["version"]}
     if domain.rating_notice_due(batch.get("last_notified_at"), now, settings.rating_window):
         new_ratings = int(batch.get("pending", 0)) + 1
         tx.save_rating_batch(data["idea_id"], {**summary, "pending": 0, "last_notified_at": now})
         return [domain.ratings_notice(idea["author_id"], data["idea_id"], idea["title"], new_ratings,
-                                      data["average"], data["count"])]
+                                      summary["average"], summary["count"])]
     tx.count_rating(data["idea_id"], summary)
     return []
 
