@@ -60,7 +60,8 @@ class Service:
     def start(self) -> None:
         command = [str(bootstrap.VENV / "bin" / "nameko"), "run", "--config", f"services/{self.name}/config.yml",
                    f"services.{self.name}.service"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
+        self.process = subprocess.Popen(command, cwd=ROOT, env={**self.env, "ENGAGE_SERVICE": self.name},
+                                        stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         self._reader = threading.Thread(target=self._copy_output, name=f"log-{self.name}", daemon=True)
         self._reader.start()
@@ -184,9 +185,26 @@ def print_urls(services: list[Service], broker, mongo_uri: str) -> None:
     if broker.management_url:
         lines.append(f"  Management: {broker.management_url}")
     lines.append(f"  Storage:    {mongo_uri}")
+    lines.append(f"  Mail:       {url_of('web', '/dev/mail')}   (every email the platform sends, caught)")
     lines.append(f"  Logs:       {LOGS.relative_to(ROOT)}/<service>.log")
     lines.append("Press Ctrl-C to stop.")
     say("\n".join(lines))
+
+
+MAIL_CATCHER_PORT = int(os.environ.get("MAIL_CATCHER_PORT", "1025"))
+
+
+def start_mail_catcher(env: dict) -> subprocess.Popen:
+    """A catch-all SMTP server: every email the platform sends shows at /dev/mail instead of leaving the machine."""
+    if not processes.port_is_free(MAIL_CATCHER_PORT, "127.0.0.1"):
+        raise RuntimeError(f"port {MAIL_CATCHER_PORT} for the mail catcher is in use; set MAIL_CATCHER_PORT=... "
+                           "or point SMTP_URL at your own SMTP server")
+    log = open(LOGS / "mailcatcher.log", "ab")
+    catcher = subprocess.Popen([str(bootstrap.VENV / "bin" / "python"), "-m", "services.notify.mailcatcher",
+                                "--port", str(MAIL_CATCHER_PORT)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    say(f"Mail catcher: smtp://127.0.0.1:{MAIL_CATCHER_PORT} (caught mail at {url_of('web', '/dev/mail')})")
+    return catcher
 
 
 def _raise_stop(signum, frame) -> None:
@@ -202,6 +220,7 @@ def run() -> int:
     LOGS.mkdir(parents=True, exist_ok=True)
     broker = storage = None
     services: list[Service] = []
+    mail_catcher = None
     code = 0
     try:
         broker = ensure_system_broker(log_path=LOGS / "apt.log")
@@ -220,6 +239,10 @@ def run() -> int:
         env.setdefault("MEMBERS_JWKS_URL", url_of("members", "/.well-known/jwks.json"))
         env.setdefault("PUBLIC_BASE_URL", url_of("web"))
         env["PYTHONUNBUFFERED"] = "1"
+        # The local run reads well in a terminal; LOG_FORMAT=json gives the JSON lines production writes.
+        env.setdefault("LOG_FORMAT", "text")
+        # The local run may deliver webhooks to receivers on this machine (production refuses private targets).
+        env.setdefault("ALLOW_PRIVATE_WEBHOOK_TARGETS", "true")
         # Deprecation notices from nameko's dependencies say nothing about this system.
         env.setdefault("PYTHONWARNINGS", "ignore:pkg_resources is deprecated:UserWarning,ignore::DeprecationWarning")
         for name in (name for phase in phases for name in phase):
@@ -227,6 +250,9 @@ def run() -> int:
                 variable = PORTS[name][0]
                 raise RuntimeError(f"port {port_of(name)} for {name} is already in use (is another `make run` "
                                    f"running?). Stop it, or choose another port with {variable}=...")
+        if "SMTP_URL" not in os.environ and (ROOT / "services" / "notify" / "service.py").exists():
+            mail_catcher = start_mail_catcher(env)
+            env["SMTP_URL"] = f"smtp://127.0.0.1:{MAIL_CATCHER_PORT}"
         for phase in phases:
             say(f"Starting {', '.join(phase)} ...")
             started = [Service(name, env) for name in phase]
@@ -254,6 +280,9 @@ def run() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_services(services)
+        if mail_catcher is not None:
+            mail_catcher.terminate()
+            mail_catcher.wait(timeout=10)
         if storage is not None:
             say("Stopping the storage server ...")
             storage.stop()
