@@ -165,8 +165,18 @@ class SystemBroker:
         if not self.started_here:
             return
         self.started_here = False
-        ctl = shutil.which("rabbitmqctl") or str(ctl_script())
-        subprocess.run([ctl, "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        ctl = _system_command("rabbitmqctl")
+        if ctl:
+            subprocess.run([ctl, "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+def _system_command(name: str) -> str | None:
+    """The system's own wrapper for ``name`` (it runs the tool as the rabbitmq user with the node's cookie)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    fallback = Path("/usr/sbin") / name
+    return str(fallback) if fallback.exists() else None
 
 
 def _reachable(uri: str) -> tuple[str, int]:
@@ -210,7 +220,7 @@ def ensure_system_broker(log_path: Path | None = None, timeout: float = 90.0) ->
         return SystemBroker(DEFAULT_AMQP_URI, _local_management_url(), False,
                             "installed now and running as a system service")
 
-    wrapper = shutil.which("rabbitmq-server")
+    wrapper = _system_command("rabbitmq-server")
     if not wrapper or not (is_root() or pwd.getpwuid(os.geteuid()).pw_name == "rabbitmq"):
         raise BrokerError(
             "RabbitMQ is installed but not running. Start it with `sudo systemctl start rabbitmq-server` "

@@ -31,9 +31,10 @@ ARTIFACTS = ROOT / "artifacts"
 BROWSER_TESTS = "tests/e2e/browser"
 CHROMIUM = Path("/usr/bin/chromium")
 RUN_TIMEOUT = float(os.environ.get("ENGAGE_TEST_RUN_TIMEOUT", "1200"))
-# pytest writes its junit file at the end of the session; a run that is still
-# alive this long afterwards is stuck in interpreter shutdown.
-EXIT_GRACE = 45.0
+# pytest writes its junit file at the end of the session, before session
+# fixtures stop what they started; a run still alive this long afterwards is
+# stuck in interpreter shutdown.
+EXIT_GRACE = 120.0
 
 
 @dataclass
@@ -102,7 +103,10 @@ def plan(chaos: bool, args: list[str]) -> list[PytestRun]:
     if main_paths:
         runs.append(PytestRun("main", main_paths, ["-m", "not chaos_long", f"--ignore={BROWSER_TESTS}", *options]))
     if browser_paths:
-        runs.append(PytestRun("browser", browser_paths, ["-m", "not chaos_long", *options]))
+        # --confcutdir keeps tests/conftest.py (which monkey-patches eventlet) out of this run:
+        # Playwright hangs at exit in a monkey-patched process.
+        runs.append(PytestRun("browser", browser_paths,
+                              ["-m", "not chaos_long", f"--confcutdir={BROWSER_TESTS}", *options]))
     return [run for run in runs if all((ROOT / path.split("::")[0]).exists() for path in run.paths)]
 
 
@@ -184,7 +188,10 @@ def run_pytest(run: PytestRun, env: dict) -> None:
                 run.note = f"pytest ({run.name}) ran longer than {int(RUN_TIMEOUT)} s; stopped it"
                 processes.kill_tree(process.pid)
     except KeyboardInterrupt:
-        # pytest got the same Ctrl-C; give it a moment to write its summary and stop what it started.
+        # Ctrl-C in a terminal reaches pytest too; SIGTERM reached only this process.
+        if _terminated:
+            process.send_signal(signal.SIGINT)
+        # Give pytest a moment to write its summary and stop what it started.
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -198,7 +205,12 @@ def run_pytest(run: PytestRun, env: dict) -> None:
     run.exit_code = 0 if code == 5 else code  # 5: no tests were collected
 
 
+_terminated = False
+
+
 def _interrupt(signum, frame) -> None:
+    global _terminated
+    _terminated = True
     raise KeyboardInterrupt()
 
 
