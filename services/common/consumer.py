@@ -44,6 +44,27 @@ class EventRejected(Exception):
     """Raise from a handler for an event that can never be handled: dead-lettered without retries."""
 
 
+class SubjectLocks:
+    """One lock per aggregate (event subject) while its events are in hand; waiters go in arrival order."""
+
+    def __init__(self):
+        self._held: dict[str, list] = {}  # subject -> [semaphore, number of holders and waiters]
+
+    def acquire(self, subject: str) -> None:
+        entry = self._held.setdefault(subject, [Semaphore(), 0])
+        entry[1] += 1
+        entry[0].acquire()
+
+    def release(self, subject: str) -> None:
+        entry = self._held.get(subject)
+        if entry is None:
+            return
+        entry[0].release()
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._held[subject]
+
+
 class RawQueueConsumer(QueueConsumer):
     """nameko's queue consumer, handing over undecoded messages so a bad body cannot stop it."""
 
@@ -119,6 +140,7 @@ class EventConsumer(Entrypoint):
         bindings = [binding(exchange, routing_key=routing_key(name, self.event_version)) for name in self.event_names]
         bindings.append(binding(requeue_exchange(service), arguments={"x-match": "all", QUEUE_HEADER: self.queue_name}))
         self.queue = Queue(self.queue_name, bindings=bindings, durable=True)
+        self.subjects = SubjectLocks()
         self.queue_consumer.register_provider(self)
         self.metrics.gauge("dead_letters", "Dead letters stored and not yet replayed.", [], self._dead_letter_count)
 
@@ -140,23 +162,35 @@ class EventConsumer(Entrypoint):
         except PoisonMessage as exc:
             self._dead_letter(body, message, None, attempt + 1, f"poison: {exc}")
             return
+        # Events of one aggregate are handled one at a time, in the order they arrived, so a
+        # handler never sees a rating before the idea it rates when both came in that order.
+        self.subjects.acquire(event.subject)
         try:
             # Only a repeat delivery is looked up before the handler runs; for anything else the
             # handler's own transaction finds the dedupe mark, which saves a read per event.
             repeat = attempt > 0 or bool((getattr(message, "delivery_info", None) or {}).get("redelivered"))
             if repeat and self.mongo.db.processed_events.find_one({"_id": event.dedupe_key}, {"_id": 1}):
+                self.subjects.release(event.subject)
                 self._settle(message, event, "deduplicated")
                 return
             self.container.spawn_worker(
                 self, (event,), {}, context_data={"event_id": event.id, "event_type": event.name},
                 handle_result=partial(self._handle_result, body, message, event, attempt))
         except ContainerBeingKilled:
-            self.queue_consumer.requeue_message(message)
+            self.subjects.release(event.subject)
+            self._requeue(message)
         except Exception:
+            self.subjects.release(event.subject)
             log.exception("could not start a worker for event %s; it goes back to the queue", event.id)
-            self.queue_consumer.requeue_message(message)
+            self._requeue(message)
 
     def _handle_result(self, body, message, event: Event, attempt: int, worker_ctx, result, exc_info):
+        try:
+            return self._conclude(body, message, event, attempt, result, exc_info)
+        finally:
+            self.subjects.release(event.subject)
+
+    def _conclude(self, body, message, event: Event, attempt: int, result, exc_info):
         from services.common.storage import AlreadyHandled
 
         if exc_info is None:
@@ -174,14 +208,27 @@ class EventConsumer(Entrypoint):
             self.retries.schedule_retry(body, message, queue=self.queue_name, attempt=attempt + 1, error=reason)
         except Exception:
             log.exception("could not schedule a retry of event %s; it goes back to the queue", event.id)
-            self.queue_consumer.requeue_message(message)
+            self._requeue(message)
             return result, exc_info
         self._settle(message, event, "retried")
         return result, exc_info
 
     def _settle(self, message, event: Event, outcome: str) -> None:
-        self.queue_consumer.ack_message(message)
+        self._ack(message)
         self.metrics.consumed.labels(event.name, outcome).inc()
+
+    def _ack(self, message) -> None:
+        """Ack; if the channel died meanwhile (a broker restart), the broker redelivers and the repeat is dropped."""
+        try:
+            self.queue_consumer.ack_message(message)
+        except Exception as exc:
+            log.warning("could not ack on a closed channel (%s); the broker will redeliver it", exc)
+
+    def _requeue(self, message) -> None:
+        try:
+            self.queue_consumer.requeue_message(message)
+        except Exception as exc:
+            log.warning("could not requeue on a closed channel (%s); the broker will redeliver it", exc)
 
     def _dead_letter(self, body: bytes, message, event: Event | None, attempts: int, reason: str) -> None:
         """Store the message with its reason, then ack. If it cannot be stored, it stays on the queue."""
@@ -196,11 +243,11 @@ class EventConsumer(Entrypoint):
             self.mongo.db.dead_letters.insert_one(record)
         except Exception:
             log.exception("could not store a dead letter for queue %s; it goes back to the queue", self.queue_name)
-            self.queue_consumer.requeue_message(message)
+            self._requeue(message)
             return
         log.error("dead-lettered a message from %s: %s", self.queue_name, reason,
                   extra={"event_id": record["event_id"], "event_type": record["type"]})
-        self.queue_consumer.ack_message(message)
+        self._ack(message)
         self.metrics.consumed.labels(record["type"] or "unreadable", "dead_lettered").inc()
 
 
