@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from services.archive import domain
 from services.common import search
@@ -48,10 +48,8 @@ class ArchiveStore(Store):
 
     def update_resource(self, resource_id: str, base_revision: int, changes: dict) -> dict:
         """Apply ``changes`` as the next revision, only if the resource is still at ``base_revision``."""
-        found = self.db.resources.find_one_and_update(
-            {"_id": resource_id, "revision": base_revision},
-            {"$set": changes, "$inc": {"revision": 1, "version": 1}},
-            return_document=ReturnDocument.AFTER, session=self.session)
+        found = self.update_and_get("resources", {"_id": resource_id, "revision": base_revision},
+                                    {"$set": changes, "$inc": {"revision": 1, "version": 1}})
         if found is None:
             self.resource(resource_id)
             raise Conflict("Someone changed this resource since you opened it; reload it and make your change again.",
@@ -108,9 +106,7 @@ class ArchiveStore(Store):
 
     def decide_proposal(self, proposal_id: str, decision: dict) -> dict:
         """Close a pending proposal once; a second reviewer finds it already decided."""
-        found = self.db.proposals.find_one_and_update(
-            {"_id": proposal_id, "status": "pending"}, {"$set": decision},
-            return_document=ReturnDocument.AFTER, session=self.session)
+        found = self.update_and_get("proposals", {"_id": proposal_id, "status": "pending"}, {"$set": decision})
         if found is None:
             self.proposal(proposal_id)
             raise Conflict("This proposal has already been reviewed.")

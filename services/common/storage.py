@@ -146,6 +146,22 @@ class Store:
                             break  # run the whole transaction again
                         raise
 
+    def update_and_get(self, collection: str, query: dict, update: dict, projection: dict | None = None) -> dict | None:
+        """Update the one document ``query`` matches (it must name the ``_id``) and return it afterwards, or None.
+
+        What ``find_one_and_update`` answers, without it: the embedded storage
+        server runs findAndModify as a scan of the whole collection (about
+        60 ms a call at 10 000 documents), while an update and a read by
+        ``_id`` use the index on both servers. The update re-checks ``query``
+        itself, so a conditional claim still succeeds exactly once.
+        """
+        if "_id" not in query:
+            raise ValueError("update_and_get needs the document's _id in its query")
+        target = self.db[collection]
+        if not target.update_one(query, update, session=self.session).matched_count:
+            return None
+        return target.find_one({"_id": query["_id"]}, projection, session=self.session)
+
     def mark_handled(self, event) -> None:
         self.db.processed_events.insert_one(
             {"_id": event.dedupe_key, "type": event.name, "at": utc_now()}, session=self.session)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from services.common import search
 from services.common.errors import NotFound
@@ -91,8 +91,7 @@ class IdeaStore(Store):
         update: dict = {"$inc": {"version": 1, **(inc or {})}}
         if set_fields:
             update["$set"] = set_fields
-        found = self.db.ideas.find_one_and_update({"_id": idea_id}, update, return_document=ReturnDocument.AFTER,
-                                                  session=self.session)
+        found = self.update_and_get("ideas", {"_id": idea_id}, update)
         if found is None:
             raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
         rating = found.get("rating") or domain.empty_rating()
@@ -152,8 +151,7 @@ class IdeaStore(Store):
         update: dict = {"$set": changes}
         if inc:
             update["$inc"] = inc
-        found = self.db.comments.find_one_and_update({"_id": comment_id}, update,
-                                                     return_document=ReturnDocument.AFTER, session=self.session)
+        found = self.update_and_get("comments", {"_id": comment_id}, update)
         return plain(found)
 
     def comments_of(self, idea_id: str, limit: int = 2000) -> list[dict]:

@@ -1,7 +1,7 @@
 """The members service's storage: agencies, members, networks, memberships, API keys, signing keys."""
 from __future__ import annotations
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from services.common.errors import Conflict, NotFound
@@ -72,9 +72,8 @@ class MemberStore(Store):
         return [plain(m) for m in cursor]
 
     def update_member(self, member_id: str, changes: dict) -> dict:
-        found = self.db.members.find_one_and_update(
-            {"_id": member_id}, {"$set": changes, "$inc": {"version": 1}}, projection=PUBLIC_MEMBER,
-            return_document=ReturnDocument.AFTER, session=self.session)
+        found = self.update_and_get("members", {"_id": member_id}, {"$set": changes, "$inc": {"version": 1}},
+                                    PUBLIC_MEMBER)
         if found is None:
             raise NotFound("There is no such member.")
         return plain(found)
@@ -176,9 +175,8 @@ class MemberStore(Store):
 
     def use_reset_token(self, token_digest: str) -> dict | None:
         """Mark a reset token used, once; returns it if it was still valid."""
-        return self.db.reset_tokens.find_one_and_update(
-            {"_id": token_digest, "used": False, "expires_at": {"$gt": utc_now()}},
-            {"$set": {"used": True}}, session=self.session)
+        return self.update_and_get("reset_tokens", {"_id": token_digest, "used": False, "expires_at": {"$gt": utc_now()}},
+                                   {"$set": {"used": True}})
 
     def signing_key(self) -> dict:
         """The current signing key, made once and shared by every replica."""

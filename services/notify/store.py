@@ -12,7 +12,7 @@ from typing import Iterable
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from services.common.errors import NotFound, ValidationFailed
 from services.common.events import utc_now
@@ -309,8 +309,7 @@ class NotifyStore(Store):
         update: dict = {"$set": changes, "$inc": {"version": 1}}
         if push_secret is not None:
             update["$push"] = {"secrets": push_secret}
-        found = self.db.webhooks.find_one_and_update({"_id": webhook_id}, update, return_document=ReturnDocument.AFTER,
-                                                     session=self.session)
+        found = self.update_and_get("webhooks", {"_id": webhook_id}, update)
         if found is None:
             raise NotFound("There is no such webhook.")
         return plain(found)
@@ -339,9 +338,10 @@ class NotifyStore(Store):
 
     def claim_try(self, delivery_id: str, attempt: int, now: datetime, lease: timedelta) -> dict | None:
         """Take the delivery for try ``attempt``; None when that try is already made or being made (a duplicate)."""
-        return plain(self.db.webhook_deliveries.find_one_and_update(
+        return plain(self.update_and_get(
+            "webhook_deliveries",
             {"_id": delivery_id, "state": "pending", "tries_made": attempt - 1, "lease_until": {"$lt": now}},
-            {"$set": {"lease_until": now + lease}}, return_document=ReturnDocument.AFTER, session=self.session))
+            {"$set": {"lease_until": now + lease}}))
 
     def record_try(self, delivery_id: str, attempt: int, record: dict, changes: dict) -> None:
         self.db.webhook_deliveries.update_one(
