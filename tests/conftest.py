@@ -14,7 +14,6 @@ import os  # noqa: E402
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
-import requests  # noqa: E402
 
 from tests.support.platform import Platform  # noqa: E402
 
@@ -48,14 +47,13 @@ def infrastructure():
 @pytest.fixture
 def vhost(infrastructure):
     """A fresh vhost for one test; its AMQP URI."""
+    from deploy.local.broker import create_vhost, delete_vhost, vhost_uri
+
     amqp, management, _ = infrastructure
     name = f"t-{uuid.uuid4().hex[:10]}"
-    session = requests.Session()
-    session.put(f"{management}/api/vhosts/{name}", timeout=10).raise_for_status()
-    session.put(f"{management}/api/permissions/{name}/guest",
-                json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
-    yield amqp.rstrip("/") + "/" + name
-    session.delete(f"{management}/api/vhosts/{name}", timeout=10)
+    create_vhost(management, name)
+    yield vhost_uri(amqp, name)
+    delete_vhost(management, name)
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from __future__ import annotations
 import uuid
 from contextlib import contextmanager
 
-import requests
-
+from deploy.local.broker import create_vhost, delete_vhost, vhost_uri
 from tests.support.platform import Platform
 
 
@@ -19,13 +18,10 @@ def shared_platform(infrastructure):
     """A ``Platform`` on a fresh vhost, stopped and its vhost deleted afterwards."""
     amqp, management, mongo = infrastructure
     vhost = f"m-{uuid.uuid4().hex[:10]}"
-    session = requests.Session()
-    session.put(f"{management}/api/vhosts/{vhost}", timeout=10).raise_for_status()
-    session.put(f"{management}/api/permissions/{vhost}/guest",
-                json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
-    platform = Platform(amqp_uri=amqp.rstrip("/") + "/" + vhost, mongo_uri=mongo, prefix=f"m{uuid.uuid4().hex[:8]}")
+    create_vhost(management, vhost)
+    platform = Platform(amqp_uri=vhost_uri(amqp, vhost), mongo_uri=mongo, prefix=f"m{uuid.uuid4().hex[:8]}")
     try:
         yield platform
     finally:
         platform.stop()
-        session.delete(f"{management}/api/vhosts/{vhost}", timeout=10)
+        delete_vhost(management, vhost)
