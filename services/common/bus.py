@@ -15,9 +15,6 @@ from kombu import Connection, Exchange, Producer, Queue
 
 log = logging.getLogger(__name__)
 
-HEADERS_EXCHANGE_ARGS = {"x-match": "all"}
-
-
 def events_exchange(service: str) -> Exchange:
     """``<service>.events``: topic, durable, the public face of a publishing service."""
     return Exchange(f"{service}.events", type="topic", durable=True)

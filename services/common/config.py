@@ -7,7 +7,6 @@ names the setting, and refuses placeholder secrets outside development.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +75,3 @@ def agency_source(config: dict[str, Any], service: str) -> str:
     """The CloudEvents ``source`` of events this service publishes."""
     return f"urn:engage:{config.get('ENGAGE_AGENCY') or 'demo'}:{service}"
 
-
-def env_flag(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")

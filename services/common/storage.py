@@ -166,9 +166,6 @@ class Store:
         self.db.processed_events.insert_one(
             {"_id": event.dedupe_key, "type": event.name, "at": utc_now()}, session=self.session)
 
-    def was_handled(self, dedupe_key: str) -> bool:
-        return self.db.processed_events.find_one({"_id": dedupe_key}, {"_id": 1}) is not None
-
     def record(self, name: str, *, subject: str, data: dict, version: int = 1) -> dict:
         """Add an event to the outbox inside the current transaction; the relay publishes it after commit."""
         if self.session is None:
@@ -184,9 +181,6 @@ class Store:
     def mark_member_deactivated(self, member_id: str) -> None:
         self.db.deactivated_members.update_one(
             {"_id": member_id}, {"$set": {"at": utc_now()}}, upsert=True, session=self.session)
-
-    def is_member_deactivated(self, member_id: str) -> bool:
-        return self.db.deactivated_members.find_one({"_id": member_id}, {"_id": 1}) is not None
 
 
 class Storage(DependencyProvider):
