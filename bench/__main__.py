@@ -60,7 +60,7 @@ def catch_up(system: System, progress: Progress, steady: Figure, count: int) -> 
     waiting = outbox.count_documents({"state": "pending"})
     progress.say(f"  {waiting} events waiting in the outbox; starting the broker")
     system.broker.start()
-    started = time.monotonic()
+    started = time.time()
     drain = event_path.wait_for_effects(effects, already + count, started, progress, "catch-up")
     figure = Figure("5", "Catch-up drain", count / drain.seconds, steady.figure, "events/s", 0.9, True,
                     floor_name="figure 1's steady rate")

@@ -1,12 +1,14 @@
 """The transactional outbox and its relay.
 
 A state change and the outbox rows of the events it causes commit in one
-MongoDB transaction (``Store.record``). The relay publishes new rows right
-after the commit, with publisher confirms, and marks them sent; it also sweeps
-every ``OUTBOX_SWEEP_SECONDS`` for rows a crash left behind. Replicas claim
-rows with a lease so two relays never publish the same row at once; a row
-published twice after a lease expiry keeps its event id, so consumers drop the
-repeat. Sent rows are kept: they are the service's event log for replay.
+MongoDB transaction (``Store.record``). Each row is written already leased to
+the relay of the process that wrote it, which publishes it right after the
+commit, with publisher confirms, and marks it sent: one update per row. The
+relay also sweeps every ``OUTBOX_SWEEP_SECONDS`` for rows whose lease ran out
+(a crash, a broker outage) and claims those before publishing them, so two
+relays never publish the same row at once; a row published twice after a
+lease expiry keeps its event id, so consumers drop the repeat. Sent rows are
+kept: they are the service's event log for replay.
 """
 from __future__ import annotations
 
@@ -34,11 +36,11 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # After failures the relay retries at growing intervals, but never further apart than this, so a
 # returning broker gets the backlog within seconds.
 MAX_BACKOFF_SECONDS = 2.0
+# Only what the relay's sweep (state, _id) and the event log's history (created_at) read by: every
+# index is written on each insert and each "sent" update, which is most of the outbox's storage cost.
 OUTBOX_INDEXES = {
     "outbox": [
-        IndexModel([("event_id", ASCENDING)], unique=True),
         IndexModel([("state", ASCENDING), ("_id", ASCENDING)]),
-        IndexModel([("type", ASCENDING), ("_id", ASCENDING)]),
         IndexModel([("created_at", ASCENDING)]),
     ],
 }
@@ -101,8 +103,12 @@ class OutboxRelay(SharedExtension):
     def check_ready(self) -> str | None:
         return f"outbox relay cannot publish: {self.last_error}" if self.last_error else None
 
+    def lease_for_new_rows(self) -> dict:
+        """Lease fields for rows being written now: they are this relay's to publish, with no claim to make."""
+        return {"lease_until": utc_now() + self.lease, "lease_owner": self.owner}
+
     def wake(self, rows: list[dict] = ()) -> None:
-        """Called after a commit that recorded ``rows``: publish them now rather than at the next sweep."""
+        """Called after a commit that recorded ``rows`` (leased to this relay): publish them now."""
         self._fresh.extend(rows)
         self._wakeup.set()
 
@@ -126,9 +132,11 @@ class OutboxRelay(SharedExtension):
             self._wakeup.clear()
             try:
                 if failures:
-                    self._fresh.clear()  # the sweep reads them from the outbox
-                elif self.publish_fresh() and time.monotonic() - last_sweep < self.sweep_seconds:
-                    continue
+                    self._give_back_fresh()  # the sweep reads them from the outbox
+                else:
+                    self.publish_fresh()
+                    if time.monotonic() - last_sweep < self.sweep_seconds:
+                        continue
                 last_sweep = time.monotonic()
                 while self._running and self.publish_pending() >= self.batch_size:
                     eventlet.sleep(0)
@@ -140,34 +148,29 @@ class OutboxRelay(SharedExtension):
                 log.warning("outbox relay could not publish (%s: %s); the rows stay and are retried",
                             exc.__class__.__name__, exc)
 
-    def publish_fresh(self) -> bool:
-        """Claim and publish the rows handed over since the last call; False when some need the sweep.
+    def publish_fresh(self) -> None:
+        """Publish the rows handed over since the last call, oldest first.
 
-        A row another relay claimed first, or one already sent, is left to the
-        sweep, which reads the outbox itself.
+        They were leased to this relay as they were written, so there is
+        nothing to claim. A row whose lease ran out before its turn (the
+        relay fell that far behind) is left to the sweep, which claims it
+        again.
         """
         while self._fresh:
-            rows = []
-            while self._fresh and len(rows) < self.batch_size:
-                rows.append(self._fresh.popleft())
-            if not self._claim_and_publish(rows):
-                return False
-        return True
+            rows = [self._fresh.popleft() for _ in range(min(self.batch_size, len(self._fresh)))]
+            now = utc_now()
+            self._publish_claimed([row for row in rows if row["lease_until"] > now], self.owner)
 
-    def _claim_and_publish(self, rows: list[dict]) -> bool:
-        outbox = self.mongo.db.outbox
-        now = utc_now()
-        token = f"{self.owner}:{uuid.uuid4().hex[:8]}"
-        ids = [row["_id"] for row in rows]
-        claimed = outbox.update_many({"_id": {"$in": ids}, "state": "pending", "lease_until": {"$lt": now}},
-                                     {"$set": {"lease_until": now + self.lease, "lease_owner": token}})
-        if claimed.modified_count != len(ids):
-            # Some rows are not ours to publish: give back what we did claim and let the sweep sort it out.
-            outbox.update_many({"_id": {"$in": ids}, "lease_owner": token, "state": "pending"},
-                               {"$set": {"lease_until": EPOCH}})
-            return False
-        self._publish_claimed(rows, token)
-        return True
+    def _give_back_fresh(self) -> None:
+        """Drop the handed-over rows and end their lease, so the next sweep (ours or a replica's) takes them."""
+        ids = [row["_id"] for row in self._fresh]
+        self._fresh.clear()
+        if ids:
+            self._give_back(ids, self.owner)
+
+    def _give_back(self, ids: list, owner: str) -> None:
+        self.mongo.db.outbox.update_many({"_id": {"$in": ids}, "lease_owner": owner, "state": "pending"},
+                                         {"$set": {"lease_until": EPOCH}})
 
     def _publish_claimed(self, claimed: list[dict], token: str) -> None:
         outbox = self.mongo.db.outbox
@@ -186,7 +189,7 @@ class OutboxRelay(SharedExtension):
             sent = set(published)
             left = [row["_id"] for row in claimed if row["_id"] not in sent]
             if left:  # let the next sweep (ours or a replica's) take them at once
-                outbox.update_many({"_id": {"$in": left}, "lease_owner": token}, {"$set": {"lease_until": EPOCH}})
+                self._give_back(left, token)
 
     def publish_pending(self) -> int:
         """Claim up to one batch of due rows, publish them in order, mark them sent. Returns the batch size seen."""

@@ -55,13 +55,13 @@ class Store:
     indexes: ClassVar[dict[str, list[IndexModel]]] = {}
 
     def __init__(self, db, *, source: str = "", service: str = "", session=None, handling=None,
-                 on_commit: Callable[[list[dict]], None] | None = None):
+                 relay: OutboxRelay | None = None):
         self.db = db
         self.source = source
         self.service = service
         self.session = session
         self._handling = handling
-        self._on_commit = on_commit
+        self._relay = relay
         self._recorded: list[dict] = []
 
     def gauges(self) -> list[tuple[str, str, list[str], Callable]]:
@@ -84,7 +84,7 @@ class Store:
 
         def body(session) -> T:
             tx = type(self)(self.db, source=self.source, service=self.service, session=session,
-                            handling=self._handling)
+                            handling=self._handling, relay=self._relay)
             if self._handling is not None:
                 tx.mark_handled(self._handling)
             result = fn(tx)
@@ -98,9 +98,9 @@ class Store:
                 raise AlreadyHandled(self._handling.dedupe_key) from None
             raise_if_unreachable(exc)
             raise
-        if recorded and recorded[-1] and self._on_commit:
+        if recorded and recorded[-1] and self._relay:
             # The committed rows go to the relay as they are, so it can publish them without reading them back.
-            self._on_commit(recorded[-1])
+            self._relay.wake(recorded[-1])
         return result
 
     def _run_transaction(self, body: Callable[[Any], T]) -> T:
@@ -172,6 +172,8 @@ class Store:
             raise RuntimeError("record() belongs inside store.transaction(...)")
         envelope = build_envelope(name, data, subject=subject, source=self.source, version=version)
         row = outbox_row(envelope, self.service, name, version)
+        if self._relay:  # leased to this process's relay, which publishes it once the transaction commits
+            row.update(self._relay.lease_for_new_rows())
         self.db.outbox.insert_one(row, session=self.session)  # sets row["_id"]
         self._recorded.append(row)
         return envelope
@@ -208,7 +210,7 @@ class Storage(DependencyProvider):
         handling = worker_ctx.args[0] if getattr(worker_ctx.entrypoint, "handles_events", False) else None
         return self.store_class(
             self.mongo.db, source=self.mongo.source, service=self.container.service_name,
-            handling=handling, on_commit=self.relay.wake,
+            handling=handling, relay=self.relay,
         )
 
 

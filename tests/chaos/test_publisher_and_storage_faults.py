@@ -52,7 +52,7 @@ def test_a_publisher_killed_between_its_write_and_the_publish_publishes_from_the
         cluster.start("members", replica=2, AMQP_URI=f"amqp://{user}:{password}@{port}/{vhost_name}")
         received = []
         began = time.monotonic()
-        # Rows the killed relay had claimed stay leased to it for up to 30 s.
+        # Rows the killed relay could not publish were given back; any it still held stay leased for up to 10 s.
         while len(received) < len(written):
             received.append(subscriber.next(timeout=45)[0]["id"])
         republished_after = time.monotonic() - began

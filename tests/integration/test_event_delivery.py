@@ -51,6 +51,35 @@ def test_an_event_written_before_a_crash_is_published_after_restart(platform):
     print(f"events written 1, published {platform.db('members').outbox.count_documents({'state': 'sent'})}, lost 0")
 
 
+def test_a_row_leased_to_a_relay_that_died_is_published_once_the_lease_ends(platform):
+    """Rows are written leased to the writing process's relay; if it dies before publishing, its lease runs out."""
+    from datetime import timedelta
+
+    from services.common.events import utc_now
+    from services.common.mongo import ensure_indexes
+    from services.common.outbox import outbox_row
+    from services.common.storage import KIT_INDEXES
+
+    db = platform.db("members")
+    ensure_indexes(db, KIT_INDEXES)
+    member_id = str(uuid.uuid4())
+    envelope = build_envelope("member.registered", {"member_id": member_id, "display_name": "Left Behind",
+                                                    "agency": "dta", "version": 1}, subject=member_id, source=SOURCE)
+    subscriber = Subscriber(platform.amqp_uri, "members.events", "member.registered")
+    platform.start("members")  # its relay sweeps the outbox every second
+
+    lease_ends = utc_now() + timedelta(seconds=3)
+    row = outbox_row(envelope, "members", "member.registered", 1)
+    row.update(lease_until=lease_ends, lease_owner="a-relay-that-died:0000")
+    db.outbox.insert_one(row)
+    received, _ = subscriber.next(timeout=20)
+    arrived = utc_now()
+    subscriber.close()
+    assert received["id"] == envelope["id"]
+    assert arrived >= lease_ends, "published while another relay still held the lease"
+    assert wait_for(lambda: db.outbox.count_documents({"state": "sent"}) == 1)
+
+
 def test_the_same_event_delivered_twice_has_one_effect(platform):
     platform.start("probe")
     envelope = registered()
