@@ -30,6 +30,7 @@ ROOT = bootstrap.ROOT
 ARTIFACTS = ROOT / "artifacts"
 BROWSER_TESTS = "tests/e2e/browser"
 CHROMIUM = Path("/usr/bin/chromium")
+TOOLS = ROOT / ".data" / "tools"  # tools for the tests unpacked from Debian's packages
 RUN_TIMEOUT = float(os.environ.get("ENGAGE_TEST_RUN_TIMEOUT", "1200"))
 # pytest writes its junit file at the end of the session, before session
 # fixtures stop what they started; a run still alive this long afterwards is
@@ -110,20 +111,53 @@ def plan(chaos: bool, args: list[str]) -> list[PytestRun]:
     return [run for run in runs if all((ROOT / path.split("::")[0]).exists() for path in run.paths)]
 
 
-def ensure_chromium() -> None:
-    if CHROMIUM.exists():
-        return
+def ensure_test_tools(browser: bool) -> None:
+    """Install what the browser and deployment-file tests need, so they run rather than skip.
+
+    Chromium and docker-compose come from Debian's packages (as root); promtool
+    is taken from Debian's prometheus package without installing it, so no
+    Prometheus server is set up on the machine. A tool that cannot be had is
+    reported, and the tests that need it are skipped.
+    """
     from deploy.local.broker import apt_install, is_root
 
-    if is_root() and shutil.which("apt-get"):
-        say("Installing chromium for the browser tests with apt-get (one time) ...")
-        log = ARTIFACTS / "apt-chromium.log"
-        if apt_install("chromium", log) and CHROMIUM.exists():
-            return
-        say(f"warning: chromium could not be installed (see {log.relative_to(ROOT)}); browser tests will be skipped")
-    else:
-        say("warning: /usr/bin/chromium is missing (install it with `sudo apt-get install -y chromium`); "
-            "browser tests will be skipped")
+    can_install = is_root() and shutil.which("apt-get")
+    if browser and not CHROMIUM.exists():
+        if can_install:
+            say("Installing chromium for the browser tests with apt-get (one time) ...")
+            apt_install("chromium", ARTIFACTS / "apt-chromium.log")
+        if not CHROMIUM.exists():
+            say("warning: /usr/bin/chromium is missing (install it with `sudo apt-get install -y chromium`; "
+                "see artifacts/apt-chromium.log); browser tests will be skipped")
+    if not shutil.which("docker-compose"):
+        if can_install:
+            say("Installing docker-compose for the compose file check with apt-get (one time) ...")
+            apt_install("docker-compose", ARTIFACTS / "apt-docker-compose.log")
+        if not shutil.which("docker-compose"):
+            say("warning: docker-compose is missing (`sudo apt-get install -y docker-compose`); "
+                "the compose file check will be skipped")
+    promtool_dir = TOOLS / "prometheus" / "usr" / "bin"
+    if not shutil.which("promtool") and not (promtool_dir / "promtool").exists() and shutil.which("apt-get"):
+        say("Fetching promtool from Debian's prometheus package for the alert rule checks (one time) ...")
+        unpack_debian_package("prometheus", TOOLS / "prometheus", ARTIFACTS / "apt-prometheus.log")
+    if (promtool_dir / "promtool").exists():
+        os.environ["PATH"] = os.pathsep.join([str(promtool_dir), os.environ.get("PATH", "")])
+    elif not shutil.which("promtool"):
+        say("warning: promtool is missing (see artifacts/apt-prometheus.log); the alert rule checks will be skipped")
+
+
+def unpack_debian_package(package: str, into: Path, log_path: Path) -> bool:
+    """`apt-get download` the package and unpack its files into ``into`` (nothing is installed)."""
+    download = into.parent / f"{package}-deb"
+    download.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        subprocess.run(["apt-get", "download", package], cwd=download, stdout=log, stderr=subprocess.STDOUT)
+        debs = sorted(download.glob(f"{package}_*.deb"))
+        if not debs:
+            return False
+        done = subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(into)], stdout=log, stderr=subprocess.STDOUT)
+    shutil.rmtree(download, ignore_errors=True)
+    return done.returncode == 0
 
 
 def start_infrastructure(purpose: str):
@@ -263,8 +297,7 @@ def main(argv: list[str]) -> int:
         say("No tests found to run.")
         say(Totals().line())
         return 0
-    if any(run.name == "browser" for run in runs):
-        ensure_chromium()
+    ensure_test_tools(browser=any(run.name == "browser" for run in runs))
 
     broker = storage = None
     interrupted = False
