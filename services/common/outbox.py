@@ -3,12 +3,14 @@
 A state change and the outbox rows of the events it causes commit in one
 MongoDB transaction (``Store.record``). Each row is written already leased to
 the relay of the process that wrote it, which publishes it right after the
-commit, with publisher confirms, and marks it sent: one update per row. The
-relay also sweeps every ``OUTBOX_SWEEP_SECONDS`` for rows whose lease ran out
-(a crash, a broker outage) and claims those before publishing them, so two
-relays never publish the same row at once; a row published twice after a
-lease expiry keeps its event id, so consumers drop the repeat. Sent rows are
-kept: they are the service's event log for replay.
+commit, with publisher confirms, and marks it sent: one update per row. Rows
+whose lease ran out (their process crashed or lost the broker) are swept every
+``OUTBOX_SWEEP_SECONDS`` by one relay of the service at a time, the one
+holding the sweep lease (a document in ``outbox_sweeper``, renewed with each
+batch), so two relays never publish the same row at once and a sweep costs
+one extra update per batch, not per row. A row published twice after a lease
+expiry keeps its event id, so consumers drop the repeat. Sent rows are kept:
+they are the service's event log for replay.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 import eventlet
 from nameko.extensions import SharedExtension
 from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
 
 from services.common.bus import ConfirmedPublisher, events_exchange
 from services.common.contract import routing_key
@@ -94,11 +97,16 @@ class OutboxRelay(SharedExtension):
         self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
 
     def stop(self) -> None:
+        self.kill()
+        try:  # a replica (or this service restarted) may sweep at once rather than when the lease runs out
+            self.mongo.db.outbox_sweeper.delete_one({"_id": "sweep", "owner": self.owner})
+        except Exception as exc:
+            log.warning("could not hand back the outbox sweep lease (%s); it runs out by itself", exc)
+
+    def kill(self) -> None:
         self._running = False
         self._wakeup.set()
         self.publisher.close()
-
-    kill = stop
 
     def check_ready(self) -> str | None:
         return f"outbox relay cannot publish: {self.last_error}" if self.last_error else None
@@ -152,14 +160,14 @@ class OutboxRelay(SharedExtension):
         """Publish the rows handed over since the last call, oldest first.
 
         They were leased to this relay as they were written, so there is
-        nothing to claim. A row whose lease ran out before its turn (the
-        relay fell that far behind) is left to the sweep, which claims it
-        again.
+        nothing to claim. A row with less than half its lease left (the relay
+        fell that far behind) is left to the sweep, so the two never race for
+        it.
         """
         while self._fresh:
             rows = [self._fresh.popleft() for _ in range(min(self.batch_size, len(self._fresh)))]
-            now = utc_now()
-            self._publish_claimed([row for row in rows if row["lease_until"] > now], self.owner)
+            keep_until = utc_now() + self.lease / 2
+            self._publish(rows=[row for row in rows if row["lease_until"] > keep_until], leased_to=self.owner)
 
     def _give_back_fresh(self) -> None:
         """Drop the handed-over rows and end their lease, so the next sweep (ours or a replica's) takes them."""
@@ -172,11 +180,12 @@ class OutboxRelay(SharedExtension):
         self.mongo.db.outbox.update_many({"_id": {"$in": ids}, "lease_owner": owner, "state": "pending"},
                                          {"$set": {"lease_until": EPOCH}})
 
-    def _publish_claimed(self, claimed: list[dict], token: str) -> None:
+    def _publish(self, rows: list[dict], leased_to: str | None = None) -> None:
+        """Publish ``rows`` in order and mark them sent; rows ``leased_to`` us that failed are given back."""
         outbox = self.mongo.db.outbox
         published = []
         try:
-            for row in claimed:
+            for row in rows:
                 self.publisher.publish(
                     encode(row["envelope"]), exchange=self.exchange, routing_key=row["routing_key"],
                     message_id=row["event_id"], content_type=CONTENT_TYPE, declare=[self.exchange])
@@ -187,25 +196,33 @@ class OutboxRelay(SharedExtension):
                 outbox.update_many({"_id": {"$in": published}},
                                    {"$set": {"state": "sent", "published_at": utc_now()}})
             sent = set(published)
-            left = [row["_id"] for row in claimed if row["_id"] not in sent]
-            if left:  # let the next sweep (ours or a replica's) take them at once
-                self._give_back(left, token)
+            left = [row["_id"] for row in rows if row["_id"] not in sent]
+            if left and leased_to:  # let the next sweep (ours or a replica's) take them at once
+                self._give_back(left, leased_to)
 
     def publish_pending(self) -> int:
-        """Claim up to one batch of due rows, publish them in order, mark them sent. Returns the batch size seen."""
+        """Publish up to one batch of rows whose lease ran out, in order, if this relay holds the sweep lease.
+
+        Returns how many rows it found (0 when another relay is sweeping).
+        """
         outbox = self.mongo.db.outbox
         now = utc_now()
         due = {"state": "pending", "lease_until": {"$lt": now}}
-        ids = [row["_id"] for row in outbox.find(due, {"_id": 1}).sort("_id", ASCENDING).limit(self.batch_size)]
-        if not ids:
+        if outbox.find_one(due, {"_id": 1}) is None or not self._hold_sweep_lease(now):
             return 0
-        token = f"{self.owner}:{uuid.uuid4().hex[:8]}"
-        outbox.update_many({"_id": {"$in": ids}, **due},
-                           {"$set": {"lease_until": now + self.lease, "lease_owner": token}})
-        claimed = list(outbox.find({"_id": {"$in": ids}, "lease_owner": token, "state": "pending"})
-                       .sort("_id", ASCENDING))
-        self._publish_claimed(claimed, token)
-        return len(ids)
+        rows = list(outbox.find(due).sort("_id", ASCENDING).limit(self.batch_size))
+        self._publish(rows)
+        return len(rows)
+
+    def _hold_sweep_lease(self, now: datetime) -> bool:
+        """Take or renew this service's sweep lease; False while another relay holds it."""
+        try:
+            self.mongo.db.outbox_sweeper.update_one(
+                {"_id": "sweep", "$or": [{"owner": self.owner}, {"until": {"$lt": now}}]},
+                {"$set": {"owner": self.owner, "until": now + self.lease}}, upsert=True)
+        except DuplicateKeyError:  # the document exists and names another relay whose lease has not run out
+            return False
+        return True
 
     def _backlog(self):
         yield (), float(self.mongo.db.outbox.count_documents({"state": "pending"}))

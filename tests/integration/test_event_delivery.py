@@ -80,6 +80,33 @@ def test_a_row_leased_to_a_relay_that_died_is_published_once_the_lease_ends(plat
     assert wait_for(lambda: db.outbox.count_documents({"state": "sent"}) == 1)
 
 
+def test_only_the_relay_holding_the_sweep_lease_sweeps(platform):
+    """Leftover rows are swept by one relay of a service at a time; another takes over when its lease runs out."""
+    from datetime import timedelta
+
+    from services.common.events import utc_now
+    from services.common.mongo import ensure_indexes
+    from services.common.outbox import outbox_row
+    from services.common.storage import KIT_INDEXES
+
+    db = platform.db("members")
+    ensure_indexes(db, KIT_INDEXES)
+    subscriber = Subscriber(platform.amqp_uri, "members.events", "member.registered")
+    platform.start("members")
+    lease_ends = utc_now() + timedelta(seconds=3)
+    db.outbox_sweeper.replace_one({"_id": "sweep"}, {"owner": "a-replica-that-stalled:0000", "until": lease_ends},
+                                  upsert=True)
+    envelope = registered(name="Given Back")
+    db.outbox.insert_one(outbox_row(envelope, "members", "member.registered", 1))  # no lease: due at once
+
+    received, _ = subscriber.next(timeout=20)
+    arrived = utc_now()
+    subscriber.close()
+    assert received["id"] == envelope["id"]
+    assert arrived >= lease_ends, "swept while another relay held the sweep lease"
+    assert db.outbox_sweeper.find_one({"_id": "sweep"})["owner"] != "a-replica-that-stalled:0000"
+
+
 def test_the_same_event_delivered_twice_has_one_effect(platform):
     platform.start("probe")
     envelope = registered()
