@@ -131,7 +131,9 @@ def accept_proposal(tx: ArchiveStore, proposal_id: str, *, reviewer: Actor, note
 
 # -- archived ideas from events ---------------------------------------------
 
-IDEA_EVENTS = ("idea.submitted", "idea.updated", "idea.state_changed", "idea.rated",
+# Not idea.rated: only open ideas can be rated, and the state change that concludes an idea carries its
+# final rating, so the archive takes the rating from there and every rating costs it nothing.
+IDEA_EVENTS = ("idea.submitted", "idea.updated", "idea.state_changed",
                "comment.posted", "comment.edited", "comment.removed", "comment.flagged", "comment.restored")
 
 
@@ -146,12 +148,12 @@ def take_idea_event(tx: ArchiveStore, event: Event) -> dict | None:
     same transaction when an idea first concludes, or concludes with another
     outcome than before.
     """
+    if event.name not in IDEA_EVENTS:
+        return None  # an event the archive does not keep (a binding left on its queue) changes nothing
     idea_id = str(event.data.get("idea_id") or event.subject)
     copy = tx.idea_copy(idea_id)
     if event.name in ("idea.submitted", "idea.updated", "idea.state_changed"):
         changed = domain.apply_idea_fields(copy, event.data, at=event.time)
-    elif event.name == "idea.rated":
-        changed = domain.apply_rating(copy, event.data)
     else:
         changed = domain.apply_comment(copy, event.name, event.data)
     if not changed:

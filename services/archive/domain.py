@@ -206,7 +206,7 @@ def new_copy(idea_id: str) -> dict:
     """An empty running copy of an idea the archive has not heard of yet."""
     return {"_id": idea_id, "idea": {}, "idea_version": 0, "state": None, "state_version": 0,
             "official_response": None, "concluded_at": None, "rating": None, "rating_version": 0,
-            "ratings": {}, "comments": {}}
+            "comments": {}}
 
 
 def apply_idea_fields(copy: dict, data: Mapping[str, Any], at: str | None = None) -> bool:
@@ -239,28 +239,6 @@ def apply_idea_fields(copy: dict, data: Mapping[str, Any], at: str | None = None
     if isinstance(rating, Mapping) and version > copy["rating_version"]:
         copy["rating"] = {"average": rating.get("average"), "count": rating.get("count"),
                           "distribution": rating.get("distribution")}
-        copy["rating_version"] = version
-        changed = True
-    return changed
-
-
-def apply_rating(copy: dict, data: Mapping[str, Any]) -> bool:
-    """Take an ``idea.rated``: the newest average, count and distribution win.
-
-    Each member's newest stars are kept too (by version), so a distribution can
-    be counted whatever order the events come in should an event lack one.
-    """
-    version = int(data["version"])
-    member = data.get("member_id")
-    changed = False
-    if member:
-        held = copy["ratings"].get(member)
-        if held is None or version > held["version"]:
-            copy["ratings"] = {**copy["ratings"], member: {"stars": data.get("stars"), "version": version}}
-            changed = True
-    if version > copy["rating_version"]:
-        copy["rating"] = {"average": data.get("average"), "count": data.get("count"),
-                          "distribution": data.get("distribution")}
         copy["rating_version"] = version
         changed = True
     return changed
@@ -306,18 +284,10 @@ def empty_distribution() -> dict[str, int]:
 
 
 def rating_summary(copy: Mapping[str, Any]) -> dict:
-    """``{average, count, distribution}`` with all five keys, from the copy's newest rating event."""
-    distribution = empty_distribution()
+    """``{average, count, distribution}`` with all five keys, from the rating the newest idea event carried."""
     latest = copy.get("rating") or {}
-    given = latest.get("distribution")
-    if isinstance(given, Mapping):
-        for key in distribution:
-            distribution[key] = int(given.get(key) or given.get(int(key)) or 0)
-    else:
-        for held in (copy.get("ratings") or {}).values():
-            stars = held.get("stars")
-            if isinstance(stars, int) and 1 <= stars <= 5:
-                distribution[str(stars)] += 1
+    given = latest.get("distribution") if isinstance(latest.get("distribution"), Mapping) else {}
+    distribution = {key: int(given.get(key) or given.get(int(key)) or 0) for key in empty_distribution()}
     count = latest.get("count")
     if count is None:
         count = sum(distribution.values())

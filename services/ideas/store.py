@@ -43,6 +43,13 @@ def derived_fields(idea: dict) -> dict:
     }
 
 
+def _stored(doc: dict, dotted: str):
+    """The value at ``dotted`` (``rating.average``) in a stored document, or None."""
+    for part in dotted.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
+
+
 class IdeaStore(Store):
     indexes = {
         "ideas": [
@@ -97,7 +104,11 @@ class IdeaStore(Store):
         rating = found.get("rating") or domain.empty_rating()
         derived = derived_fields(found)
         derived["rating.average"] = domain.average(rating["sum"], rating["count"])
-        self.db.ideas.update_one({"_id": idea_id}, {"$set": derived}, session=self.session)
+        # Only what moved is written: a rating moves two fields, and rewriting the unchanged facet and
+        # search-term arrays would rewrite their entries in every multikey index.
+        moved = {name: value for name, value in derived.items() if _stored(found, name) != value}
+        if moved:
+            self.db.ideas.update_one({"_id": idea_id}, {"$set": moved}, session=self.session)
         return plain(found)
 
     def list_ideas(self, facet: str, rest: dict, sort: str, after: str | None, limit: int) -> list[dict]:

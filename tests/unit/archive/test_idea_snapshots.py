@@ -7,7 +7,7 @@ from services.archive.legacy_page import parse_legacy_page
 from services.common import contract
 
 IDEA = "idea-1"
-AUTHOR, RATER_A, RATER_B, COMMENTER = "m-author", "m-a", "m-b", "m-c"
+AUTHOR, COMMENTER = "m-author", "m-c"
 NOW = datetime(2026, 5, 1, 4, 0, tzinfo=timezone.utc)
 PAGE = Path(__file__).resolve().parents[2] / "fixtures" / "archive" / "library_of_plain_letters.txt"
 
@@ -17,14 +17,6 @@ def public(version: int, **changes) -> dict:
     example = contract.spec_for("idea.submitted").example
     return {**example, "idea_id": IDEA, "author_id": AUTHOR, "author_name": "Rosa Nguyen",
             "version": version, **changes}
-
-
-def rated(version, member, stars, average, count, distribution=None) -> dict:
-    data = {"idea_id": IDEA, "member_id": member, "stars": stars, "previous_stars": None, "average": average,
-            "count": count, "version": version}
-    if distribution is not None:
-        data["distribution"] = distribution
-    return data
 
 
 def comment(version, comment_id, body, *, author=COMMENTER, name="Tariq Haddad", at="2026-04-02T01:00:00+00:00"):
@@ -46,8 +38,6 @@ def fold(events) -> dict:
     for name, data in events:
         if name in ("idea.submitted", "idea.updated", "idea.state_changed"):
             domain.apply_idea_fields(copy, data, at="2026-05-01T04:00:00+00:00")
-        elif name == "idea.rated":
-            domain.apply_rating(copy, data)
         else:
             domain.apply_comment(copy, name, data)
     return copy
@@ -55,10 +45,8 @@ def fold(events) -> dict:
 
 STORY = [
     ("idea.submitted", public(1, title="Shared panel register")),
-    ("idea.rated", rated(2, RATER_A, 5, 5.0, 1, {"1": 0, "2": 0, "3": 0, "4": 0, "5": 1})),
     ("comment.posted", comment(3, "c1", "Count me in.")),
     ("idea.updated", public(4, title="Shared register of community panels")),
-    ("idea.rated", rated(5, RATER_B, 3, 4.0, 2, {"1": 0, "2": 0, "3": 1, "4": 0, "5": 1})),
     ("comment.posted", comment(6, "c2", "What about privacy?", at="2026-04-03T01:00:00+00:00")),
     ("comment.edited", {**comment(7, "c2", "What about panel members' privacy?", at="2026-04-03T01:00:00+00:00"),
                         "edited_at": "2026-04-03T01:05:00+00:00"}),
@@ -110,16 +98,6 @@ def test_a_late_comment_posted_after_its_report_still_brings_its_text():
     domain.apply_comment(copy, "comment.restored", {"comment_id": "c9", "idea_id": IDEA, "moderator_id": "m-mod",
                                                     "version": 6})
     assert not copy["comments"]["c9"]["hidden"]
-
-
-def test_distribution_is_counted_from_each_members_latest_stars_when_events_lack_it():
-    copy = domain.new_copy(IDEA)
-    domain.apply_rating(copy, rated(3, RATER_A, 2, 3.0, 2))
-    domain.apply_rating(copy, rated(2, RATER_B, 4, 4.0, 1))
-    domain.apply_rating(copy, rated(4, RATER_A, 5, 4.5, 2))
-    domain.apply_rating(copy, rated(3, RATER_A, 2, 3.0, 2))  # redelivered, older than what is held
-    assert domain.rating_summary(copy) == {"average": 4.5, "count": 2,
-                                           "distribution": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1}}
 
 
 def test_state_change_alone_carries_enough_to_snapshot():
