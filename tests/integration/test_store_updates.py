@@ -43,3 +43,27 @@ def test_inside_a_transaction_the_update_and_its_read_commit_or_vanish_together(
 def test_it_refuses_a_query_without_the_id(store):
     with pytest.raises(ValueError):
         store.update_and_get("things", {"state": "pending"}, {"$set": {"state": "taken"}})
+
+
+def test_a_process_runs_no_more_transactions_at_once_than_it_has_turns(store):
+    import eventlet
+    from eventlet.semaphore import Semaphore
+
+    limited = Store(store.db, turns=Semaphore(2))
+    running, most = [0], [0]
+
+    def slow_change(number):
+        def change(tx):
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            eventlet.sleep(0.05)  # other green threads get their chance to start a transaction here
+            tx.db.things.update_one({"_id": f"t{number}"}, {"$inc": {"n": 1}}, session=tx.session)
+            running[0] -= 1
+        limited.transaction(change)
+
+    pool = eventlet.GreenPool()
+    for number in range(8):
+        pool.spawn(slow_change, number)
+    pool.waitall()
+    assert most[0] == 2
+    assert store.db.things.count_documents({"n": 1}) == 8
