@@ -82,8 +82,8 @@ class OutboxRelay(SharedExtension):
         self.publisher = ConfirmedPublisher(config["AMQP_URI"])
         self.exchange = events_exchange(self.service)
         self._wakeup = threading.Event()
-        # Rows just committed, handed over by Store.transaction; publishing them from memory saves
-        # reading them back (two storage round trips per wake-up instead of four).
+        # Rows just committed (leased to this relay), handed over by Store.transaction: publishing them
+        # from memory costs one storage round trip per batch, the "sent" mark.
         self._fresh: deque[dict] = deque()
         self._running = False
         self.last_error: str | None = None

@@ -6,11 +6,15 @@ and then kept as a dead letter that the operator can list and replay.
 """
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from services import cli
-from services.common.events import build_envelope, encode
+from services.common.events import build_envelope, encode, utc_now
+from services.common.mongo import ensure_indexes
+from services.common.outbox import outbox_row
+from services.common.storage import KIT_INDEXES
 from services.members.store import MemberStore
 from tests.support.bus import Subscriber, publish
 from tests.support.platform import wait_for
@@ -35,8 +39,6 @@ def test_an_event_written_before_a_crash_is_published_after_restart(platform):
         tx.record("member.registered", subject=member_id,
                   data={"member_id": member_id, "display_name": "Crash Test", "agency": "dta", "version": 1})
 
-    from services.common.mongo import ensure_indexes
-    from services.common.storage import KIT_INDEXES
     ensure_indexes(platform.db("members"), KIT_INDEXES)
     store.transaction(write)
     assert platform.db("members").outbox.count_documents({"state": "pending"}) == 1
@@ -53,13 +55,6 @@ def test_an_event_written_before_a_crash_is_published_after_restart(platform):
 
 def test_a_row_leased_to_a_relay_that_died_is_published_once_the_lease_ends(platform):
     """Rows are written leased to the writing process's relay; if it dies before publishing, its lease runs out."""
-    from datetime import timedelta
-
-    from services.common.events import utc_now
-    from services.common.mongo import ensure_indexes
-    from services.common.outbox import outbox_row
-    from services.common.storage import KIT_INDEXES
-
     db = platform.db("members")
     ensure_indexes(db, KIT_INDEXES)
     member_id = str(uuid.uuid4())
@@ -82,13 +77,6 @@ def test_a_row_leased_to_a_relay_that_died_is_published_once_the_lease_ends(plat
 
 def test_only_the_relay_holding_the_sweep_lease_sweeps(platform):
     """Leftover rows are swept by one relay of a service at a time; another takes over when its lease runs out."""
-    from datetime import timedelta
-
-    from services.common.events import utc_now
-    from services.common.mongo import ensure_indexes
-    from services.common.outbox import outbox_row
-    from services.common.storage import KIT_INDEXES
-
     db = platform.db("members")
     ensure_indexes(db, KIT_INDEXES)
     subscriber = Subscriber(platform.amqp_uri, "members.events", "member.registered")

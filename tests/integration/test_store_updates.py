@@ -1,7 +1,9 @@
-"""The kit's update-and-read against the real storage server: what findAndModify promised, through the _id index."""
+"""The kit's Store against the real storage server: update-and-read through the _id index, and transaction turns."""
 import uuid
 
+import eventlet
 import pytest
+from eventlet.semaphore import Semaphore
 
 from services.common.mongo import connect
 from services.common.storage import Store
@@ -46,9 +48,6 @@ def test_it_refuses_a_query_without_the_id(store):
 
 
 def test_a_process_runs_no_more_transactions_at_once_than_it_has_turns(store):
-    import eventlet
-    from eventlet.semaphore import Semaphore
-
     limited = Store(store.db, turns=Semaphore(2))
     running, most = [0], [0]
 
