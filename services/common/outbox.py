@@ -7,10 +7,11 @@ commit, with publisher confirms, and marks it sent: one update per row. Rows
 whose lease ran out (their process crashed or lost the broker) are swept every
 ``OUTBOX_SWEEP_SECONDS`` by one relay of the service at a time, the one
 holding the sweep lease (a document in ``outbox_sweeper``, renewed with each
-batch), so two relays never publish the same row at once and a sweep costs
-one extra update per batch, not per row. A row published twice after a lease
-expiry keeps its event id, so consumers drop the repeat. Sent rows are kept:
-they are the service's event log for replay.
+batch and left to run out when its relay stops), so two relays never publish
+the same row at once and a sweep costs one extra update per batch, not per
+row. A row published twice after a lease expiry keeps its event id, so
+consumers drop the repeat. Sent rows are kept: they are the service's event
+log for replay.
 """
 from __future__ import annotations
 
@@ -97,16 +98,13 @@ class OutboxRelay(SharedExtension):
         self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
 
     def stop(self) -> None:
-        self.kill()
-        try:  # a replica (or this service restarted) may sweep at once rather than when the lease runs out
-            self.mongo.db.outbox_sweeper.delete_one({"_id": "sweep", "owner": self.owner})
-        except Exception as exc:
-            log.warning("could not hand back the outbox sweep lease (%s); it runs out by itself", exc)
-
-    def kill(self) -> None:
+        # The sweep lease is left to run out (10 s): on a shutdown the storage connection, or the
+        # storage server itself, is often already gone.
         self._running = False
         self._wakeup.set()
         self.publisher.close()
+
+    kill = stop
 
     def check_ready(self) -> str | None:
         return f"outbox relay cannot publish: {self.last_error}" if self.last_error else None
