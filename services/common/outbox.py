@@ -159,12 +159,16 @@ class OutboxRelay(SharedExtension):
 
         They were leased to this relay as they were written, so there is
         nothing to claim. A row with less than half its lease left (the relay
-        fell that far behind) is left to the sweep, so the two never race for
-        it.
+        fell that far behind, say while the broker was away) is given back to
+        the sweep at once, so the two never race for it and it does not wait
+        out its lease.
         """
         while self._fresh:
             rows = [self._fresh.popleft() for _ in range(min(self.batch_size, len(self._fresh)))]
             keep_until = utc_now() + self.lease / 2
+            stale = [row["_id"] for row in rows if row["lease_until"] <= keep_until]
+            if stale:
+                self._give_back(stale, self.owner)
             self._publish(rows=[row for row in rows if row["lease_until"] > keep_until], leased_to=self.owner)
 
     def _give_back_fresh(self) -> None:
