@@ -147,7 +147,8 @@ def latencies(collection, sent: dict[str, float], progress: Progress, label: str
 def measure_rating_path(system: System, world: World, progress: Progress, count: int,
                         per_second: float = 100.0) -> list[Figure]:
     progress.say(f"[2] Rating to notification: {count} ratings at {per_second:g}/s through the API, then the bare chain")
-    author, rater = world.member("idea-author"), world.member("rater")
+    world.member("idea-author")
+    rater = world.member("rater")
     with ThreadPoolExecutor(8) as pool:
         ideas = list(pool.map(lambda i: world.idea("idea-author", f"Rated idea {i}"), range(count)))
     known = system.mongo()["engage_notify"].ideas
@@ -309,6 +310,20 @@ def idea_page_p50(system: System, world: World, idea_id: str, times: int) -> tup
     return page, read
 
 
+def insert_in_batches(collection, documents, total: int, progress: Progress, label: str, size: int = 1000) -> None:
+    """Insert ``documents`` (an iterable of ``total``) ``size`` at a time, showing progress after each batch."""
+    batch, done = [], 0
+    for document in documents:
+        batch.append(document)
+        if len(batch) == size:
+            collection.insert_many(batch)
+            done += len(batch)
+            batch = []
+            progress.tick(f"{label}: {done}/{total}")
+    if batch:
+        collection.insert_many(batch)
+
+
 def seed_ideas(system: System, template_id: str, ideas: int, comments: int, progress: Progress) -> None:
     """Copies of the measured idea and its first comment, inserted straight into the ideas service's database.
 
@@ -318,34 +333,28 @@ def seed_ideas(system: System, template_id: str, ideas: int, comments: int, prog
     db = system.mongo()["engage_ideas"]
     idea = db.ideas.find_one({"_id": template_id})
     comment = db.comments.find_one({"idea_id": template_id})
-    made = []
-    for number in range(ideas):
-        copy_ = copy.deepcopy(idea)
-        copy_["_id"] = str(uuid.uuid4())
-        copy_["title"] = f"Seeded idea {number}"
-        for key, value in list(copy_.items()):
-            if key.startswith("sort_") and isinstance(value, str):
-                copy_[key] = value.replace(template_id, copy_["_id"])
-        made.append(copy_)
-        if len(made) == 1000:
-            db.ideas.insert_many(made)
-            made = []
-            progress.tick(f"seeded {number + 1}/{ideas} ideas")
-    if made:
-        db.ideas.insert_many(made)
+
+    def idea_copies():
+        for number in range(ideas):
+            copy_ = copy.deepcopy(idea)
+            copy_["_id"] = str(uuid.uuid4())
+            copy_["title"] = f"Seeded idea {number}"
+            for key, value in list(copy_.items()):
+                if key.startswith("sort_") and isinstance(value, str):
+                    copy_[key] = value.replace(template_id, copy_["_id"])
+            yield copy_
+
+    insert_in_batches(db.ideas, idea_copies(), ideas, progress, "seeded ideas")
     others = [doc["_id"] for doc in db.ideas.find({"_id": {"$ne": template_id}}, {"_id": 1}).limit(ideas)]
-    batch = []
-    for number in range(comments):
-        copy_ = copy.deepcopy(comment)
-        copy_["_id"] = str(uuid.uuid4())
-        copy_["idea_id"] = others[number % len(others)]
-        batch.append(copy_)
-        if len(batch) == 1000:
-            db.comments.insert_many(batch)
-            batch = []
-            progress.tick(f"seeded {number + 1}/{comments} comments")
-    if batch:
-        db.comments.insert_many(batch)
+
+    def comment_copies():
+        for number in range(comments):
+            copy_ = copy.deepcopy(comment)
+            copy_["_id"] = str(uuid.uuid4())
+            copy_["idea_id"] = others[number % len(others)]
+            yield copy_
+
+    insert_in_batches(db.comments, comment_copies(), comments, progress, "seeded comments")
 
 
 WORDS = ("budget library youth panel survey rural transport housing health water school council forum digital "
@@ -358,23 +367,21 @@ def seed_archive(system: System, total: int, matching: int, progress: Progress) 
     db = system.mongo()["engage_archive"]
     words = WORDS.split()
     already = db.search_entries.estimated_document_count()
-    batch = []
     now = utc_now()
-    for number in range(already, total):
-        chosen = " ".join(words[(number * 7 + k * 11) % len(words)] for k in range(6))
-        hit = number < matching
-        title = f"Flatness benchmark guide {number}" if hit else f"{chosen.title()} note {number}"
-        resource = {"_id": str(uuid.uuid4()), "kind": "tool", "title": title,
-                    "summary": f"A resource about {chosen}.", "body": f"How we worked on {chosen} with our community. "
-                    * 3, "licence": "CC-BY-4.0", "agency": "bench", "tags": [words[number % len(words)]],
-                    "published_at": now - timedelta(minutes=number), "updated_at": None}
-        batch.append(domain.resource_search_entry(resource))
-        if len(batch) == 2000:
-            db.search_entries.insert_many(batch)
-            batch = []
-            progress.tick(f"archive: {number + 1}/{total} search entries")
-    if batch:
-        db.search_entries.insert_many(batch)
+
+    def entries():
+        for number in range(already, total):
+            chosen = " ".join(words[(number * 7 + k * 11) % len(words)] for k in range(6))
+            hit = number < matching
+            title = f"Flatness benchmark guide {number}" if hit else f"{chosen.title()} note {number}"
+            resource = {"_id": str(uuid.uuid4()), "kind": "tool", "title": title,
+                        "summary": f"A resource about {chosen}.",
+                        "body": f"How we worked on {chosen} with our community. " * 3, "licence": "CC-BY-4.0",
+                        "agency": "bench", "tags": [words[number % len(words)]],
+                        "published_at": now - timedelta(minutes=number), "updated_at": None}
+            yield domain.resource_search_entry(resource)
+
+    insert_in_batches(db.search_entries, entries(), total - already, progress, "archive search entries", size=2000)
 
 
 def search_p50(world: World, times: int) -> float:

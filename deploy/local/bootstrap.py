@@ -121,13 +121,28 @@ def reexec_in_venv(module: str, argv: list[str]) -> None:
     os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), "-m", module, *argv])
 
 
-def main() -> int:
+def prepare() -> int | None:
+    """``ensure_venv()``, telling the user what failed; an exit code when it did, else None."""
     try:
         ensure_venv()
     except BootstrapError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    return 0
+    except KeyboardInterrupt:
+        return 130
+    return None
+
+
+def enter_venv(module: str, argv: list[str]) -> int | None:
+    """Make `.venv` when needed and go on as ``.venv/bin/python -m module argv``; an exit code if that failed."""
+    failed = prepare()
+    if failed is None:
+        reexec_in_venv(module, argv)
+    return failed
+
+
+def main() -> int:
+    return prepare() or 0
 
 
 if __name__ == "__main__":

@@ -272,7 +272,7 @@ def reap_abandoned(prefix: str = DIRECTORY_PREFIX) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-class PrivateBroker:
+class PrivateBroker(processes.ServerProcess):
     """A RabbitMQ node of its own, for one test run, chaos run or benchmark.
 
     ``start()`` boots it (about 4 s) with the management API; ``stop()``
@@ -283,6 +283,8 @@ class PrivateBroker:
     removes its directory. Another process can take control of the same node
     with ``PrivateBroker.from_state(path)`` on the file ``save_state()`` wrote.
     """
+
+    stop_timeout = 30.0  # a graceful stop takes about 6 s
 
     def __init__(self, purpose: str = "test", *, schedulers: int | None = 2):
         number = next(_instance_numbers)
@@ -375,22 +377,6 @@ class PrivateBroker:
         (self.directory / "launcher.pid").write_text(f"{self._process.pid}\n")
         self._wait_until_ready(timeout)
         return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Shut the node down gracefully (its data stays for ``start()``). Takes about 6 s."""
-        self._stop(signal.SIGTERM, timeout)
-
-    def kill(self) -> None:
-        """Stop the node at once with SIGKILL, as a crash would (its data stays for ``start()``)."""
-        self._stop(signal.SIGKILL, 10)
-
-    def restart(self, graceful: bool = True, timeout: float = 60.0) -> "PrivateBroker":
-        """Stop (gracefully, or by killing it) and start again on the same ports with the same data."""
-        if graceful:
-            self.stop()
-        else:
-            self.kill()
-        return self.start(timeout)
 
     def is_running(self) -> bool:
         pgid = self.process_group()

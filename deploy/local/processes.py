@@ -20,6 +20,31 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 
 
+class ServerProcess:
+    """stop, kill and restart for a server class that defines ``start(timeout)`` and ``_stop(signal, timeout)``.
+
+    The data stays in every case, so ``start()`` brings back the same server.
+    """
+
+    stop_timeout = 15.0
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Shut the server down gracefully."""
+        self._stop(signal.SIGTERM, self.stop_timeout if timeout is None else timeout)
+
+    def kill(self) -> None:
+        """Stop the server at once with SIGKILL, as a crash would."""
+        self._stop(signal.SIGKILL, 10)
+
+    def restart(self, graceful: bool = True, timeout: float = 60.0):
+        """Stop (gracefully, or by killing it) and start again on the same ports with the same data."""
+        if graceful:
+            self.stop()
+        else:
+            self.kill()
+        return self.start(timeout)
+
+
 def _ephemeral_range() -> tuple[int, int]:
     try:
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()

@@ -295,14 +295,9 @@ def run() -> int:
 
 def main(argv: list[str]) -> int:
     os.chdir(ROOT)
-    try:
-        bootstrap.ensure_venv()
-    except bootstrap.BootstrapError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    bootstrap.reexec_in_venv("deploy.local.run", argv)
+    failed = bootstrap.enter_venv("deploy.local.run", argv)
+    if failed is not None:
+        return failed
     return run()
 
 

@@ -65,7 +65,7 @@ def ping(uri: str, timeout: float = 1.0) -> bool:
         client.close()
 
 
-class StorageServer:
+class StorageServer(processes.ServerProcess):
     """One `secantusd-py` process on 127.0.0.1:``port`` with its data in ``data_dir``.
 
     ``start()`` waits until a ping answers; ``stop()`` shuts it down cleanly
@@ -130,21 +130,6 @@ class StorageServer:
                                    f"{processes.tail(self.log_path, 20)}")
             time.sleep(0.1)
         return self
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Shut the server down cleanly; its data stays."""
-        self._stop(signal.SIGTERM, timeout)
-
-    def kill(self) -> None:
-        """Stop the server at once with SIGKILL, as a crash would; its data stays."""
-        self._stop(signal.SIGKILL, 10)
-
-    def restart(self, graceful: bool = True, timeout: float = 60.0) -> "StorageServer":
-        if graceful:
-            self.stop()
-        else:
-            self.kill()
-        return self.start(timeout)
 
     def process_group(self) -> int | None:
         """The server's process group (its pid) while it runs, else None."""

@@ -277,14 +277,9 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     chaos = "--chaos" in argv
     args = [arg for arg in argv if arg != "--chaos"]
-    try:
-        bootstrap.ensure_venv()
-    except bootstrap.BootstrapError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    bootstrap.reexec_in_venv("deploy.local.test", argv)
+    failed = bootstrap.enter_venv("deploy.local.test", argv)
+    if failed is not None:
+        return failed
     signal.signal(signal.SIGTERM, _interrupt)
     processes.become_subreaper()
 

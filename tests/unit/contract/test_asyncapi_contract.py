@@ -6,6 +6,7 @@ from marshmallow import fields
 
 from services import cli
 from services.common import asyncapi, contract
+from tests.support.documents import dangling_references
 
 
 def load_document() -> dict:
@@ -84,20 +85,4 @@ def test_each_message_has_the_envelope_its_data_schema_and_the_registered_exampl
 def test_nested_references_point_at_schemas_in_the_document():
     text = asyncapi.ASYNCAPI_PATH.read_text(encoding="utf-8")
     document = yaml.safe_load(text)
-
-    def refs(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "$ref":
-                    yield value
-                else:
-                    yield from refs(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from refs(value)
-
-    for ref in refs(document):
-        target = document
-        for part in ref.removeprefix("#/").split("/"):
-            assert part in target, f"{ref} points at nothing"
-            target = target[part]
+    assert dangling_references(document) == []

@@ -4,10 +4,11 @@ import re
 
 import pytest
 
+from services.common import asyncapi, contract
 from services.web import openapi
 from services.web.openapi_routes import api_sections, event_channels
 from services.web.service import WebGateway
-from services.common import asyncapi, contract
+from tests.support.documents import dangling_references
 
 ROUTES = openapi.api_routes(WebGateway)
 
@@ -79,19 +80,7 @@ def test_calls_that_need_a_member_say_so_and_open_reads_do_not(document):
 
 
 def test_every_reference_resolves(document):
-    def refs(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                yield from ([value] if key == "$ref" else refs(value))
-        elif isinstance(node, list):
-            for value in node:
-                yield from refs(value)
-
-    for ref in refs(document):
-        target = document
-        for part in ref.removeprefix("#/").split("/"):
-            assert part in target, ref
-            target = target[part]
+    assert dangling_references(document) == []
 
 
 def test_the_api_page_lists_every_operation(document):
