@@ -11,7 +11,7 @@ from datetime import datetime
 
 from nameko.extensions import DependencyProvider
 
-from services.common.errors import Forbidden, Unauthorized
+from services.common.errors import Forbidden, Unauthorized, ValidationFailed
 from services.common.events import isoformat
 from services.common.tokens import CONTEXT_KEY, TokenKeys, principal_from_claims
 
@@ -55,7 +55,9 @@ class DeadLetterBook(DependencyProvider):
             db = self._database()
             if db is None:
                 return []
-            count = max(1, min(int(limit), MAX_LISTED))
+            if isinstance(limit, bool) or not isinstance(limit, int):
+                raise ValidationFailed("limit must be a whole number.", {"limit": ["must be a whole number"]})
+            count = max(1, min(limit, MAX_LISTED))
             found = db.dead_letters.find({"state": "dead"}, {"body": 0}).sort("dead_at", 1).limit(count)
             return [dead_letter_view(service, record) for record in found]
 

@@ -84,6 +84,11 @@ class Unavailable(DomainError):
     code, status = "unavailable", 503
 
 
+@deserialize_to_instance
+class TimedOut(DomainError):
+    code, status = "timed_out", 504
+
+
 def _flatten(messages: dict | list, prefix: str = "") -> dict[str, list[str]]:
     """Turn marshmallow's nested error dict into ``{"a.b": ["msg"]}``."""
     if isinstance(messages, list):

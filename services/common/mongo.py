@@ -2,17 +2,28 @@
 from __future__ import annotations
 
 from nameko.extensions import SharedExtension
-from pymongo import IndexModel, MongoClient
+from pymongo import IndexModel, MongoClient, uri_parser
 from pymongo.errors import AutoReconnect, ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
 from services.common import config as settings
 from services.common.errors import Unavailable
 
 
+# Every storage call has a deadline, so a storage server that hangs (paused, overloaded, cut off)
+# costs a caller seconds, not a worker for ever. ``MONGO_URI`` may set any of these itself.
+STORAGE_DEADLINES_MS = {
+    "serverSelectionTimeoutMS": 3000,  # no reachable server
+    "connectTimeoutMS": 3000,  # a new connection
+    "socketTimeoutMS": 5000,  # one round trip; shorter than the gateway's RPC deadline, so callers get a 503
+    "waitQueueTimeoutMS": 5000,  # a free connection from the pool
+}
+
+
 def connect(uri: str) -> MongoClient:
-    """A client with the settings every part of the platform uses (aware datetimes, short timeouts)."""
-    return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000,
-                       uuidRepresentation="standard", appname="engage")
+    """A client with the settings every part of the platform uses (aware datetimes, deadlines)."""
+    in_uri = {name.lower() for name in uri_parser.parse_uri(uri)["options"]}
+    deadlines = {name: ms for name, ms in STORAGE_DEADLINES_MS.items() if name.lower() not in in_uri}
+    return MongoClient(uri, tz_aware=True, uuidRepresentation="standard", appname="engage", **deadlines)
 
 
 def ensure_indexes(db, indexes: dict[str, list[IndexModel]]) -> None:

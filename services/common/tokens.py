@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from nameko.extensions import DependencyProvider, SharedExtension
 
-from services.common.errors import Forbidden, Unauthorized
+from services.common.errors import Forbidden, Unauthorized, Unavailable
 from services.common.logs import bind_member
 
 AUDIENCE = "engage"
@@ -109,7 +109,8 @@ class TokenVerifier:
             try:
                 document = requests.get(self.jwks_url, timeout=3).json()
             except (requests.RequestException, ValueError) as exc:
-                raise Unauthorized(f"Token keys could not be fetched from the members service ({exc.__class__.__name__}).") from None
+                raise Unavailable("Tokens cannot be checked at the moment: the members service's keys could not be "
+                                  f"fetched ({exc.__class__.__name__}). Please try again shortly.") from None
             self._keys = {k["kid"]: jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(k)) for k in document.get("keys", [])}
             self._fetched_at = time.monotonic()
         if kid not in self._keys:

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from nameko.messaging import consume
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
+from services.common.rpc import RpcProxy
 from nameko.timer import Timer
 
 from services.common import contract, service_base

@@ -7,7 +7,7 @@ administrators manage their own agency; operators may pick any agency with
 """
 from __future__ import annotations
 
-from nameko.rpc import RpcProxy
+from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError, Forbidden
 from services.web.gateway import page

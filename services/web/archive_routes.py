@@ -1,7 +1,7 @@
 """Gateway routes for the knowledge archive: search, resources and their history, archived ideas, imports, open data."""
 from __future__ import annotations
 
-from nameko.rpc import RpcProxy
+from services.common.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from services.archive import domain

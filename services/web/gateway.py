@@ -27,7 +27,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from werkzeug.wrappers import Request, Response
 
 from services.common.config import check_settings
-from services.common.errors import DomainError, Forbidden, TooManyRequests, Unauthorized
+from services.common.errors import DomainError, Forbidden, TooManyRequests, Unauthorized, Unavailable
 from services.common.http import SECURITY_HEADERS, ApiHandler, error_response
 from services.common.ratelimit import RateLimits
 from services.common.logs import bind_member
@@ -42,6 +42,7 @@ TEMPLATES = i18n.HERE / "templates"
 UNREAD_CACHE_SECONDS = 10.0
 UNREAD_RPC_TIMEOUT_SECONDS = 0.5
 UNREAD_CACHE_LIMIT = 20000
+API_KEY_EXCHANGE_TIMEOUT_SECONDS = 5.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_MEMBER_WRITE_LIMIT = "120 per minute"
 
@@ -77,7 +78,7 @@ class GatewayHandler(ApiHandler):
             request.environ["engage.session"] = self.gateway.codec.read(request)
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
-            context = credential_context(request)
+            context = self.gateway.exchange_api_key(credential_context(request))
             if request.method in WRITE_METHODS:
                 self.gateway.limit_writes(context)
             done = Event()
@@ -184,15 +185,13 @@ class Gateway(DependencyProvider):
         return count
 
     def limit_writes(self, context: dict) -> None:
-        """Count a write against its member (or API key); ``TooManyRequests`` past ``MEMBER_WRITE_LIMIT``.
+        """Count a write against its member (also when made with an API key); ``TooManyRequests`` past ``MEMBER_WRITE_LIMIT``.
 
         Anonymous writes (registration, log-in) are not counted here: log-in
         failures have limits of their own in the members service. A token that
         does not verify is not counted either; the service refuses it.
         """
-        if API_KEY_CONTEXT in context:
-            key = "key:" + hashlib.sha256(context[API_KEY_CONTEXT].encode()).hexdigest()
-        elif context.get(CONTEXT_KEY):
+        if context.get(CONTEXT_KEY):
             try:
                 key = "member:" + str(self.keys.verifier.verify(context[CONTEXT_KEY])["sub"])
             except Unauthorized:
@@ -212,19 +211,33 @@ class Gateway(DependencyProvider):
         except Exception:  # members not running or refusing: dates show in Canberra time
             return None
 
-    def worker_setup(self, worker_ctx) -> None:
-        data = worker_ctx.context_data
-        key = data.pop(API_KEY_CONTEXT, None)
+    def exchange_api_key(self, context: dict) -> dict:
+        """Context data with an API key replaced by the short-lived token members issues for it.
+
+        Done before the worker starts, so the token is in the context data every
+        RPC the worker makes carries; an unknown key is ``Unauthorized`` (401)
+        and members not answering in time is ``Unavailable`` (503).
+        """
+        key = context.pop(API_KEY_CONTEXT, None)
         if key:
-            data[CONTEXT_KEY] = self._token_for_api_key(key)
+            context[CONTEXT_KEY] = self._token_for_api_key(key)
+        return context
 
     def _token_for_api_key(self, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()
         cached = self.api_key_tokens.get(digest)
         if cached and cached[1] > time.monotonic():
             return cached[0]
-        with ServiceRpcProxy("members", {"AMQP_URI": self.container.config["AMQP_URI"]}) as members:
-            answer = members.token_for_api_key(key)
+        try:
+            with ServiceRpcProxy("members", {"AMQP_URI": self.container.config["AMQP_URI"]},
+                                 timeout=API_KEY_EXCHANGE_TIMEOUT_SECONDS) as members:
+                answer = members.token_for_api_key(key)
+        except DomainError:
+            raise
+        except Exception as exc:  # members or the bus not answering: the caller may try again
+            raise Unavailable("API keys cannot be checked at the moment; please try again shortly.") from exc
+        if len(self.api_key_tokens) >= UNREAD_CACHE_LIMIT:
+            self.api_key_tokens.clear()
         self.api_key_tokens[digest] = (answer["token"], time.monotonic() + 240)
         return answer["token"]
 
@@ -271,12 +284,12 @@ class RequestView:
 
     def log_in(self, token: str, display_name: str) -> None:
         self.session = {"token": token, "name": display_name, "csrf": secrets.token_urlsafe(24)}
-        self.worker_ctx.context_data[CONTEXT_KEY] = token
+        self.worker_ctx.data[CONTEXT_KEY] = token
         self._session_changed = True
 
     def log_out(self) -> None:
         self.session = {}
-        self.worker_ctx.context_data.pop(CONTEXT_KEY, None)
+        self.worker_ctx.data.pop(CONTEXT_KEY, None)
         self._session_changed = True
 
     def csrf_token(self) -> str:

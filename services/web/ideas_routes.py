@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from nameko.rpc import RpcProxy
+from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError, ValidationFailed
 from services.common.http import json_response, query_int, read_json

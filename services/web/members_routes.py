@@ -1,7 +1,7 @@
 """Gateway routes for people: agencies, registration, log-in, the member's profile, networks of practice."""
 from __future__ import annotations
 
-from nameko.rpc import RpcProxy
+from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError
 from services.common.http import json_response, read_json

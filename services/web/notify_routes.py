@@ -1,7 +1,7 @@
 """Gateway routes for being told: notifications, preferences, unsubscribe links, webhooks, caught mail."""
 from __future__ import annotations
 
-from nameko.rpc import RpcProxy
+from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError
 from services.common.http import json_response, query_int, read_json

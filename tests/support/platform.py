@@ -11,6 +11,7 @@ from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.config import load_config
+from services.common.container import container_class
 from services.common.mongo import connect
 from services.common.tokens import CONTEXT_KEY
 
@@ -75,7 +76,8 @@ class Platform:
 
     def start(self, *names: str, **extra) -> "Platform":
         for name in names:
-            container = ServiceContainer(service_class(name), self.config(name, **extra))
+            config = self.config(name, **extra)
+            container = container_class(config)(service_class(name), config)
             container.start()
             self.containers[name] = container
         for name in names:
