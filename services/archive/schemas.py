@@ -1,40 +1,28 @@
 """Request schemas of the archive service (its events are in ``services.common.contract.archive``)."""
-from marshmallow import Schema, fields, validate, validates_schema, ValidationError
+from marshmallow import fields, validate, validates_schema, ValidationError
 
 from services.archive.domain import LICENCES, RESOURCE_KINDS, SEARCH_KINDS
+from services.common.contract.fields import TEXT_MAX, Strict, Text, Title
 
-TITLE = validate.Length(min=1, max=200)
-TEXT = validate.Length(max=20_000)
 _TAG = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,39}$", error="use lower-case letters, digits, - and _ (at most 40)")
 _SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,59}$", error="use lower-case letters, digits and dashes")
 _ID = validate.Regexp(r"^[A-Za-z0-9-]{1,64}$", error="not an archive id")
-
-
-class Strict(Schema):
-    """Unknown fields are an error: a typo should not pass silently."""
-
-
-class Trimmed(fields.Str):
-    """Text with surrounding whitespace removed before it is checked."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
 class ResourceInput(Strict):
     """A resource's content, as published or proposed."""
 
     kind = fields.Str(required=True, validate=validate.OneOf(list(RESOURCE_KINDS)))
-    title = Trimmed(required=True, validate=TITLE)
-    summary = Trimmed(required=True, validate=validate.Length(min=1, max=1_000))
-    body = fields.Str(load_default="", validate=TEXT)
+    title = Title(required=True)
+    summary = Text(required=True, max_length=1_000, blank=False)
+    body = fields.Str(load_default="", validate=validate.Length(max=TEXT_MAX))  # Markdown, kept as written
     link = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, validate=validate.Length(max=2_000))
     licence = fields.Str(required=True, validate=validate.OneOf(list(LICENCES), error="use one of: {choices}"))
-    attribution = Trimmed(required=True, validate=validate.Length(min=1, max=500))
+    attribution = Text(required=True, max_length=500, blank=False)
     tags = fields.List(fields.Str(validate=_TAG), load_default=list, validate=validate.Length(max=12))
     related_ideas = fields.List(fields.Str(validate=_ID), load_default=list, validate=validate.Length(max=20))
     agency = fields.Str(load_default=None, allow_none=True, validate=_SLUG)
-    note = Trimmed(load_default="", validate=validate.Length(max=500))
+    note = Text(load_default="", max_length=500)
 
 
 class ResourceEdit(ResourceInput):
@@ -51,16 +39,16 @@ class Proposal(ResourceInput):
 
 class Review(Strict):
     decision = fields.Str(required=True, validate=validate.OneOf(["accept", "reject"]))
-    note = Trimmed(load_default="", validate=validate.Length(max=500))
+    note = Text(load_default="", max_length=500)
 
 
 class Revert(Strict):
     revision = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
-    note = Trimmed(load_default="", validate=validate.Length(max=500))
+    note = Text(load_default="", max_length=500)
 
 
 class Withdrawal(Strict):
-    note = Trimmed(load_default="", validate=validate.Length(max=500))
+    note = Text(load_default="", max_length=500)
 
 
 class SearchQuery(Strict):

@@ -60,6 +60,11 @@ class NotFound(DomainError):
 
 
 @deserialize_to_instance
+class MethodNotAllowed(DomainError):
+    code, status = "method_not_allowed", 405
+
+
+@deserialize_to_instance
 class Conflict(DomainError):
     code, status = "conflict", 409
 
@@ -67,6 +72,11 @@ class Conflict(DomainError):
 @deserialize_to_instance
 class PayloadTooLarge(DomainError):
     code, status = "payload_too_large", 413
+
+
+@deserialize_to_instance
+class UnsupportedMediaType(DomainError):
+    code, status = "unsupported_media_type", 415
 
 
 @deserialize_to_instance

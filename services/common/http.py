@@ -3,13 +3,18 @@
 ``api`` is nameko's ``http`` entrypoint with the platform's error mapping: a
 ``DomainError`` (also one re-raised from an RPC) becomes its status and the
 body ``{"error": {"code", "message", "fields"}}``; anything else is a 500
-that says nothing internal. ``read_json`` enforces the 1 MB limit and tells a
-body that is not JSON (400) from one that fails its schema (422).
+that says nothing internal. ``read_json`` enforces the 1 MB limit (declared
+or chunked), refuses a body sent as another media type (415), tells a body
+that is not JSON (400) from one that fails its schema or holds values storage
+cannot (422), and never lets a hostile body reach a 500. The router's own 404
+and 405 answer in the same shape under ``/api/``, and as the site's error page
+elsewhere on a server that renders pages.
 """
 from __future__ import annotations
 
 import json
 import logging
+import socket
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -18,7 +23,9 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from services.common.errors import BadRequest, DomainError, PayloadTooLarge, TooManyRequests, ValidationFailed
+from services.common.contract.fields import shown_name, value_problems
+from services.common.errors import (BadRequest, DomainError, MethodNotAllowed, NotFound, PayloadTooLarge,
+                                    TooManyRequests, UnsupportedMediaType, ValidationFailed)
 
 log = logging.getLogger(__name__)
 
@@ -52,25 +59,87 @@ def error_response(exc: Exception) -> Response:
 
 
 def read_body(request: Request) -> bytes:
+    """The raw body, refused past ``MAX_BODY_BYTES`` whether its length was declared or it came in chunks."""
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
-    data = request.stream.read(MAX_BODY_BYTES + 1)
+    try:
+        data = request.stream.read(MAX_BODY_BYTES + 1)
+    except ValueError:  # eventlet's ChunkReadError: a chunk size that is not hex
+        raise BadRequest("The body's chunked transfer encoding is malformed.") from None
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
     return data
 
 
+def is_json_media_type(mimetype: str) -> bool:
+    """application/json, or a JSON-based type such as application/merge-patch+json."""
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
 def read_json(request: Request, schema: Schema | None = None) -> Any:
-    """The request's JSON body, loaded through ``schema`` when given."""
+    """The request's JSON body (checked by ``parse_json``), loaded through ``schema`` when given.
+
+    A body without a Content-Type is read as JSON (curl and scripts often send
+    none); one declared as anything else is refused, so an HTML page or a
+    multipart upload is never half-understood.
+    """
     raw = read_body(request)
+    if raw and request.mimetype and not is_json_media_type(request.mimetype):
+        raise UnsupportedMediaType(f"Send the body as application/json, not {request.mimetype}.",
+                                   {"Content-Type": ["must be application/json"]})
+    payload = parse_json(raw)
+    return load(schema, payload) if schema is not None else payload
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """``object_pairs_hook``: a key given twice is refused, not silently won by its last value."""
+    found: dict = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
+    return found
+
+
+def _refuse_constant(name: str) -> None:
+    """``parse_constant``: Python reads NaN and Infinity, but they are not JSON."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON the platform accepts: UTF-8, no NaN or Infinity, no key twice in an object, at most
+    ``MAX_JSON_DEPTH`` levels, and only values storage can hold (``value_problems``)."""
     try:
-        payload = json.loads(raw.decode("utf-8") or "null")
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("The body is not valid JSON: it is not UTF-8 text.") from None
+    try:
+        payload = json.loads(text or "null", object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+    except RecursionError:  # the parser recurses per level; thousands of brackets end here, not in a 500
+        raise _too_deep() from None
+    except _RepeatedKey as repeated:
+        name = shown_name(repeated.key)
+        raise ValidationFailed(f"The key {name!r} appears more than once in one object.",
+                               {name: ["appears more than once in one object"]}) from None
+    except ValueError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
     if _depth(payload) > MAX_JSON_DEPTH:
-        raise ValidationFailed("The body nests deeper than allowed.", {"_schema": ["nested too deeply"]})
-    return load(schema, payload) if schema is not None else payload
+        raise _too_deep()
+    problems = value_problems(payload)
+    if problems:
+        raise ValidationFailed.from_marshmallow(problems)
+    return payload
+
+
+def _too_deep() -> ValidationFailed:
+    return ValidationFailed(f"The body nests deeper than {MAX_JSON_DEPTH} levels.", {"_schema": ["nested too deeply"]})
 
 
 def load(schema: Schema, payload: Any) -> Any:
@@ -93,6 +162,15 @@ def _depth(value: Any, level: int = 0) -> int:
     return level
 
 
+def whole_number_or_text(raw: str) -> int | str:
+    """A query or form value as an int when it is written in ASCII digits, else as sent.
+
+    ``str.isdigit`` alone also accepts digits ``int`` refuses ("²"); a value
+    left as text is named by the schema that refuses it.
+    """
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 100 else raw
+
+
 def query_int(request: Request, name: str, default: int, *, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
@@ -107,33 +185,108 @@ def query_int(request: Request, name: str, default: int, *, lo: int, hi: int) ->
 
 
 class _HeaderedWsgiApp(WsgiApp):
-    """Routes like nameko's, and answers the router's own errors (404, 405) with the security headers too."""
+    """Routes like nameko's, and answers what no entrypoint answers in the platform's shapes.
+
+    The router's 404 and 405, and a handler whose own error answer failed,
+    get the JSON error shape under ``/api/`` and on servers without pages; on
+    a server with pages (``renders_pages``) people get its error page. Every
+    answer carries the security headers.
+    """
 
     def __call__(self, environ, start_response):
+        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            # eventlet's server ends a chunked body itself; without this flag
+            # werkzeug hands out an empty stream for a body of unknown length,
+            # and a chunked body would be ignored instead of read and limited.
+            environ["wsgi.input_terminated"] = True
+        sent = environ.get("headers_raw")
+        if sent is not None and not any(name.lower() == "content-type" for name, _ in sent):
+            # eventlet fills in http.client's default, text/plain, for a request
+            # that declared no type; a JSON endpoint must tell that from a real
+            # text/plain (which a cross-site form can send).
+            environ.pop("CONTENT_TYPE", None)
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
         try:
-            provider, values = adapter.match()
-        except HTTPException as exc:
-            response = exc.get_response(environ)
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            return response(environ, start_response)
-        request.path_values = values
-        return provider.handle_request(request)(environ, start_response)
+            try:
+                provider, values = adapter.match()
+            except HTTPException as exc:
+                response = self.router_answer(request, exc)
+            else:
+                request.path_values = values
+                response = provider.handle_request(request)
+        except Exception as exc:  # handlers answer their own errors; this is for when that answer failed too
+            log.exception("an error answer failed")
+            response = self.last_resort(request, exc)
+        return response(environ, start_response)
+
+    def router_answer(self, request: Request, exc: HTTPException) -> Response:
+        if exc.code == 404:
+            response = self.error_answer(request, NotFound(f"Nothing is at {request.path}."))
+        elif exc.code == 405:
+            allowed = sorted(getattr(exc, "valid_methods", None) or [])
+            response = self.error_answer(request, MethodNotAllowed(
+                f"{request.method} is not allowed at {request.path}; use {', '.join(allowed)}.",
+                {"method": [f"must be one of {', '.join(allowed)}"]}))
+            response.headers["Allow"] = ", ".join(allowed)
+        else:  # the router's redirects (a missing trailing slash) stay as werkzeug makes them
+            response = exc.get_response(request.environ)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    def page_renderer(self, request: Request):
+        """The entrypoint that answers people on this server, or None where the answer is JSON."""
+        if request.path == "/api" or request.path.startswith("/api/"):
+            return None
+        return next((p for p in self.server._providers if getattr(p, "renders_pages", False)), None)
+
+    def error_answer(self, request: Request, error: DomainError) -> Response:
+        renderer = self.page_renderer(request)
+        return renderer.response_from_exception(error) if renderer is not None else error_response(error)
+
+    def last_resort(self, request: Request, exc: Exception) -> Response:
+        if self.page_renderer(request) is None:
+            return error_response(exc)
+        response = Response(_LAST_RESORT_PAGE, status=500, mimetype="text/html")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+# When even the error page could not be rendered: still a page, in the site's style.
+_LAST_RESORT_PAGE = """<!doctype html>
+<html lang="en-AU"><head><meta charset="utf-8"><title>Something went wrong</title>
+<link rel="stylesheet" href="/static/engage.css"></head>
+<body><header class="site-header"><div class="bar"><a class="brand" href="/">Home</a></div></header>
+<main id="main"><h1>Something went wrong</h1>
+<p role="alert">Something went wrong on our side; it has been logged.</p><p><a href="/">Back to the home page</a></p>
+</main></body></html>
+"""
 
 
 class HeaderedWebServer(WebServer):
-    """nameko's web server with ``_HeaderedWsgiApp``; every HTTP entrypoint of the platform shares it."""
+    """nameko's web server with ``_HeaderedWsgiApp`` and Nagle's algorithm off; every HTTP entrypoint shares it."""
 
     def get_wsgi_app(self):
         return _HeaderedWsgiApp(self)
+
+    def get_wsgi_server(self, sock, wsgi_app, **kwargs):
+        # A response written in two parts (headers, then body) would otherwise
+        # wait for the client's delayed ACK, about 40 ms, before its second
+        # part leaves. Set on the listening socket, every accepted connection
+        # inherits it (Linux copies TCP_NODELAY to accepted sockets).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return super().get_wsgi_server(sock, wsgi_app, **kwargs)
 
 
 class ApiHandler(HttpRequestHandler):
     """nameko's HTTP entrypoint with the platform's error mapping and security headers."""
 
     server = HeaderedWebServer()
+    # A handler that answers people with pages says so; the server then asks
+    # it for the pages of its router's 404 and 405 outside /api/.
+    renders_pages = False
 
     def __init__(self, method, url, **kwargs):
         kwargs.setdefault("expected_exceptions", DomainError)

@@ -1,14 +1,14 @@
 """Request and response schemas of the members service (events are in ``services.common.contract.members``)."""
-from marshmallow import Schema, fields, pre_load, validate
+from marshmallow import fields, pre_load, validate
 
+from services.common.contract import fields as shared
 from services.members.domain import AGENCY_ROLES, API_KEY_SCOPES, MIN_PASSWORD_LENGTH
 
-TITLE = validate.Length(min=1, max=200)
 _SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,59}$", error="use lower-case letters, digits and dashes")
 
 
-class Strict(Schema):
-    """Unknown fields are an error: a typo should not pass silently."""
+class Strict(shared.Strict):
+    """The shared request schema, forgiving stray spaces around an email address."""
 
     @pre_load
     def trim_email(self, data, **kwargs):
@@ -20,7 +20,7 @@ class Strict(Schema):
 
 class Registration(Strict):
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    display_name = fields.Str(required=True, validate=TITLE)
+    display_name = shared.Title(required=True)
     password = fields.Str(required=True, load_only=True,
                           validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=1024,
                                                    error=f"must be {MIN_PASSWORD_LENGTH} to 1024 characters"))
@@ -35,13 +35,13 @@ class Login(Strict):
 
 class AgencyCreation(Strict):
     slug = fields.Str(required=True, validate=_SLUG)
-    name = fields.Str(required=True, validate=TITLE)
+    name = shared.Title(required=True)
     email_domains = fields.List(fields.Str(validate=validate.Length(min=3, max=120)), load_default=list)
 
 
 class NetworkCreation(Strict):
-    name = fields.Str(required=True, validate=TITLE)
-    description = fields.Str(load_default="", validate=validate.Length(max=20000))
+    name = shared.Title(required=True)
+    description = shared.Text(load_default="")
 
 
 class RoleChange(Strict):
@@ -49,7 +49,7 @@ class RoleChange(Strict):
 
 
 class ApiKeyCreation(Strict):
-    name = fields.Str(required=True, validate=TITLE)
+    name = shared.Title(required=True)
     scopes = fields.List(fields.Str(validate=validate.OneOf(API_KEY_SCOPES)), required=True,
                          validate=validate.Length(min=1))
 

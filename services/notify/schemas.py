@@ -1,13 +1,10 @@
 """Request schemas of the notify service (its events are in ``services.common.contract.notify``)."""
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from services.common.contract.fields import Strict
 from services.notify.domain import KINDS, MODES
 
 _MODE = validate.OneOf(list(MODES), error="must be one of: " + ", ".join(MODES))
-
-
-class Strict(Schema):
-    """Unknown fields are an error: a typo should not pass silently."""
 
 
 # Any subset of the kinds, each with its new mode.

@@ -6,7 +6,7 @@ from werkzeug.wrappers import Response
 
 from services.archive import domain
 from services.common.errors import BadRequest, DomainError, NotFound
-from services.common.http import SECURITY_HEADERS, json_response, read_body, read_json
+from services.common.http import SECURITY_HEADERS, json_response, read_body, read_json, whole_number_or_text
 from services.web.gateway import api, page
 
 RESOURCE_KINDS = list(domain.RESOURCE_KINDS.items())
@@ -25,7 +25,7 @@ def _search_query(args) -> dict:
         query[name] = value
     for name in ("limit", "cursor"):
         if name in query:
-            query[name] = int(query[name]) if query[name].isdigit() else query[name]
+            query[name] = whole_number_or_text(query[name])
     return query
 
 
@@ -36,7 +36,7 @@ def _listing_query(args) -> dict:
     for name in ("limit", "cursor"):
         raw = args.get(name)
         if raw:
-            query[name] = int(raw) if raw.isdigit() else raw
+            query[name] = whole_number_or_text(raw)
     return query
 
 
@@ -212,7 +212,8 @@ class ArchiveRoutes:
         try:
             if resource["may_edit"]:
                 base = request.form.get("base_revision", "")
-                payload["base_revision"] = int(base) if base.isdigit() else None
+                number = whole_number_or_text(base)
+                payload["base_revision"] = number if isinstance(number, int) else None
                 self.archive.update_resource(resource_id, payload)
                 return self.web.redirect(f"/archive/resources/{resource_id}", flash="Your change is the new revision.")
             self.archive.propose({**payload, "resource_id": resource_id})
@@ -226,7 +227,7 @@ class ArchiveRoutes:
         self.web.require_principal()
         self.web.check_csrf(request.form)
         number = request.form.get("revision", "")
-        self.archive.revert_resource(resource_id, {"revision": int(number) if number.isdigit() else number,
+        self.archive.revert_resource(resource_id, {"revision": whole_number_or_text(number),
                                                    "note": request.form.get("note", "")})
         return self.web.redirect(f"/archive/resources/{resource_id}", flash="Reverted: a new revision holds it.")
 
@@ -262,7 +263,7 @@ def _listing_like(args, names) -> dict:
     for name in names:
         raw = args.get(name)
         if raw is not None and raw != "":
-            out[name] = int(raw) if raw.isdigit() else raw
+            out[name] = whole_number_or_text(raw)
     return out
 
 

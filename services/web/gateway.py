@@ -92,6 +92,8 @@ class GatewayHandler(ApiHandler):
 class PageHandler(GatewayHandler):
     """Like ``api`` but errors answer as pages: log-in for 401, an error page otherwise."""
 
+    renders_pages = True  # the router's 404 and 405 outside /api/ answer as this error page too
+
     def response_from_exception(self, exc):
         gateway = self.gateway
         if isinstance(exc, Unauthorized):

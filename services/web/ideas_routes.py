@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError, ValidationFailed
-from services.common.http import json_response, query_int, read_json
+from services.common.http import json_response, query_int, read_json, whole_number_or_text
 from services.web.gateway import api, page
 from services.web.read_cache import IdeaCache
 
@@ -243,7 +243,7 @@ class IdeaRoutes:
         self.web.require_principal()
         self.web.check_csrf(request.form)
         raw = request.form.get("stars", "")
-        stars = int(raw) if raw.isdigit() else raw
+        stars = whole_number_or_text(raw)
         return self._after_write(idea_id, lambda: self.ideas.rate(idea_id, {"stars": stars}),
                                  "Thank you: your rating is saved.", version_key="version", anchor="rating")
 

@@ -20,3 +20,9 @@ class StaticRoutes:
             raise NotFound("No such file.")
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return Response(path.read_bytes(), mimetype=mime, headers={"Cache-Control": "public, max-age=3600"})
+
+    @api("GET", "/favicon.ico")
+    def favicon(self, request):
+        """Browsers ask for it on every site whatever the page links; a 404 would fill the logs."""
+        return Response((STATIC / "favicon.ico").read_bytes(), mimetype="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
