@@ -1,6 +1,7 @@
 """``engage``: the operator's command line.
 
-    engage status [--json]                      every service: up, ready, queues, outbox, dead letters
+    engage status [--json]                      every service: up, ready, queues, outbox, dead letters,
+                                                and restarts by `make run`
     engage agency create --slug S --name N      an agency (and optionally its first administrator)
     engage operator grant EMAIL                 make a registered member a platform operator
     engage dead-letters list|replay             what consumers gave up on, and sending it back
@@ -89,7 +90,31 @@ def service_status(service: str) -> dict:
         except Exception as exc:  # storage down is itself the answer
             status["problems"] = status.get("problems", []) + [f"storage: {exc.__class__.__name__}"]
     status["queues"] = queue_depths(service)
+    supervised = supervised_services().get(service)
+    if supervised:
+        status["restarts"] = supervised["restarts"]
+        status["supervisor"] = supervised
+        if supervised.get("keeps_exiting"):
+            status["problems"] = status.get("problems", []) + [
+                f"keeps exiting (last: {supervised.get('last_exit')}); make run keeps restarting it"]
     return status
+
+
+def supervised_services(path=None) -> dict[str, dict]:
+    """Per service, what the supervisor of a running `make run` last wrote (restarts, last exit); {} without one."""
+    import os
+    from pathlib import Path
+
+    from services.common.config import ROOT
+
+    try:
+        state = json.loads(Path(path or ROOT / ".data" / "runner.json").read_text())
+        os.kill(int(state["runner_pid"]), 0)
+    except PermissionError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # no `make run`, or the file of one that is gone
+    return state.get("services") or {}
 
 
 def queue_depths(service: str) -> list[dict]:
@@ -149,6 +174,10 @@ def cmd_status(args) -> int:
             line = f"{st['service']:<8} :{st['port']:<5} {mark:<14}"
             if "outbox_backlog" in st:
                 line += f" outbox {st['outbox_backlog']:<5} dead letters {st['dead_letters']:<4}"
+            if "restarts" in st:
+                line += f" restarts {st['restarts']}"
+                if st["supervisor"].get("last_exit"):
+                    line += f" (last exit: {st['supervisor']['last_exit']} at {st['supervisor']['last_exit_at']})"
             print(line)
             for queue in st["queues"]:
                 depth = "?" if queue["messages"] is None else queue["messages"]
@@ -285,7 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="engage", description="Operate an Engagement Network instance.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    status = commands.add_parser("status", help="health, readiness, queues, outbox and dead letters of every service")
+    status = commands.add_parser("status", help="health, readiness, queues, outbox, dead letters and "
+                                                "`make run` restarts of every service")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(run=cmd_status)
 

@@ -3,8 +3,12 @@
 Makes `.venv`, finds or starts RabbitMQ, starts the embedded storage server
 (data kept in `.data/storage`), starts every service that exists, waits until
 each answers `/ready`, loads the demonstration content and prints the URLs.
-Ctrl-C (or SIGTERM) stops the services, then the storage server and a broker
-it started itself; a broker that was already running is left running.
+From then on it supervises the services: one that exits is started again
+after a back-off, each restart is said on the console and counted in
+`.data/runner.json` (shown by `engage status`), and one that keeps exiting is
+reported with the last lines of its log. Ctrl-C (or SIGTERM) stops the
+services (nothing is restarted from then on), then the storage server and a
+broker it started itself; a broker that was already running is left running.
 """
 from __future__ import annotations
 
@@ -15,12 +19,18 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 
 from deploy.local import bootstrap, processes
 
 ROOT = bootstrap.ROOT
 DATA = ROOT / ".data"
 LOGS = DATA / "logs"
+# What the supervisor last knew of each service; `engage status` reads it.
+RUNNER_STATE = DATA / "runner.json"
 # Start order: members serves the keys every other service checks tokens with;
 # the gateway calls all the others.
 PHASES = (("members",), ("ideas", "notify", "archive"), ("web",))
@@ -45,17 +55,24 @@ def url_of(name: str, path: str = "") -> str:
 
 
 class Service:
-    """One `nameko run` process; its output goes to `.data/logs/NAME.log` and, prefixed, to the terminal."""
+    """One `nameko run` process; its output goes to its log file and (with ``echo``) prefixed to the terminal."""
 
     print_lock = threading.Lock()
 
-    def __init__(self, name: str, env: dict):
+    def __init__(self, name: str, env: dict, *, port: int | None = None, log_path: Path | None = None,
+                 echo: bool = True):
         self.name = name
         self.env = env
-        self.log_path = LOGS / f"{name}.log"
+        self.port = port_of(name) if port is None else port
+        self.log_path = LOGS / f"{name}.log" if log_path is None else log_path
+        self.echo = echo
         self.process: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
-        self.reported_exit = False
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         command = [str(bootstrap.VENV / "bin" / "nameko"), "run", "--config", f"services/{self.name}/config.yml",
@@ -63,25 +80,34 @@ class Service:
         self.process = subprocess.Popen(command, cwd=ROOT, env={**self.env, "ENGAGE_SERVICE": self.name},
                                         stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        self._reader = threading.Thread(target=self._copy_output, name=f"log-{self.name}", daemon=True)
+        # A restart appends, so the lines that explain the last exit stay in the log.
+        mode = "ab" if self.starts else "wb"
+        self.starts += 1
+        self._reader = threading.Thread(target=self._copy_output, args=(self.process, mode),
+                                        name=f"log-{self.name}", daemon=True)
         self._reader.start()
 
-    def _copy_output(self) -> None:
+    def _copy_output(self, process: subprocess.Popen, mode: str) -> None:
         prefix = f"{self.name:>8} | "
-        with open(self.log_path, "wb") as log:
-            for line in iter(self.process.stdout.readline, b""):
+        with open(self.log_path, mode) as log:
+            for line in iter(process.stdout.readline, b""):
                 log.write(line)
                 log.flush()
-                with Service.print_lock:
-                    sys.stdout.write(prefix + line.decode(errors="replace").rstrip("\n") + "\n")
-                    sys.stdout.flush()
+                if self.echo:
+                    with Service.print_lock:
+                        sys.stdout.write(prefix + line.decode(errors="replace").rstrip("\n") + "\n")
+                        sys.stdout.flush()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
 
     def exited(self) -> int | None:
         return self.process.poll() if self.process else None
 
     def ready(self) -> bool:
         try:
-            with urllib.request.urlopen(url_of(self.name, "/ready"), timeout=2) as answer:
+            with urllib.request.urlopen(f"{self.url}/ready", timeout=2) as answer:
                 return answer.status == 200
         except (OSError, ValueError):
             return False
@@ -94,6 +120,188 @@ class Service:
     def signal(self, sig: int) -> None:
         if self.process and self.process.poll() is None:
             processes.signal_group(self.process.pid, sig)
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the project when it is inside it (as the console shows log files)."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def describe_exit(code: int) -> str:
+    """A return code as people read it: 'signal 9' for a killed process, 'code 1' otherwise."""
+    return f"signal {-code}" if code < 0 else f"code {code}"
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When the supervisor starts an exited service again, and when it calls that a service keeps exiting."""
+
+    first_delay: float = 0.5  # after an exit out of a steady run
+    max_delay: float = 30.0  # the back-off doubles up to this; a service that keeps exiting is tried this often
+    burst: int = 5  # this many exits ...
+    window: float = 60.0  # ... within this many seconds, and it keeps exiting; up this long, and it has recovered
+    ready_timeout: float = READY_TIMEOUT  # a restart not ready by then is reported (and left to come up)
+
+
+@dataclass
+class Supervised:
+    """What the supervisor knows of one service."""
+
+    service: Service
+    up_since: float
+    state: str = "running"  # running | waiting (to be restarted) | starting (restarted, not ready yet)
+    restarts: int = 0
+    streak: int = 0  # exits since it last stayed up for a whole window; sets the back-off
+    exits: deque = field(default_factory=deque)  # when it exited within the last window
+    keeps_exiting: bool = False
+    restart_at: float = 0.0
+    down_since: float = 0.0
+    slow_start_reported: bool = False
+    last_exit: str | None = None
+    last_exit_at: str | None = None
+    last_seconds_down: float | None = None
+
+
+class Supervisor:
+    """Restarts services that exit, with back-off, and says so.
+
+    ``start()`` checks every service in a thread of its own until ``stop()``,
+    which ends restarting before it stops the services. The checks run off
+    the main thread so that Ctrl-C, which Python delivers to the main thread,
+    never lands between starting a process and keeping track of it. Restart
+    counts and states are written to ``state_path`` for ``engage status``.
+    """
+
+    def __init__(self, services: list[Service], *, policy: RestartPolicy = RestartPolicy(),
+                 state_path: Path | None = RUNNER_STATE, report=None, clock=time.monotonic):
+        self.policy = policy
+        self.state_path = state_path
+        self.report = report or say
+        self.clock = clock
+        now = clock()
+        self.supervised = {service.name: Supervised(service, up_since=now) for service in services}
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._write_state()
+
+    @property
+    def services(self) -> list[Service]:
+        return [entry.service for entry in self.supervised.values()]
+
+    def start(self, interval: float = 0.25) -> None:
+        self._watcher = threading.Thread(target=self._watch, args=(interval,), name="supervisor", daemon=True)
+        self._watcher.start()
+
+    def is_watching(self) -> bool:
+        return self._watcher is not None and self._watcher.is_alive()
+
+    def _watch(self, interval: float) -> None:
+        while not self.stopping.is_set():
+            self.check()
+            self.stopping.wait(interval)
+
+    def check(self) -> None:
+        with self._lock:
+            if self.stopping.is_set():
+                return
+            changed = False
+            for entry in self.supervised.values():
+                changed = self._check(entry, self.clock()) or changed
+            if changed:
+                self._write_state()
+
+    def stop(self) -> None:
+        """Restart nothing from now on (a check under way finishes first), then stop every service."""
+        self.stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+        with self._lock:
+            stop_services(self.services)
+        if self.state_path is not None:
+            self.state_path.unlink(missing_ok=True)
+
+    def _check(self, entry: Supervised, now: float) -> bool:
+        service, policy = entry.service, self.policy
+        if entry.state == "waiting":
+            if now < entry.restart_at:
+                return False
+            service.start()
+            entry.restarts += 1
+            entry.state, entry.slow_start_reported = "starting", False
+            return True
+        code = service.exited()
+        if code is not None:
+            self._exited(entry, code, now)
+            return True
+        if entry.state == "starting":
+            if service.ready():
+                entry.state, entry.up_since = "running", now
+                entry.last_seconds_down = round(now - entry.down_since, 1)
+                self.report(f"{service.name} is ready again on {service.url}, {entry.last_seconds_down:g} s after "
+                            f"it exited (restart {entry.restarts})")
+                return True
+            if not entry.slow_start_reported and now - entry.restart_at > policy.ready_timeout:
+                entry.slow_start_reported = True
+                self.report(f"warning: {service.name} was restarted {policy.ready_timeout:g} s ago and does not "
+                            f"answer {service.url}/ready yet. Last lines of {shown_path(service.log_path)}:\n"
+                            f"{processes.tail(service.log_path, 15)}")
+            return False
+        if entry.streak and now - entry.up_since >= policy.window:
+            # Up for a whole window: whatever made it exit has passed, and the back-off starts over.
+            entry.streak = 0
+            if entry.keeps_exiting:
+                entry.keeps_exiting = False
+                self.report(f"{service.name} has stayed up for {policy.window:g} s; should it exit again, it is "
+                            f"restarted after {policy.first_delay:g} s")
+            return True
+        return False
+
+    def _exited(self, entry: Supervised, code: int, now: float) -> None:
+        service, policy = entry.service, self.policy
+        entry.exits.append(now)
+        while now - entry.exits[0] > policy.window:
+            entry.exits.popleft()
+        entry.streak += 1
+        entry.down_since = now
+        entry.last_exit = describe_exit(code)
+        entry.last_exit_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        what = f"{service.name} exited ({entry.last_exit})"
+        if entry.state == "starting":
+            what += " before it was ready again"
+        restart = entry.restarts + 1
+        if len(entry.exits) >= policy.burst and not entry.keeps_exiting:
+            entry.keeps_exiting = True
+            delay = policy.max_delay
+            self.report(f"error: {service.name} keeps exiting: {len(entry.exits)} times in {policy.window:g} s "
+                        f"(last: {entry.last_exit}); still trying every {delay:g} s. "
+                        f"Last lines of {shown_path(service.log_path)}:\n{service.last_lines(15)}")
+        elif entry.keeps_exiting:
+            delay = policy.max_delay
+            self.report(f"{what}; it keeps exiting, trying again in {delay:g} s (restart {restart})")
+        else:
+            delay = min(policy.first_delay * 2 ** (entry.streak - 1), policy.max_delay)
+            self.report(f"{what}; restarting in {delay:g} s, restart {restart} "
+                        f"({len(entry.exits)} of {policy.burst} exits allowed in {policy.window:g} s)")
+        entry.state, entry.restart_at = "waiting", now + delay
+
+    def state(self) -> dict:
+        return {
+            "runner_pid": os.getpid(),
+            "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "services": {name: {"state": entry.state, "pid": entry.service.pid, "port": entry.service.port,
+                                "restarts": entry.restarts, "keeps_exiting": entry.keeps_exiting,
+                                "last_exit": entry.last_exit, "last_exit_at": entry.last_exit_at,
+                                "last_seconds_down": entry.last_seconds_down}
+                         for name, entry in self.supervised.items()},
+        }
+
+    def _write_state(self) -> None:
+        if self.state_path is not None:
+            processes.write_json(self.state_path, self.state())
 
 
 def say(message: str) -> None:
@@ -119,14 +327,14 @@ def wait_ready(services: list[Service]) -> None:
             code = service.exited()
             if code is not None:
                 raise RuntimeError(f"{service.name} exited with code {code} before it was ready. "
-                                   f"Last lines of {service.log_path.relative_to(ROOT)}:\n{service.last_lines()}")
+                                   f"Last lines of {shown_path(service.log_path)}:\n{service.last_lines()}")
             if service.ready():
-                say(f"  {service.name} is ready on {url_of(service.name)}")
+                say(f"  {service.name} is ready on {service.url}")
                 waiting.remove(service)
         if waiting and time.monotonic() > deadline:
             service = waiting[0]
-            raise RuntimeError(f"{service.name} did not answer {url_of(service.name, '/ready')} within "
-                               f"{int(READY_TIMEOUT)} s. Last lines of {service.log_path.relative_to(ROOT)}:\n"
+            raise RuntimeError(f"{service.name} did not answer {service.url}/ready within "
+                               f"{int(READY_TIMEOUT)} s. Last lines of {shown_path(service.log_path)}:\n"
                                f"{service.last_lines()}")
         time.sleep(0.25)
 
@@ -187,6 +395,7 @@ def print_urls(services: list[Service], broker, mongo_uri: str) -> None:
     lines.append(f"  Storage:    {mongo_uri}")
     lines.append(f"  Mail:       {url_of('web', '/dev/mail')}   (every email the platform sends, caught)")
     lines.append(f"  Logs:       {LOGS.relative_to(ROOT)}/<service>.log")
+    lines.append("  Restarts:   a service that exits is started again; `.venv/bin/engage status` counts the restarts")
     lines.append("Press Ctrl-C to stop.")
     say("\n".join(lines))
 
@@ -220,6 +429,7 @@ def run() -> int:
     LOGS.mkdir(parents=True, exist_ok=True)
     broker = storage = None
     services: list[Service] = []
+    supervisor: Supervisor | None = None
     mail_catcher = None
     code = 0
     try:
@@ -262,14 +472,11 @@ def run() -> int:
             wait_ready(started)
         seed_demo(env)
         print_urls(services, broker, mongo_uri)
-        while True:
+        supervisor = Supervisor(services)
+        supervisor.start()
+        while supervisor.is_watching():
             time.sleep(1)
-            for service in services:
-                code_now = service.exited()
-                if code_now is not None and not service.reported_exit:
-                    service.reported_exit = True
-                    say(f"warning: {service.name} exited with code {code_now}; "
-                        f"see {service.log_path.relative_to(ROOT)}")
+        raise RuntimeError("the supervisor stopped unexpectedly (its error is above); stopping everything")
     except Stop:
         say("")
     except (BrokerError, StorageError, RuntimeError, OSError) as error:
@@ -279,7 +486,10 @@ def run() -> int:
         # Finish stopping even when Ctrl-C is pressed again.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop_services(services)
+        if supervisor is not None:
+            supervisor.stop()
+        else:
+            stop_services(services)
         if mail_catcher is not None:
             mail_catcher.terminate()
             mail_catcher.wait(timeout=10)

@@ -301,6 +301,41 @@ def test_each_service_starts_after_a_healthy_broker_and_its_storage(service):
         assert depends_on["members"]["condition"] == "service_healthy", "members serves the token keys"
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_is_restarted_when_it_exits_and_checked_on_its_own_ready_endpoint(service):
+    definition = compose_service(service)
+    assert definition["restart"] in ("unless-stopped", "on-failure", "always")
+    test = definition["healthcheck"]["test"]
+    # python, not curl or wget: the image is python:3.11-slim with nothing else added.
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert f"'http://127.0.0.1:{PORTS[service]}/ready'" in test[3]
+    assert definition["healthcheck"]["interval"] and definition["healthcheck"]["retries"]
+
+
+@pytest.mark.parametrize("ready_status, healthy", [(200, True), (503, False)])
+def test_the_compose_healthcheck_passes_only_while_ready_answers_200(ready_status, healthy):
+    class Ready(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(ready_status if self.path == "/ready" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Ready)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _, python, flag, code = compose_service("ideas")["healthcheck"]["test"]
+    try:
+        result = subprocess.run([shutil.which(python) or "python3", flag,
+                                 code.replace(":8002/", f":{server.server_address[1]}/")],
+                                capture_output=True, text=True, timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (result.returncode == 0) == healthy, result.stderr
+
+
 def test_mongo_runs_as_a_single_node_replica_set_that_initiates_itself():
     mongo = compose_service("mongo")
     assert mongo["image"].startswith("mongo:7")
