@@ -14,8 +14,8 @@ from services.common.errors import Unavailable
 STORAGE_DEADLINES_MS = {
     "serverSelectionTimeoutMS": 3000,  # no reachable server
     "connectTimeoutMS": 3000,  # a new connection
-    "socketTimeoutMS": 5000,  # one round trip; shorter than the gateway's RPC deadline, so callers get a 503
-    "waitQueueTimeoutMS": 5000,  # a free connection from the pool
+    "socketTimeoutMS": 3000,  # one round trip; a read retried once still ends inside the gateway's 8 s RPC deadline (a 503)
+    "waitQueueTimeoutMS": 3000,  # a free connection from the pool
 }
 
 
@@ -37,7 +37,8 @@ UNAVAILABLE_MESSAGE = "Storage is unavailable at the moment; nothing was changed
 
 def is_unreachable(exc: BaseException) -> bool:
     """True for the errors that mean "the storage server cannot be reached" (down, restarting, no primary)."""
-    return isinstance(exc, (AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError))
+    return isinstance(exc, (AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError)) or (
+        isinstance(exc, PyMongoError) and exc.timeout)
 
 
 def raise_if_unreachable(exc: PyMongoError) -> None:
