@@ -1,7 +1,7 @@
 """The storage server stops answering (SIGSTOP) for 20 s while members keep using the site.
 
 Pages that need no storage keep answering at once; everything else answers
-503 (or 504) within the gateway's deadline instead of hanging; after SIGCONT
+503 within the gateway's deadline instead of hanging; after SIGCONT
 the platform recovers by itself, and every comment that was stored has
 exactly one event and one notification: nothing lost, nothing doubled.
 """
