@@ -10,12 +10,14 @@ from services.common.errors import Unavailable
 
 
 # Every storage call has a deadline, so a storage server that hangs (paused, overloaded, cut off)
-# costs a caller seconds, not a worker for ever. ``MONGO_URI`` may set any of these itself.
+# costs a caller seconds, not a worker for ever. ``MONGO_URI`` may set any of these itself. Requests
+# have a tighter deadline for all their calls together (``STORAGE_DEADLINE_SECONDS``, in storage.py);
+# these bound everything else: event handlers, timers, the relay, the CLI's bulk work.
 STORAGE_DEADLINES_MS = {
     "serverSelectionTimeoutMS": 3000,  # no reachable server
     "connectTimeoutMS": 3000,  # a new connection
-    "socketTimeoutMS": 3000,  # one round trip; a read retried once still ends inside the gateway's 8 s RPC deadline (a 503)
-    "waitQueueTimeoutMS": 3000,  # a free connection from the pool
+    "socketTimeoutMS": 10000,  # one round trip (a bulk insert of thousands of documents included)
+    "waitQueueTimeoutMS": 10000,  # a free connection from the pool
 }
 
 
