@@ -55,7 +55,7 @@ class World:
         self.system = system
         self.web = system.url("web")
         self.slug = "bench"
-        from nameko.standalone.rpc import ClusterRpcProxy
+        from services.common.rpc import ClusterRpcProxy
         with ClusterRpcProxy({"AMQP_URI": system.broker.amqp_uri}, timeout=30) as rpc:
             rpc.members.create_agency({"slug": self.slug, "name": "Benchmark Agency"}, None)
         self.members: dict[str, Api] = {}
@@ -267,7 +267,7 @@ def measure_idea_page(system: System, world: World, idea_id: str, progress: Prog
     page.raise_for_status()
     if page.text.count("Comment ") < 50:
         raise RuntimeError("the idea page does not show its 50 comments")
-    from nameko.standalone.rpc import ClusterRpcProxy
+    from services.common.rpc import ClusterRpcProxy
     with ClusterRpcProxy({"AMQP_URI": system.broker.amqp_uri}, timeout=30) as rpc:
         data = rpc.ideas.idea_page(idea_id)
     system.mongo()["bench_bare_page"].pages.replace_one(
@@ -304,7 +304,7 @@ def idea_page_p50(system: System, world: World, idea_id: str, times: int) -> tup
     session = requests.Session()
     url = f"{world.web}/ideas/{idea_id}"
     page = p50_of(lambda: session.get(url, timeout=10).raise_for_status(), times)
-    from nameko.standalone.rpc import ClusterRpcProxy
+    from services.common.rpc import ClusterRpcProxy
     with ClusterRpcProxy({"AMQP_URI": system.broker.amqp_uri}, timeout=30) as rpc:
         read = p50_of(lambda: rpc.ideas.idea_page(idea_id), times)
     return page, read

@@ -18,7 +18,7 @@ from pathlib import Path
 import pymongo
 import requests
 
-from deploy.local import processes
+from deploy.local import broker_users, processes
 from deploy.local.broker import PrivateBroker
 from deploy.local.storage import PrivateStorage
 
@@ -43,6 +43,9 @@ class ServiceProcess:
         self.port = processes.free_port()
         prefix = "BENCH" if name in MODULES else name.upper()
         self.env = {**env, f"{prefix}_PORT": str(self.port), f"{prefix}_HOST": "127.0.0.1"}
+        # Each service logs in as its own broker user, as in production; the benchmark's own probes as the operator.
+        user = name if name in broker_users.service_users() else broker_users.OPERATOR
+        self.env["AMQP_URI"] = broker_users.uri_for(env["AMQP_URI"], user)
         if name in MODULES:
             self.env["BENCH_SERVICE"] = name
             self.env["BENCH_DATABASE"] = f"bench_{name}"

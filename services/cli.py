@@ -33,7 +33,27 @@ def _config(service: str) -> dict:
 
 
 def _amqp_uri() -> str:
-    return _config("members")["AMQP_URI"]
+    """The broker as the ``operator`` user: on the bus the CLI is the platform operator.
+
+    ``AMQP_URI`` when it logs in as the operator (compose, ``make run``); else,
+    on a developer's machine, the operator's password from the secrets file
+    ``make run`` and ``make test`` keep in ``.data/``.
+    """
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    from services.common.bus import broker_user
+    from services.common.config import ROOT
+    from services.common.rpc import OPERATOR_BROKER_USER
+
+    uri = _config("members")["AMQP_URI"]
+    local = ROOT / ".data" / "broker-users.json"
+    if broker_user(uri) == OPERATOR_BROKER_USER or not local.exists():
+        return uri
+    password = json.loads(local.read_text())[OPERATOR_BROKER_USER]
+    parts = urlsplit(uri)
+    netloc = f"{OPERATOR_BROKER_USER}:{quote(password, safe='')}@{parts.hostname}" + (
+        f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 def _database(service: str):
@@ -55,7 +75,7 @@ def _port(service: str) -> int:
 
 
 def _rpc():
-    from nameko.standalone.rpc import ClusterRpcProxy
+    from services.common.rpc import ClusterRpcProxy
 
     return ClusterRpcProxy({"AMQP_URI": _amqp_uri()}, timeout=30)
 

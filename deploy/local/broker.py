@@ -5,7 +5,10 @@ at exit only what it started itself. `PrivateBroker` is a RabbitMQ node of
 its own (node name, ports, data directory, Erlang cookie) for tests, chaos
 runs and benchmarks: it never touches the system broker on 5672, several can
 run at once, and it can be stopped, killed and started again on the same
-ports with the same data. Stdlib only.
+ports with the same data. Both carry the project's broker users
+(``deploy.local.broker_users``): every service connects as its own user and
+the CLI as ``operator``; a private node has no ``guest`` at all, and the
+system broker's ``guest`` is never changed. Stdlib only.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from deploy.local import processes
+from deploy.local import broker_users, processes
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_MANAGEMENT_PORT = 15672
@@ -119,12 +122,18 @@ def management_request(management_url: str, method: str, path: str, body: object
 
 
 def create_vhost(management_url: str, vhost: str, user: str | None = None) -> None:
-    """Create ``vhost`` and give ``user`` (default: the management user) full permissions on it."""
+    """Create ``vhost`` as the deploy definitions shape ``/``, and give ``user`` (default: the management user) full permissions.
+
+    Each project user gets its permissions on the vhost and the shared
+    exchanges and policies are declared, so services run there as they do in
+    production (the users themselves exist since the broker started).
+    """
     user = user or urlsplit(management_url).username or "guest"
     name = quote(vhost, safe="")
     management_request(management_url, "PUT", f"/api/vhosts/{name}", {})
     management_request(management_url, "PUT", f"/api/permissions/{name}/{quote(user, safe='')}",
                        {"configure": ".*", "write": ".*", "read": ".*"})
+    broker_users.install(management_url, vhost, with_users=False)
 
 
 def delete_vhost(management_url: str, vhost: str) -> None:
@@ -160,6 +169,33 @@ class SystemBroker:
         self.management_url = management_url
         self.started_here = started_here
         self.how = how
+
+    def uri_for(self, user: str) -> str:
+        """The broker's address logging in as one of the project's users (a service's name, or ``operator``)."""
+        return broker_users.uri_for(self.amqp_uri, user)
+
+    def install_users(self) -> None:
+        """Create the project's users and their permissions on ``/``; other users (``guest``) stay as they are."""
+        host, _ = _reachable(self.amqp_uri)
+        if host not in ("127.0.0.1", "localhost"):
+            return  # a remote broker's operator provisions its users (deploy/README.md)
+        if self.management_url:
+            broker_users.install(self.amqp_admin_management_url(), "/")
+            return
+        ctl = _system_command("rabbitmqctl")
+        if not ctl or not is_root():
+            raise BrokerError("The broker has no management API and rabbitmqctl cannot be run here, so the services' "
+                              "users cannot be created. Run `make run` as root, enable rabbitmq_management, or load "
+                              "deploy/rabbitmq/definitions.json into the broker yourself.")
+        broker_users.install_with_rabbitmqctl(ctl, "/")
+
+    def amqp_admin_management_url(self) -> str:
+        """The management URL with the credentials of ``AMQP_URI`` (the broker's administrator for this run)."""
+        parts = urlsplit(self.management_url)
+        user = urlsplit(self.amqp_uri)
+        netloc = f"{user.username or 'guest'}:{user.password or 'guest'}@{parts.hostname}" + (
+            f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
     def stop(self) -> None:
         if not self.started_here:
@@ -209,16 +245,16 @@ def ensure_system_broker(log_path: Path | None = None, timeout: float = 90.0) ->
         management = None
         if host in ("127.0.0.1", "localhost"):
             management = _local_management_url()
-        return SystemBroker(configured, management, False, "from AMQP_URI")
+        return _with_users(SystemBroker(configured, management, False, "from AMQP_URI"))
 
     if processes.port_is_open(5672):
-        return SystemBroker(DEFAULT_AMQP_URI, _local_management_url(), False,
-                            "found running on 127.0.0.1:5672; left running at exit")
+        return _with_users(SystemBroker(DEFAULT_AMQP_URI, _local_management_url(), False,
+                                        "found running on 127.0.0.1:5672; left running at exit"))
 
     ensure_rabbitmq_installed(log_path)
     if processes.port_is_open(5672):  # the package's install scripts may have started it
-        return SystemBroker(DEFAULT_AMQP_URI, _local_management_url(), False,
-                            "installed now and running as a system service")
+        return _with_users(SystemBroker(DEFAULT_AMQP_URI, _local_management_url(), False,
+                                        "installed now and running as a system service"))
 
     wrapper = _system_command("rabbitmq-server")
     if not wrapper or not (is_root() or pwd.getpwuid(os.geteuid()).pw_name == "rabbitmq"):
@@ -236,7 +272,13 @@ def ensure_system_broker(log_path: Path | None = None, timeout: float = 90.0) ->
             raise BrokerError("rabbitmq-server did not start listening on 127.0.0.1:5672 within "
                               f"{int(timeout)} s.\n{started.stdout.strip()}\n{logs}".rstrip())
         time.sleep(0.25)
-    return SystemBroker(DEFAULT_AMQP_URI, _local_management_url(), True, "started by make run; stopped at exit")
+    return _with_users(SystemBroker(DEFAULT_AMQP_URI, _local_management_url(), True,
+                                    "started by make run; stopped at exit"))
+
+
+def _with_users(broker: SystemBroker) -> SystemBroker:
+    broker.install_users()
+    return broker
 
 
 # --- private nodes for tests, chaos runs and benchmarks ------------------------------------------
@@ -304,23 +346,28 @@ class PrivateBroker(processes.ServerProcess):
 
     @property
     def amqp_uri(self) -> str:
-        """amqp://guest:guest@127.0.0.1:<port>/ (guest may log in from loopback only)."""
+        """amqp://operator:…@127.0.0.1:<port>/: the node's administrator (the node has no guest)."""
         self._require_created()
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        return broker_users.uri_for(f"amqp://127.0.0.1:{self.port}/", broker_users.OPERATOR)
 
     @property
     def management_url(self) -> str:
-        """http://guest:guest@127.0.0.1:<management port> (no trailing slash)."""
+        """http://operator:…@127.0.0.1:<management port> (no trailing slash)."""
         self._require_created()
-        return f"http://guest:guest@127.0.0.1:{self.management_port}"
+        password = quote(broker_users.passwords()[broker_users.OPERATOR], safe="")
+        return f"http://{broker_users.OPERATOR}:{password}@127.0.0.1:{self.management_port}"
 
     def amqp_uri_for(self, vhost: str) -> str:
         return vhost_uri(self.amqp_uri, vhost)
 
+    def uri_for(self, user: str, vhost: str = "/") -> str:
+        """The node's address on ``vhost`` logging in as one of the project's users (a service's name, or ``operator``)."""
+        return broker_users.uri_for(vhost_uri(self.amqp_uri, vhost), user)
+
     # vhosts and the node's command line
 
     def create_vhost(self, vhost: str) -> str:
-        """Create ``vhost`` (guest gets full permissions); its AMQP URI."""
+        """Create ``vhost`` (the project's users get their permissions, operator all); the operator's AMQP URI for it."""
         create_vhost(self.management_url, vhost)
         return self.amqp_uri_for(vhost)
 
@@ -376,6 +423,7 @@ class PrivateBroker(processes.ServerProcess):
             output.close()
         (self.directory / "launcher.pid").write_text(f"{self._process.pid}\n")
         self._wait_until_ready(timeout)
+        broker_users.install(self.management_url, "/")
         return self
 
     def is_running(self) -> bool:
@@ -460,7 +508,9 @@ class PrivateBroker(processes.ServerProcess):
             f"listeners.tcp.1 = 127.0.0.1:{self.port}",
             f"management.tcp.port = {self.management_port}",
             "management.tcp.ip = 127.0.0.1",
-            "loopback_users.guest = true",
+            # The first user is the project's operator instead of guest, so guest never exists here.
+            f"default_user = {broker_users.OPERATOR}",
+            f"default_pass = {broker_users.passwords()[broker_users.OPERATOR]}",
             # Fresher numbers in the management API for tests that look at queue depths.
             "collect_statistics_interval = 1000",
             "disk_free_limit.absolute = 50MB",
@@ -555,7 +605,8 @@ def main(argv: list[str] | None = None) -> int:
     broker = PrivateBroker(purpose)
     try:
         broker.start()
-        print(f"{broker.node_name}\n  AMQP:       {broker.amqp_uri}\n  management: {broker.management_url}\n"
+        print(f"{broker.node_name}\n  AMQP:       {broker_users.redacted(broker.amqp_uri)}\n"
+              f"  management: {broker_users.redacted(broker.management_url)}\n"
               f"  state:      {broker.directory / 'state.json'}\nCtrl-C stops it.", flush=True)
         while True:
             time.sleep(3600)

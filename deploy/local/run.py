@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from deploy.local import bootstrap, processes
+from deploy.local.broker_users import SECRETS, redacted
 
 ROOT = bootstrap.ROOT
 DATA = ROOT / ".data"
@@ -389,7 +390,8 @@ def print_urls(services: list[Service], broker, mongo_uri: str) -> None:
         lines += [f"  Pages:      {url_of('web', '/')}", f"  API:        {url_of('web', '/api/v1')}"]
     for name in names:
         lines.append(f"  {name + ':':<11} {url_of(name, '/metrics')}   (also /health, /ready)")
-    lines.append(f"  RabbitMQ:   {broker.amqp_uri}   ({broker.how})")
+    lines.append(f"  RabbitMQ:   {redacted(broker.amqp_uri)}   ({broker.how}; service users' passwords in "
+                 f"{SECRETS.relative_to(ROOT)})")
     if broker.management_url:
         lines.append(f"  Management: {broker.management_url}")
     lines.append(f"  Storage:    {mongo_uri}")
@@ -434,7 +436,7 @@ def run() -> int:
     code = 0
     try:
         broker = ensure_system_broker(log_path=LOGS / "apt.log")
-        say(f"RabbitMQ: {broker.amqp_uri} ({broker.how})")
+        say(f"RabbitMQ: {redacted(broker.amqp_uri)} ({broker.how}); each service logs in as its own user")
         mongo_uri, storage = ensure_local_storage(DATA)
         say(f"Storage: {mongo_uri}" + (f" (data in {storage.data_dir.relative_to(ROOT)})"
                                        if storage else " (MONGO_URI)"))
@@ -444,7 +446,8 @@ def run() -> int:
                 "Press Ctrl-C to stop.")
             while True:
                 time.sleep(3600)
-        env = dict(os.environ, AMQP_URI=broker.amqp_uri, MONGO_URI=mongo_uri)
+        # The CLI (engage seed-demo) is the operator on the bus; each service gets its own user below.
+        env = dict(os.environ, AMQP_URI=broker.uri_for("operator"), MONGO_URI=mongo_uri)
         env.setdefault("ENGAGE_ENV", "development")
         env.setdefault("MEMBERS_JWKS_URL", url_of("members", "/.well-known/jwks.json"))
         env.setdefault("PUBLIC_BASE_URL", url_of("web"))
@@ -465,7 +468,7 @@ def run() -> int:
             env["SMTP_URL"] = f"smtp://127.0.0.1:{MAIL_CATCHER_PORT}"
         for phase in phases:
             say(f"Starting {', '.join(phase)} ...")
-            started = [Service(name, env) for name in phase]
+            started = [Service(name, {**env, "AMQP_URI": broker.uri_for(name)}) for name in phase]
             for service in started:
                 service.start()
             services += started

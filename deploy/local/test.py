@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.local import bootstrap, processes
+from deploy.local.broker_users import redacted
 
 ROOT = bootstrap.ROOT
 ARTIFACTS = ROOT / "artifacts"
@@ -300,7 +301,7 @@ def main(argv: list[str]) -> int:
         began = time.monotonic()
         say("Starting a private RabbitMQ node and storage server ...")
         broker, storage = start_infrastructure("chaos" if chaos else "test")
-        say(f"  broker {broker.node_name}: {broker.amqp_uri} (management {broker.management_url})\n"
+        say(f"  broker {broker.node_name}: {redacted(broker.amqp_uri)} (management {redacted(broker.management_url)})\n"
             f"  storage: {storage.mongo_uri}\n  ready in {time.monotonic() - began:.1f} s")
         env = dict(os.environ)
         env.update({

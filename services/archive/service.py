@@ -16,7 +16,7 @@ from services.common.consumer import consume_events
 from services.common.errors import Forbidden, NotFound, ValidationFailed
 from services.common.events import Event, utc_now
 from services.common.http import load
-from services.common.rpc import rpc
+from services.common.rpc import ANYONE, MEMBER, role, rpc
 from services.common.storage import Storage
 from services.common.tokens import Caller
 
@@ -29,12 +29,12 @@ class ArchiveService(service_base.ServiceBase):
 
     # -- search and browsing --------------------------------------------------
 
-    @rpc
+    @rpc(allow=ANYONE)
     def search(self, query: dict) -> dict:
         """Ranked hits across resources and archived ideas (``q``, ``kind``, ``tag``, ``licence``, ``agency``)."""
         return actions.search_archive(self.store, load(schemas.SearchQuery(), query))
 
-    @rpc
+    @rpc(allow=ANYONE)
     def list_resources(self, query: dict | None = None) -> dict:
         data = load(schemas.Listing(), query or {})
         found = self.store.resources(kind=data["kind"], skip=data["cursor"], limit=data["limit"] + 1)
@@ -43,7 +43,7 @@ class ArchiveService(service_base.ServiceBase):
                 "next_cursor": str(data["cursor"] + data["limit"]) if more else None,
                 "counts": self.store.resource_counts()}
 
-    @rpc
+    @rpc(allow=ANYONE)
     def list_ideas(self, query: dict | None = None) -> dict:
         data = load(schemas.Listing(), query or {})
         found = self.store.archived_ideas(skip=data["cursor"], limit=data["limit"] + 1)
@@ -51,7 +51,7 @@ class ArchiveService(service_base.ServiceBase):
         return {"items": [domain.idea_view(s) for s in found[:data["limit"]]],
                 "next_cursor": str(data["cursor"] + data["limit"]) if more else None}
 
-    @rpc
+    @rpc(allow=ANYONE)
     def get_idea(self, idea_id: str) -> dict:
         snapshot = self.store.archived_idea(str(idea_id))
         lessons = [{"id": r["_id"], "title": r["title"], "kind": r["kind"]}
@@ -66,7 +66,7 @@ class ArchiveService(service_base.ServiceBase):
             raise NotFound("There is no such resource in the archive.")
         return resource
 
-    @rpc
+    @rpc(allow=ANYONE)
     def get_resource(self, resource_id: str) -> dict:
         """A resource with its body rendered safely, its history and the archived ideas it draws on."""
         resource = self._visible_resource(resource_id)
@@ -80,7 +80,7 @@ class ArchiveService(service_base.ServiceBase):
                 "revisions": [domain.revision_view(r) for r in self.store.revisions(resource["_id"])],
                 "may_edit": domain.may_publish(principal, resource["agency"])}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def create_resource(self, payload: dict) -> dict:
         """Publish a resource at once (agency administrators, network administrators, operators)."""
         principal = self.caller.required()
@@ -91,7 +91,7 @@ class ArchiveService(service_base.ServiceBase):
             tx, data, agency=agency, actor=Actor.of(principal), note=data["note"]))
         return domain.resource_view(resource)
 
-    @rpc
+    @rpc(allow=MEMBER)
     def update_resource(self, resource_id: str, payload: dict) -> dict:
         """The next revision, made by a publisher of the resource's agency; a stale ``base_revision`` is a 409."""
         principal = self.caller.required()
@@ -103,7 +103,7 @@ class ArchiveService(service_base.ServiceBase):
             base_revision=data["base_revision"]))
         return domain.resource_view(resource)
 
-    @rpc
+    @rpc(allow=MEMBER)
     def withdraw_resource(self, resource_id: str, payload: dict | None = None) -> dict:
         """Take a resource out of the archive's lists and search; its history stays, and a revert brings it back."""
         principal = self.caller.required()
@@ -115,24 +115,24 @@ class ArchiveService(service_base.ServiceBase):
             action="withdrawn", status="withdrawn"))
         return domain.resource_view(resource)
 
-    @rpc
+    @rpc(allow=ANYONE)
     def revisions(self, resource_id: str) -> list[dict]:
         resource = self._visible_resource(resource_id)
         return [domain.revision_view(r) for r in self.store.revisions(resource["_id"])]
 
-    @rpc
+    @rpc(allow=ANYONE)
     def revision(self, resource_id: str, number: int) -> dict:
         resource = self._visible_resource(resource_id)
         return domain.revision_view(self.store.revision(resource["_id"], int(number)))
 
-    @rpc
+    @rpc(allow=ANYONE)
     def diff(self, resource_id: str, query: dict) -> dict:
         """What changed between two revisions: ``{"from": n, "to": m}``."""
         data = load(schemas.DiffQuery(), query)
         resource = self._visible_resource(resource_id)
         return actions.resource_diff(self.store, resource["_id"], data["from_revision"], data["to_revision"])
 
-    @rpc
+    @rpc(allow=MEMBER)
     def revert_resource(self, resource_id: str, payload: dict) -> dict:
         """A new revision holding an earlier one's content (history is kept, never rewritten)."""
         principal = self.caller.required()
@@ -149,7 +149,7 @@ class ArchiveService(service_base.ServiceBase):
 
     # -- proposals -------------------------------------------------------------
 
-    @rpc
+    @rpc(allow=MEMBER)
     def propose(self, payload: dict) -> dict:
         """Any member proposes a new resource or a change to one; it waits for a publisher's review."""
         principal = self.caller.required()
@@ -168,7 +168,7 @@ class ArchiveService(service_base.ServiceBase):
         self.store.add_proposal(proposal)
         return _proposal_view(proposal)
 
-    @rpc
+    @rpc(allow=MEMBER)
     def list_proposals(self, status: str = "pending") -> list[dict]:
         """Publishers see their agency's proposals (operators every agency's); members see their own."""
         principal = self.caller.required()
@@ -182,7 +182,7 @@ class ArchiveService(service_base.ServiceBase):
             found = self.store.proposals(status=status, agencies=None, proposer_id=principal.member_id)
         return [_proposal_view(p) for p in found]
 
-    @rpc
+    @rpc(allow=MEMBER)
     def review_proposal(self, proposal_id: str, payload: dict) -> dict:
         """Accept (publishing it in the proposer's name) or reject a pending proposal."""
         principal = self.caller.required()
@@ -202,7 +202,7 @@ class ArchiveService(service_base.ServiceBase):
 
     # -- legacy pages and open data --------------------------------------------
 
-    @rpc
+    @rpc(allow=role("agency_admin"))
     def import_page(self, text: str) -> dict:
         """Keep one legacy consultation page (agency administrators and operators): ``{"created", "idea"}``."""
         principal = self.caller.required()
@@ -213,7 +213,7 @@ class ArchiveService(service_base.ServiceBase):
         snapshot, created = actions.import_page(self.store, text, imported_by=principal.member_id)
         return {"created": created, "idea": domain.idea_view(snapshot)}
 
-    @rpc
+    @rpc(allow=ANYONE)
     def export(self, dataset: str, fmt: str) -> dict:
         """Open data: ``{"content_type", "body"}`` for resources, ideas or comments as json or csv."""
         content_type, body = actions.export_text(self.store, str(dataset), str(fmt))

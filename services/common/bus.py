@@ -10,10 +10,22 @@ from __future__ import annotations
 
 import logging
 from typing import Iterable
+from urllib.parse import unquote, urlsplit
 
 from kombu import Connection, Exchange, Producer, Queue
 
 log = logging.getLogger(__name__)
+
+
+def broker_user(amqp_uri: str) -> str:
+    """The user an AMQP URI logs in as: what RabbitMQ accepts as a message's ``user_id`` on that connection.
+
+    Every message we publish carries it, so a receiver learns who sent it from
+    the broker's check instead of from anything the sender wrote in the body
+    or headers (RabbitMQ refuses a ``user_id`` that is not the connection's user).
+    """
+    return unquote(urlsplit(amqp_uri).username or "guest")
+
 
 def events_exchange(service: str) -> Exchange:
     """``<service>.events``: topic, durable, the public face of a publishing service."""
@@ -41,10 +53,14 @@ def requeue_exchange(service: str) -> Exchange:
 
 
 class ConfirmedPublisher:
-    """One AMQP connection and channel in confirm mode. Not shared between green threads."""
+    """One AMQP connection and channel in confirm mode. Not shared between green threads.
+
+    Each message carries the connection's user as ``user_id`` (see ``broker_user``).
+    """
 
     def __init__(self, amqp_uri: str, *, heartbeat: int = 60):
         self.amqp_uri = amqp_uri
+        self.user_id = broker_user(amqp_uri)
         self.heartbeat = heartbeat
         self._connection: Connection | None = None
         self._producer: Producer | None = None
@@ -77,7 +93,7 @@ class ConfirmedPublisher:
             producer.publish(
                 body, exchange=exchange, routing_key=routing_key, delivery_mode=2,
                 content_type=content_type, content_encoding="binary", message_id=message_id,
-                headers=headers or {}, retry=False,
+                headers=headers or {}, user_id=self.user_id, retry=False,
             )
         except Exception:
             self.close()

@@ -1,6 +1,7 @@
 """What every service class inherits: metrics, log context, and ``/health``, ``/ready``, ``/metrics``.
 
-Operators also get the ``dead_letters`` RPC, which the agency admin area shows.
+Operators also get the ``dead_letters`` RPC, which the agency admin area shows. Every RPC
+entrypoint of the service is checked against its declaration (``rpc_access``).
 
 ``/ready`` answers 200 only when every shared part of the container that can
 tell (storage, the broker connection) says it is ready, and names what is not.
@@ -14,7 +15,7 @@ from services.common.dead_letters import DeadLetterBook
 from services.common.http import api, json_response
 from services.common.logs import LogContext
 from services.common.metrics import EntrypointMetrics
-from services.common.rpc import rpc
+from services.common.rpc import OPERATOR, RpcAccess, rpc
 
 
 class Readiness(DependencyProvider):
@@ -44,6 +45,7 @@ class ServiceBase:
     log_context = LogContext()
     readiness = Readiness()
     dead_letter_book = DeadLetterBook()
+    rpc_access = RpcAccess()
 
     @api("GET", "/health")
     def health(self, request):
@@ -59,7 +61,7 @@ class ServiceBase:
     def metrics_endpoint(self, request):
         return Response(self.metrics.exposition(), mimetype="text/plain; version=0.0.4")
 
-    @rpc
+    @rpc(allow=OPERATOR)
     def dead_letters(self, limit: int = 50) -> list[dict]:
         """Operators only: the messages this service's consumers gave up on, oldest first, without bodies."""
         return self.dead_letter_book(limit)

@@ -13,7 +13,7 @@ from services.common.consumer import consume_events
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.events import Event, as_json_safe, isoformat, utc_now
 from services.common.http import load
-from services.common.rpc import rpc
+from services.common.rpc import ANYONE, MEMBER, OPERATOR, role, rpc, service
 from services.common.storage import Storage
 from services.common.tokens import Caller, Principal
 from services.ideas import domain, schemas
@@ -71,7 +71,7 @@ class IdeasService(service_base.ServiceBase):
 
     # -- ideas --------------------------------------------------------------
 
-    @rpc
+    @rpc(allow=MEMBER)
     def submit_idea(self, payload: dict) -> dict:
         """A new idea by the caller: open at once, or a draft when ``draft`` is true. The author follows it."""
         principal = self.caller.required()
@@ -100,13 +100,13 @@ class IdeasService(service_base.ServiceBase):
 
         return idea_view(self.store.transaction(write))
 
-    @rpc
+    @rpc(allow=ANYONE)
     def get_idea(self, idea_id: str) -> dict:
         principal = self.caller.optional()
         idea = self._visible_idea(str(idea_id), principal)
         return idea_view(idea)
 
-    @rpc
+    @rpc(allow=ANYONE)
     def idea_page(self, idea_id: str) -> dict:
         """Everything anyone sees on the idea's page: the idea and its thread in reading order.
 
@@ -117,7 +117,7 @@ class IdeasService(service_base.ServiceBase):
         comments = domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))
         return {"idea": idea_view(idea), "comments": comments, "version": idea["version"]}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def viewer_state(self, idea_id: str) -> dict:
         """What is the caller's own on an idea: their rating and whether they follow it."""
         principal = self.caller.required()
@@ -131,7 +131,7 @@ class IdeasService(service_base.ServiceBase):
             raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
         return idea
 
-    @rpc
+    @rpc(allow=MEMBER)
     def update_idea(self, idea_id: str, payload: dict) -> dict:
         """The author's edit, while the idea is a draft or open."""
         principal = self.caller.required()
@@ -151,7 +151,7 @@ class IdeasService(service_base.ServiceBase):
 
         return idea_view(self.store.transaction(write))
 
-    @rpc
+    @rpc(allow=MEMBER)
     def change_state(self, idea_id: str, payload: dict) -> dict:
         """Move an idea along its lifecycle (moderators and agency admins; authors publish drafts)."""
         principal = self.caller.required()
@@ -184,7 +184,7 @@ class IdeasService(service_base.ServiceBase):
 
     # -- listing and search -------------------------------------------------
 
-    @rpc
+    @rpc(allow=ANYONE)
     def list_ideas(self, query: dict | None = None) -> dict:
         """``{items, next_cursor}``: one facet of the ideas in one order, a page below the cursor."""
         principal = self.caller.optional()
@@ -202,7 +202,7 @@ class IdeasService(service_base.ServiceBase):
         next_cursor = domain.encode_cursor(page[-1][domain.SORT_FIELDS[data["sort"]]]) if more else None
         return {"items": [idea_view(idea) for idea in page], "next_cursor": next_cursor}
 
-    @rpc
+    @rpc(allow=ANYONE)
     def search_ideas(self, q: str, limit: int = 20) -> dict:
         """Listed ideas holding every word of ``q`` (stemmed), best first, with a highlighted snippet."""
         terms = search.query_terms(q if isinstance(q, str) else "")
@@ -212,7 +212,7 @@ class IdeasService(service_base.ServiceBase):
         ranked = search.rank(self.store.search_candidates(terms), terms, time_field="created_at")[:limit]
         return {"items": [_search_item(doc, terms) for doc in ranked], "next_cursor": None}
 
-    @rpc
+    @rpc(allow=ANYONE)
     def similar_ideas(self, title: str, limit: int = 5) -> list[dict]:
         """Listed ideas sharing words with a title being written: the ones sharing most, and best, first."""
         terms = search.query_terms(title if isinstance(title, str) else "")
@@ -227,7 +227,7 @@ class IdeasService(service_base.ServiceBase):
 
     # -- ratings ------------------------------------------------------------
 
-    @rpc
+    @rpc(allow=MEMBER)
     def rate(self, idea_id: str, payload: dict) -> dict:
         """The caller's 1–5 stars (again replaces their earlier rating); answers the idea's new summary."""
         principal = self.caller.required()
@@ -259,7 +259,7 @@ class IdeasService(service_base.ServiceBase):
 
     # -- comments -----------------------------------------------------------
 
-    @rpc
+    @rpc(allow=MEMBER)
     def post_comment(self, idea_id: str, payload: dict) -> dict:
         """A comment on an idea, or a reply (``parent_id``) down to depth 3. Mentions are resolved in the idea's agency."""
         principal = self.caller.required()
@@ -323,7 +323,7 @@ class IdeasService(service_base.ServiceBase):
                 "by_name": comment["author_name"], "excerpt": domain.excerpt(comment["body"]),
                 "version": idea["version"]})
 
-    @rpc
+    @rpc(allow=MEMBER)
     def edit_comment(self, comment_id: str, payload: dict) -> dict:
         """The author's correction, within 15 minutes of posting. Newly mentioned members are told."""
         principal = self.caller.required()
@@ -344,7 +344,7 @@ class IdeasService(service_base.ServiceBase):
 
         return _with_version(*self.store.transaction(write))
 
-    @rpc
+    @rpc(allow=MEMBER)
     def remove_comment(self, comment_id: str) -> dict:
         """Soft delete by the author or a moderator: the comment shows as removed and its replies stay."""
         principal = self.caller.required()
@@ -377,7 +377,7 @@ class IdeasService(service_base.ServiceBase):
                            "comment_id": comment["id"], "detail": domain.excerpt(comment["body"], 120),
                            "note": note, "at": utc_now()})
 
-    @rpc
+    @rpc(allow=MEMBER)
     def report_comment(self, comment_id: str, payload: dict) -> dict:
         """One report per member; the third hides the comment until a moderator decides."""
         principal = self.caller.required()
@@ -406,7 +406,7 @@ class IdeasService(service_base.ServiceBase):
 
         return {**_with_version(*self.store.transaction(write)), "reported": True}
 
-    @rpc
+    @rpc(allow=role("moderator", "agency_admin"))
     def moderate_comment(self, comment_id: str, payload: dict) -> dict:
         """A moderator's decision on a reported comment: keep it (it shows again) or remove it."""
         principal = self.caller.required()
@@ -430,7 +430,7 @@ class IdeasService(service_base.ServiceBase):
 
         return _with_version(*self.store.transaction(write))
 
-    @rpc
+    @rpc(allow=role("moderator", "agency_admin"))
     def moderation_queue(self) -> dict:
         """Hidden comments waiting for a decision, oldest first, with their reports (the caller's agency)."""
         principal = self.caller.required()
@@ -444,7 +444,7 @@ class IdeasService(service_base.ServiceBase):
                               for r in reports.get(c["id"], [])]} for c in hidden]
         return {"items": items, "next_cursor": None}
 
-    @rpc
+    @rpc(allow=role("moderator", "agency_admin"))
     def moderation_log(self) -> dict:
         """Every moderator action in the caller's agency, newest first."""
         principal = self.caller.required()
@@ -455,11 +455,11 @@ class IdeasService(service_base.ServiceBase):
 
     # -- follows ------------------------------------------------------------
 
-    @rpc
+    @rpc(allow=MEMBER)
     def follow(self, idea_id: str) -> dict:
         return self._set_following(str(idea_id), True)
 
-    @rpc
+    @rpc(allow=MEMBER)
     def unfollow(self, idea_id: str) -> dict:
         return self._set_following(str(idea_id), False)
 
@@ -484,7 +484,7 @@ class IdeasService(service_base.ServiceBase):
         return {"idea_id": idea["id"], "following": follow, "follower_count": idea.get("follower_count", 0),
                 "version": idea["version"]}
 
-    @rpc
+    @rpc(allow=service("notify") | OPERATOR)
     def followers_of(self, idea_id: str) -> list[str]:
         """Member ids following an idea (for notifications)."""
         return self.store.followers(str(idea_id))

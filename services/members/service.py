@@ -16,7 +16,7 @@ from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, 
 from services.common.events import as_json_safe, isoformat, utc_now
 from services.common.http import api, json_response, load
 from services.common.ratelimit import RateLimits
-from services.common.rpc import rpc
+from services.common.rpc import ANYONE, MEMBER, OPERATOR, role, rpc, service
 from services.common import service_base
 from services.common.storage import Storage
 from services.common.tokens import Caller, issue, jwks
@@ -68,11 +68,11 @@ class MembersService(service_base.ServiceBase):
 
     # -- agencies -----------------------------------------------------------
 
-    @rpc
+    @rpc(allow=ANYONE)
     def list_agencies(self) -> list[dict]:
         return [{"id": a["id"], "slug": a["slug"], "name": a["name"]} for a in self.store.agencies()]
 
-    @rpc
+    @rpc(allow=OPERATOR)
     def create_agency(self, payload: dict, admin: dict | None = None) -> dict:
         """Operator only (the ``engage agency create`` command): an agency and, optionally, its first administrator."""
         principal = self.caller.optional()
@@ -95,7 +95,7 @@ class MembersService(service_base.ServiceBase):
 
     # -- registration, log-in, tokens ---------------------------------------
 
-    @rpc
+    @rpc(allow=ANYONE)
     def register(self, payload: dict) -> dict:
         data = load(schemas.Registration(), payload)
         member = self.store.transaction(lambda tx: self._add_member(tx, data, roles=["member"]))
@@ -123,7 +123,7 @@ class MembersService(service_base.ServiceBase):
         member["id"] = member.pop("_id")
         return member
 
-    @rpc
+    @rpc(allow=ANYONE)
     def log_in(self, payload: dict, address: str = "unknown") -> dict:
         """Exchange email and password for a token. Failures are rate limited per account and per address."""
         data = load(schemas.Login(), payload)
@@ -148,23 +148,23 @@ class MembersService(service_base.ServiceBase):
         token, expires = issue(self.store.signing_key(), claims, ttl)
         return {"token": token, "expires_at": isoformat(datetime.fromtimestamp(expires, timezone.utc))}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def me(self) -> dict:
         principal = self.caller.required()
         member = self.store.member(principal.member_id)
         return member_view(member, self.store.memberships_of(member["id"]), private=True)
 
-    @rpc
+    @rpc(allow=ANYONE)
     def get_member(self, member_id: str) -> dict:
         return member_view(self.store.member(str(member_id)), self.store.memberships_of(str(member_id)))
 
-    @rpc
+    @rpc(allow=service("notify") | OPERATOR)
     def contact_addresses(self, member_ids: list[str]) -> list[dict]:
         """For the notify service: where to email active members (never published as an event)."""
         return [{"member_id": m["id"], "email": m["email"], "display_name": m["display_name"],
                  "time_zone": m.get("time_zone", "Australia/Sydney")} for m in self.store.contacts(list(member_ids)[:1000])]
 
-    @rpc
+    @rpc(allow=role("agency_admin"))
     def agency_members(self, agency: str) -> list[dict]:
         principal = self.caller.required()
         principal.require_role("agency_admin", agency)
@@ -172,7 +172,7 @@ class MembersService(service_base.ServiceBase):
 
     # -- password reset -----------------------------------------------------
 
-    @rpc
+    @rpc(allow=ANYONE)
     def request_password_reset(self, payload: dict) -> dict:
         """Always answers the same, so it cannot tell who has an account."""
         data = load(schemas.ResetRequest(), payload)
@@ -190,7 +190,7 @@ class MembersService(service_base.ServiceBase):
             self.store.transaction(write)
         return {"status": "If that address is registered, a reset link is on its way."}
 
-    @rpc
+    @rpc(allow=ANYONE)
     def reset_password(self, payload: dict) -> dict:
         data = load(schemas.PasswordReset(), payload)
 
@@ -205,16 +205,16 @@ class MembersService(service_base.ServiceBase):
 
     # -- networks -----------------------------------------------------------
 
-    @rpc
+    @rpc(allow=ANYONE)
     def list_networks(self, agency: str | None = None) -> list[dict]:
         return [_network_view(n) for n in self.store.networks(agency)]
 
-    @rpc
+    @rpc(allow=ANYONE)
     def get_network(self, slug: str) -> dict:
         network = self.store.network(str(slug))
         return {**_network_view(network), "members": as_json_safe(self.store.network_members(network["id"]))}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def create_network(self, payload: dict) -> dict:
         principal = self.caller.required()
         data = load(schemas.NetworkCreation(), payload)
@@ -234,7 +234,7 @@ class MembersService(service_base.ServiceBase):
         self.store.transaction(write)
         return _network_view({**network, "id": network["_id"], "member_count": 1})
 
-    @rpc
+    @rpc(allow=MEMBER)
     def join_network(self, slug: str) -> dict:
         principal = self.caller.required()
 
@@ -246,7 +246,7 @@ class MembersService(service_base.ServiceBase):
 
         return _network_view(self.store.transaction(write))
 
-    @rpc
+    @rpc(allow=MEMBER)
     def leave_network(self, slug: str) -> dict:
         principal = self.caller.required()
 
@@ -265,7 +265,7 @@ class MembersService(service_base.ServiceBase):
 
     # -- roles, API keys, deactivation --------------------------------------
 
-    @rpc
+    @rpc(allow=role("agency_admin"))
     def change_roles(self, member_id: str, payload: dict) -> dict:
         principal = self.caller.required()
         data = load(schemas.RoleChange(), payload)
@@ -279,7 +279,7 @@ class MembersService(service_base.ServiceBase):
 
         return member_view(self.store.transaction(lambda tx: tx.change_roles(target["id"], roles)))
 
-    @rpc
+    @rpc(allow=MEMBER)
     def create_api_key(self, payload: dict) -> dict:
         principal = self.caller.required()
         data = load(schemas.ApiKeyCreation(), payload)
@@ -288,7 +288,7 @@ class MembersService(service_base.ServiceBase):
                                 "scopes": data["scopes"], "created_at": utc_now(), "revoked": False})
         return {"key": key, "name": data["name"], "scopes": data["scopes"]}
 
-    @rpc
+    @rpc(allow=service("web"))
     def token_for_api_key(self, key: str) -> dict:
         """A short-lived token carrying the key's scopes, so every service checks keys the way it checks tokens."""
         if not isinstance(key, str) or not key.startswith(domain.API_KEY_PREFIX):
@@ -301,7 +301,7 @@ class MembersService(service_base.ServiceBase):
             raise Unauthorized("The API key's member has been deactivated.")
         return self._token_for(member, scopes=stored["scopes"], ttl=300)
 
-    @rpc
+    @rpc(allow=MEMBER)
     def deactivate(self, member_id: str) -> dict:
         principal = self.caller.required()
         target = self.store.member(str(member_id))

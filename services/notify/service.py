@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from nameko.messaging import consume
 from nameko.extensions import DependencyProvider
-from services.common.rpc import RpcProxy
 from nameko.timer import Timer
 
 from services.common import contract, service_base
@@ -23,7 +22,7 @@ from services.common.consumer import consume_events
 from services.common.errors import Forbidden, NotFound, ValidationFailed
 from services.common.events import Event, isoformat, utc_now
 from services.common.http import load
-from services.common.rpc import rpc
+from services.common.rpc import ANYONE, MEMBER, OPERATOR, RpcProxy, rpc, service
 from services.common.storage import Storage
 from services.common.tokens import Caller
 from services.notify import digests, domain, fanout, mail, schemas, webhook_delivery
@@ -157,7 +156,7 @@ class NotifyService(service_base.ServiceBase):
 
     # -- notifications ------------------------------------------------------
 
-    @rpc
+    @rpc(allow=MEMBER)
     def list_notifications(self, cursor: str | None = None, limit: int = 20) -> dict:
         """The caller's notifications, newest first, with their unread count."""
         principal = self.caller.required()
@@ -165,27 +164,27 @@ class NotifyService(service_base.ServiceBase):
         return {"items": [notification_view(row) for row in items], "unread": self.store.unread_count(principal.member_id),
                 "next_cursor": next_cursor}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def unread_count(self) -> int:
         return self.store.unread_count(self.caller.required().member_id)
 
-    @rpc
+    @rpc(allow=MEMBER)
     def mark_read(self, notification_id: str) -> dict:
         principal = self.caller.required()
         return notification_view(self.store.mark_read(principal.member_id, str(notification_id)))
 
-    @rpc
+    @rpc(allow=MEMBER)
     def mark_all_read(self) -> dict:
         principal = self.caller.required()
         return {"marked": self.store.mark_all_read(principal.member_id), "unread": 0}
 
     # -- preferences --------------------------------------------------------
 
-    @rpc
+    @rpc(allow=MEMBER)
     def get_preferences(self) -> dict:
         return self._preferences_view(self.store.preferences(self.caller.required().member_id))
 
-    @rpc
+    @rpc(allow=MEMBER)
     def set_preferences(self, payload: dict) -> dict:
         principal = self.caller.required()
         changes = load(schemas.PreferenceChange(), payload)
@@ -197,7 +196,7 @@ class NotifyService(service_base.ServiceBase):
                 "choices": [{"kind": kind, "label": label, "mode": preferences[kind]} for kind, label in domain.KINDS.items()],
                 "modes": domain.MODES}
 
-    @rpc
+    @rpc(allow=ANYONE)
     def describe_unsubscribe(self, token: str) -> dict:
         """What an unsubscribe link would switch off; no log-in needed, the signed token is the permission."""
         try:
@@ -206,7 +205,7 @@ class NotifyService(service_base.ServiceBase):
             raise _invalid(error) from None
         return {"kind": kind, "label": domain.KINDS.get(kind, "Every email from us")}
 
-    @rpc
+    @rpc(allow=ANYONE)
     def unsubscribe(self, token: str) -> dict:
         try:
             member_id, kind = self.settings.tokens.read(str(token))
@@ -218,7 +217,7 @@ class NotifyService(service_base.ServiceBase):
 
     # -- digests (schedule, or an operator asking for a given moment) --------
 
-    @rpc
+    @rpc(allow=OPERATOR)
     def build_digests(self, payload: dict | None = None) -> dict:
         """Build the digests due at ``at`` (default now). Internal callers and operators only."""
         principal = self.caller.optional()
@@ -228,7 +227,7 @@ class NotifyService(service_base.ServiceBase):
         at = data.get("at") or utc_now()
         return {"built": digests.build_due_digests(self.store, self.settings.fanout, self.settings.digest_time_zone, at)}
 
-    @rpc
+    @rpc(allow=service("web") | OPERATOR)
     def caught_mail(self) -> list[dict]:
         """Mail the local run's catch-all SMTP server received (development and test only)."""
         if not self.settings.dev_mail_page:
@@ -237,11 +236,11 @@ class NotifyService(service_base.ServiceBase):
 
     # -- webhooks -----------------------------------------------------------
 
-    @rpc
+    @rpc(allow=ANYONE)
     def webhook_event_types(self) -> list[str]:
         return domain.webhook_event_types()
 
-    @rpc
+    @rpc(allow=MEMBER)
     def create_webhook(self, payload: dict) -> dict:
         """A subscription for the caller; the answer holds the signing secret, which is never shown again."""
         principal = self.caller.required()
@@ -265,16 +264,16 @@ class NotifyService(service_base.ServiceBase):
         webhook["id"] = webhook.pop("_id")
         return {**webhook_view(webhook), "secret": secret}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def list_webhooks(self) -> dict:
         principal = self.caller.required()
         return {"items": [webhook_view(w) for w in self.store.webhooks_of(principal.member_id)], "next_cursor": None}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def get_webhook(self, webhook_id: str) -> dict:
         return webhook_view(self._own_webhook(webhook_id))
 
-    @rpc
+    @rpc(allow=MEMBER)
     def rotate_webhook_secret(self, webhook_id: str, payload: dict | None = None) -> dict:
         """A new secret; the old ones keep signing beside it for the overlap (default ``WEBHOOK_SECRET_OVERLAP_SECONDS``)."""
         webhook = self._own_webhook(webhook_id)
@@ -294,7 +293,7 @@ class NotifyService(service_base.ServiceBase):
         updated = self.store.transaction(write)
         return {**webhook_view(updated), "secret": secret, "previous_secrets_expire_at": isoformat(now + overlap)}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def delete_webhook(self, webhook_id: str) -> dict:
         webhook = self._own_webhook(webhook_id)
 
@@ -305,13 +304,13 @@ class NotifyService(service_base.ServiceBase):
         self.store.transaction(write)
         return {"id": webhook["id"], "deleted": True}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def webhook_deliveries(self, webhook_id: str, limit: int = 50) -> dict:
         webhook = self._own_webhook(webhook_id)
         rows = self.store.deliveries(webhook["id"], max(1, min(int(limit), 200)))
         return {"items": [webhook_delivery.delivery_view(row) for row in rows], "next_cursor": None}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def redeliver(self, webhook_id: str, delivery_id: str) -> dict:
         """Send a delivery's event again as a new delivery (a new ``Engage-Delivery`` id, the same event id)."""
         webhook = self._own_webhook(webhook_id)

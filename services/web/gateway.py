@@ -23,7 +23,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from nameko.extensions import DependencyProvider
 from nameko.rpc import MethodProxy, ReplyListener
-from nameko.standalone.rpc import ServiceRpcProxy
 from werkzeug.wrappers import Request, Response
 
 from services.common.config import check_settings
@@ -32,6 +31,7 @@ from services.common.http import SECURITY_HEADERS, ApiHandler, error_response
 from services.common.ratelimit import RateLimits
 from services.common.logs import bind_member
 from services.common.mongo import as_domain_error
+from services.common.rpc import ServiceRpcProxy
 from services.common.tokens import CONTEXT_KEY, TokenKeys, principal_from_claims
 from services.web import i18n
 

@@ -15,11 +15,11 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from deploy.local import processes
 from deploy.local.run import PHASES, RestartPolicy, Service, Supervisor, wait_ready
 from services.cli import supervised_services
+from services.common.rpc import ClusterRpcProxy
 from tests.chaos.conftest import report
 from tests.integration.ideas_support import IdeasWorld
 from tests.support.processes import ServiceProcess, base_env

@@ -22,7 +22,7 @@ from services.common import service_base
 from services.common.container import container_class
 from services.common.errors import DomainError, Forbidden
 from services.common.http import api, json_response
-from services.common.rpc import rpc
+from services.common.rpc import ANYONE, MEMBER, rpc
 from services.common.tokens import CONTEXT_KEY, Caller
 from tests.support.platform import free_port, wait_for
 
@@ -69,11 +69,11 @@ class FragileService(service_base.ServiceBase):
     def over_http(self, request, stage):
         return json_response({"provider": self.probe})
 
-    @rpc
+    @rpc(allow=ANYONE)
     def over_rpc(self, stage):
         return {"provider": self.probe}
 
-    @rpc
+    @rpc(allow=MEMBER)
     def who(self):
         principal = self.caller.required()
         return principal.member_id

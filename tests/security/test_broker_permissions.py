@@ -1,60 +1,29 @@
 """Scenario 14: with deploy/'s RabbitMQ definitions, a service's user writes only its own exchange.
 
-The users, permissions, exchanges and policies of ``deploy/rabbitmq/definitions.json``
-are applied to a vhost of the private broker (with passwords of the test's
-own). The ideas service then runs as the ``ideas`` user and the members
-service as ``members``: RPC works, ideas reads ``members.events``, and a
-publish by ``members`` to ``ideas.events`` is refused by the broker.
+Every run loads the users, permissions, exchanges and policies of
+``deploy/rabbitmq/definitions.json`` into its broker (the test's vhost gets
+them too), with passwords of the run's own. The ideas service runs as the
+``ideas`` user and the members service as ``members``: RPC works, ideas reads
+``members.events``, a publish by ``members`` to ``ideas.events`` is refused by
+the broker, and the private node has no ``guest`` user at all.
 """
 from __future__ import annotations
 
-import json
 import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import pika
 import pytest
-import requests
 
 from services.common.errors import NotFound
 from tests.chaos.conftest import report
 from tests.support.platform import wait_for
 
-DEFINITIONS = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "definitions.json"
-
 
 @pytest.fixture
-def secured_vhost(infrastructure):
-    amqp, management, _ = infrastructure
-    definitions = json.loads(DEFINITIONS.read_text())
-    vhost = f"perm-{uuid.uuid4().hex[:8]}"
-    suffix = uuid.uuid4().hex[:6]
-    session = requests.Session()
-    session.put(f"{management}/api/vhosts/{vhost}", timeout=10).raise_for_status()
-    users = {}
-    for user in definitions["users"]:
-        name, password = f"{user['name']}-{suffix}", uuid.uuid4().hex
-        session.put(f"{management}/api/users/{name}", json={"password": password, "tags": ""},
-                    timeout=10).raise_for_status()
-        users[user["name"]] = (name, password)
-    for permission in definitions["permissions"]:
-        name = users[permission["user"]][0]
-        session.put(f"{management}/api/permissions/{vhost}/{name}", json={
-            key: permission[key] for key in ("configure", "write", "read")}, timeout=10).raise_for_status()
-    for exchange in definitions["exchanges"]:
-        session.put(f"{management}/api/exchanges/{vhost}/{quote(exchange['name'], safe='')}", json={
-            key: exchange[key] for key in ("type", "durable", "auto_delete", "internal", "arguments")},
-            timeout=10).raise_for_status()
-    for policy in definitions["policies"]:
-        session.put(f"{management}/api/policies/{vhost}/{quote(policy['name'], safe='')}", json={
-            key: policy[key] for key in ("pattern", "apply-to", "priority", "definition")}, timeout=10).raise_for_status()
-    host = amqp.split("@", 1)[1].split("/", 1)[0]
-    uris = {service: f"amqp://{name}:{password}@{host}/{vhost}" for service, (name, password) in users.items()}
-    yield uris, definitions
-    session.delete(f"{management}/api/vhosts/{vhost}", timeout=10)
-    for name, _ in users.values():
-        session.delete(f"{management}/api/users/{name}", timeout=10)
+def secured_vhost(platform):
+    """The test's platform and each project user's address on its vhost."""
+    users = ("members", "ideas", "notify", "archive", "web", "operator")
+    yield platform, {user: platform.uri_for(user) for user in users}
 
 
 def _publish(uri: str, exchange: str, routing_key: str) -> str:
@@ -86,17 +55,10 @@ def _bind_and_read(uri: str, queue: str, exchange: str) -> str:
             connection.close()
 
 
-def test_a_services_user_publishes_only_to_its_own_exchange_and_reads_every_events_exchange(
-        secured_vhost, mongo_uri):
-    uris, definitions = secured_vhost
-    from tests.support.platform import Platform
-
-    platform = Platform(amqp_uri=uris["members"], mongo_uri=mongo_uri, prefix=f"p{uuid.uuid4().hex[:8]}")
-    platform.overrides = {"members": {"AMQP_URI": uris["members"], "DECLARE_PEER_EXCHANGES": False},
-                          "ideas": {"AMQP_URI": uris["ideas"], "DECLARE_PEER_EXCHANGES": False}}
+def test_a_services_user_publishes_only_to_its_own_exchange_and_reads_every_events_exchange(secured_vhost):
+    platform, uris = secured_vhost
     try:
         platform.start("members", "ideas")
-        platform.amqp_uri = uris["operator"]
         with platform.rpc() as rpc:  # RPC through nameko-rpc as an operator client
             rpc.members.create_agency({"slug": "dta", "name": "Digital Transformation Agency"})
             member = rpc.members.register({"email": "rosa@example.gov.au", "display_name": "Rosa Nguyen",
@@ -128,3 +90,10 @@ def test_a_services_user_publishes_only_to_its_own_exchange_and_reads_every_even
         assert set(reads.values()) == {"bound"}, reads
     finally:
         platform.stop()
+
+
+def test_a_broker_the_project_starts_refuses_guest(infrastructure):
+    amqp, _, _ = infrastructure
+    host = amqp.split("@", 1)[1].split("/", 1)[0]
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+        pika.BlockingConnection(pika.URLParameters(f"amqp://guest:guest@{host}/"))

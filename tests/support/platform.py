@@ -8,12 +8,14 @@ from contextlib import contextmanager
 
 import requests
 from nameko.containers import ServiceContainer
-from nameko.standalone.rpc import ClusterRpcProxy
 
+from deploy.local import broker_users
 from services.common.config import load_config
 from services.common.container import container_class
 from services.common.mongo import connect
+from services.common.rpc import ClusterRpcProxy
 from services.common.tokens import CONTEXT_KEY
+from tests.support.processes import broker_user_of
 
 SERVICE_CLASSES = {
     "members": "services.members.service:MembersService",
@@ -37,10 +39,14 @@ def service_class(name: str):
 
 
 class Platform:
-    """Containers for the named services, with ports, databases and a vhost of this test's own."""
+    """Containers for the named services, with ports, databases and a vhost of this test's own.
+
+    ``amqp_uri`` is the vhost's address as any project user; each container
+    logs in as its service's own broker user, and ``rpc()`` as the operator.
+    """
 
     def __init__(self, *, amqp_uri: str, mongo_uri: str, prefix: str):
-        self.amqp_uri = amqp_uri
+        self.amqp_uri = broker_users.uri_for(amqp_uri, broker_users.OPERATOR)
         self.mongo_uri = mongo_uri
         self.prefix = prefix
         self.ports = {name: free_port() for name in SERVICE_CLASSES}
@@ -50,7 +56,7 @@ class Platform:
 
     def config(self, name: str, **extra) -> dict:
         overrides = {
-            "AMQP_URI": self.amqp_uri,
+            "AMQP_URI": self.uri_for(broker_user_of(name)),
             "MONGO_URI": self.mongo_uri,
             "MONGO_DATABASE": self.database_name(name),
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.ports[name]}",
@@ -64,6 +70,10 @@ class Platform:
             **extra,
         }
         return load_config("members" if name == "probe" else name, overrides)
+
+    def uri_for(self, user: str) -> str:
+        """This test's vhost, logging in as ``user`` (a service's name or ``operator``)."""
+        return broker_users.uri_for(self.amqp_uri, user)
 
     def database_name(self, name: str) -> str:
         return f"{self.prefix}_{name}"
@@ -123,10 +133,14 @@ class Platform:
         self._mongo.close()
 
     @contextmanager
-    def rpc(self, token: str | None = None):
-        """A cluster RPC proxy on this test's vhost, calling as ``token``'s member when given."""
+    def rpc(self, token: str | None = None, *, as_user: str = broker_users.OPERATOR):
+        """A cluster RPC proxy on this test's vhost, calling as ``token``'s member when given.
+
+        It logs in as ``as_user``: by default the ``operator``, which without a
+        token is the platform operator (tests set up agencies that way).
+        """
         context = {CONTEXT_KEY: token} if token else {}
-        with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, context_data=context) as proxy:
+        with ClusterRpcProxy({"AMQP_URI": self.uri_for(as_user)}, context_data=context) as proxy:
             yield proxy
 
 

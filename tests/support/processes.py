@@ -11,6 +11,8 @@ from pathlib import Path
 
 import requests
 
+from deploy.local import broker_users
+
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = {"probe": ("tests.support.probe", "members")}
 """Services whose module or configuration file is not ``services.<name>.service`` / ``services/<name>/config.yml``."""
@@ -41,6 +43,9 @@ class ServiceProcess:
         self.port = free_port()
         variable = f"{config.upper()}_PORT"
         self.env = {**env, variable: str(self.port), f"{config.upper()}_HOST": "127.0.0.1"}
+        if broker_users.user_of(env["AMQP_URI"]) == broker_users.OPERATOR:
+            # Each service logs in as its own broker user, as in production; a scenario may pass a user of its own.
+            self.env["AMQP_URI"] = broker_users.uri_for(env["AMQP_URI"], broker_user_of(name))
         if env.get(DATABASE_PREFIX):
             self.env[f"{config.upper()}_DATABASE"] = f"{env[DATABASE_PREFIX]}_{name}"
         self.log_path = log_path
@@ -108,6 +113,11 @@ class ServiceProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def broker_user_of(service: str) -> str:
+    """The broker user a service logs in as: its own, or ``operator`` for services only the tests have."""
+    return service if service in broker_users.service_users() else broker_users.OPERATOR
 
 
 def base_env(amqp_uri: str, mongo_uri: str, prefix: str, **extra: str) -> dict:
