@@ -30,7 +30,7 @@ import eventlet
 from kombu import Connection, Consumer, Queue
 from nameko.extensions import DependencyProvider, SharedExtension
 
-from services.common.bus import events_exchange
+from services.common.bus import peer_events_exchange
 from services.common.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -170,10 +170,11 @@ class IdeaReadCache(SharedExtension):
             try:
                 with Connection(self.amqp_uri, heartbeat=20, connect_timeout=5) as connection:
                     channel = connection.channel()
-                    exchange = events_exchange("ideas")(channel)
-                    # Passive: the ideas service owns its exchange; until it exists there is nothing to hear.
-                    exchange.declare(passive=True)
-                    queue = Queue(f"web.idea-cache.{uuid.uuid4().hex[:12]}", exchange=events_exchange("ideas"),
+                    # Passive: the ideas service owns its exchange (the gateway may not configure it);
+                    # until it exists there is nothing to hear.
+                    exchange = peer_events_exchange("ideas", declare=False)
+                    exchange(channel).declare()
+                    queue = Queue(f"web.idea-cache.{uuid.uuid4().hex[:12]}", exchange=exchange,
                                   routing_key="#", durable=False, exclusive=True, auto_delete=True)
                     consumer = Consumer(channel, queues=[queue], no_ack=True,
                                         on_message=lambda message: self.on_event(message.body))
