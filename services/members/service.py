@@ -288,11 +288,7 @@ class MembersService(service_base.ServiceBase):
         except domain.RuleBroken as error:
             raise _fail_on_rule(error) from None
 
-        def write(tx: MemberStore) -> dict:
-            tx.change_roles(target["id"], roles)
-            return tx.end_sessions(target["id"], "role_change")
-
-        return member_view(self.store.transaction(write))
+        return member_view(self.store.transaction(lambda tx: tx.change_roles(target["id"], roles)))
 
     @rpc
     def create_api_key(self, payload: dict) -> dict:

@@ -81,12 +81,15 @@ class MemberStore(Store):
         return plain(found)
 
     def change_roles(self, member_id: str, roles: list[str]) -> dict:
-        """Set a member's roles and record ``member.role_changed`` (inside a transaction)."""
+        """Set a member's roles and record ``member.role_changed`` (inside a transaction).
+
+        Their tokens from before say the old roles, so their sessions end too.
+        """
         member = self.update_member(member_id, {"roles": roles})
         self.record("member.role_changed", subject=member["id"], data={
             "member_id": member["id"], "agency": member["agency"], "roles": roles,
             "network_admin_of": [], "version": member["version"]})
-        return member
+        return self.end_sessions(member["id"], "role_change")
 
     def end_sessions(self, member_id: str, reason: str) -> dict:
         """Raise the member's session version and record ``member.sessions_revoked`` (inside a transaction).
