@@ -11,7 +11,7 @@ import uuid
 from services.archive import actions, domain, schemas
 from services.archive.actions import Actor
 from services.archive.store import ArchiveStore
-from services.common import service_base
+from services.common import service_base, sessions
 from services.common.consumer import consume_events
 from services.common.errors import Forbidden, NotFound, ValidationFailed
 from services.common.events import Event, utc_now
@@ -21,7 +21,7 @@ from services.common.storage import Storage
 from services.common.tokens import Caller
 
 
-class ArchiveService(service_base.ServiceBase):
+class ArchiveService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     name = "archive"
 
     store = Storage(ArchiveStore)
@@ -62,7 +62,7 @@ class ArchiveService(service_base.ServiceBase):
 
     def _visible_resource(self, resource_id: str) -> dict:
         resource = self.store.resource(str(resource_id))
-        if resource["status"] != "published" and not domain.may_publish(self.caller.optional(), resource["agency"]):
+        if resource["status"] != "published" and not domain.may_publish(self.caller.optional("archive:read"), resource["agency"]):
             raise NotFound("There is no such resource in the archive.")
         return resource
 
@@ -75,7 +75,7 @@ class ArchiveService(service_base.ServiceBase):
             snapshot = self.store.archived_idea_or_none(idea_id)
             if snapshot is not None:
                 related.append({"id": idea_id, "title": snapshot["title"], "outcome": snapshot["outcome"]})
-        principal = self.caller.optional()
+        principal = self.caller.optional("archive:read")
         return {**domain.resource_view(resource), "related": related,
                 "revisions": [domain.revision_view(r) for r in self.store.revisions(resource["_id"])],
                 "may_edit": domain.may_publish(principal, resource["agency"])}
@@ -83,7 +83,7 @@ class ArchiveService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def create_resource(self, payload: dict) -> dict:
         """Publish a resource at once (agency administrators, network administrators, operators)."""
-        principal = self.caller.required()
+        principal = self.caller.required("archive:write")
         data = load(schemas.ResourceInput(), payload)
         agency = data["agency"] if (data["agency"] and principal.is_operator) else principal.agency
         actions.require_publisher(principal, agency)
@@ -94,7 +94,7 @@ class ArchiveService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def update_resource(self, resource_id: str, payload: dict) -> dict:
         """The next revision, made by a publisher of the resource's agency; a stale ``base_revision`` is a 409."""
-        principal = self.caller.required()
+        principal = self.caller.required("archive:write")
         data = load(schemas.ResourceEdit(), payload)
         current = self.store.resource(str(resource_id))
         actions.require_publisher(principal, current["agency"])
@@ -106,7 +106,7 @@ class ArchiveService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def withdraw_resource(self, resource_id: str, payload: dict | None = None) -> dict:
         """Take a resource out of the archive's lists and search; its history stays, and a revert brings it back."""
-        principal = self.caller.required()
+        principal = self.caller.required("archive:write")
         data = load(schemas.Withdrawal(), payload or {})
         current = self.store.resource(str(resource_id))
         actions.require_publisher(principal, current["agency"])
@@ -135,7 +135,7 @@ class ArchiveService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def revert_resource(self, resource_id: str, payload: dict) -> dict:
         """A new revision holding an earlier one's content (history is kept, never rewritten)."""
-        principal = self.caller.required()
+        principal = self.caller.required("archive:write")
         data = load(schemas.Revert(), payload)
         current = self.store.resource(str(resource_id))
         actions.require_publisher(principal, current["agency"])
@@ -152,7 +152,7 @@ class ArchiveService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def propose(self, payload: dict) -> dict:
         """Any member proposes a new resource or a change to one; it waits for a publisher's review."""
-        principal = self.caller.required()
+        principal = self.caller.required("archive:write")
         data = load(schemas.Proposal(), payload)
         base_revision = None
         agency = principal.agency
@@ -171,7 +171,7 @@ class ArchiveService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def list_proposals(self, status: str = "pending") -> list[dict]:
         """Publishers see their agency's proposals (operators every agency's); members see their own."""
-        principal = self.caller.required()
+        principal = self.caller.required("archive:read")
         if status not in ("pending", "accepted", "rejected"):
             raise ValidationFailed("status is pending, accepted or rejected.", {"status": ["not a proposal status"]})
         if principal.is_operator:
@@ -185,7 +185,7 @@ class ArchiveService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def review_proposal(self, proposal_id: str, payload: dict) -> dict:
         """Accept (publishing it in the proposer's name) or reject a pending proposal."""
-        principal = self.caller.required()
+        principal = self.caller.required("archive:write")
         data = load(schemas.Review(), payload)
         proposal = self.store.proposal(str(proposal_id))
         actions.require_publisher(principal, proposal["agency"])
@@ -205,7 +205,7 @@ class ArchiveService(service_base.ServiceBase):
     @rpc(allow=role("agency_admin"))
     def import_page(self, text: str) -> dict:
         """Keep one legacy consultation page (agency administrators and operators): ``{"created", "idea"}``."""
-        principal = self.caller.required()
+        principal = self.caller.required("archive:write")
         if not domain.may_import(principal):
             raise Forbidden("Only agency administrators and operators import legacy pages.")
         if not isinstance(text, str) or not text.strip():

@@ -52,6 +52,7 @@ class DeadLetterBook(DependencyProvider):
             principal = principal_from_claims(self.keys.verifier.verify(token))
             if "operator" not in principal.roles:
                 raise Forbidden("Only operators may see dead letters.")
+            principal.require_scope(None)  # no API key scope covers operators' tools
             db = self._database()
             if db is None:
                 return []

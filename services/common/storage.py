@@ -33,8 +33,9 @@ from services.common.outbox import OUTBOX_INDEXES, OutboxRelay, outbox_row
 T = TypeVar("T")
 
 # Collections every service has beside its own: its outbox (also its event
-# log), the events it has handled, the dead letters of its consumers, and the
-# members it has seen deactivated (their tokens are refused).
+# log), the events it has handled, the dead letters of its consumers, the
+# members it has seen deactivated, and each member's newest session version
+# (``member_sessions``: older tokens, and deactivated members, are refused).
 KIT_INDEXES: dict[str, list[IndexModel]] = {
     **OUTBOX_INDEXES,
     "dead_letters": [IndexModel([("state", ASCENDING), ("dead_at", ASCENDING)])],
@@ -200,6 +201,17 @@ class Store:
     def mark_member_deactivated(self, member_id: str) -> None:
         self.db.deactivated_members.update_one(
             {"_id": member_id}, {"$set": {"at": utc_now()}}, upsert=True, session=self.session)
+        # Token checks read member_sessions alone, so each request costs one lookup by id.
+        self.db.member_sessions.update_one(
+            {"_id": member_id}, {"$set": {"deactivated": True}}, upsert=True, session=self.session)
+
+    def note_session_version(self, member_id: str, session_version: int) -> None:
+        """Tokens of ``member_id`` older than ``session_version`` are refused from now on.
+
+        ``$max`` keeps the newest whatever order events arrive in.
+        """
+        self.db.member_sessions.update_one(
+            {"_id": member_id}, {"$max": {"sv": int(session_version)}}, upsert=True, session=self.session)
 
 
 class Storage(DependencyProvider):

@@ -23,6 +23,7 @@ from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.common.errors import Forbidden, Unauthorized, Unavailable
 from services.common.logs import bind_member
+from services.common.scopes import SCOPES
 
 AUDIENCE = "engage"
 ISSUER = "urn:engage:members"
@@ -40,6 +41,7 @@ class Principal:
     roles: tuple[str, ...] = ("member",)
     network_admin_of: tuple[str, ...] = ()
     scopes: tuple[str, ...] = field(default=())
+    api_key: str = ""  # the key's id when a machine client calls with an API key
 
     @property
     def is_operator(self) -> bool:
@@ -54,6 +56,21 @@ class Principal:
     def require_role(self, role: str, agency: str | None = None) -> None:
         if not self.has_role(role, agency):
             raise Forbidden(f"This needs the {role.replace('_', ' ')} role{' in ' + agency if agency else ''}.")
+
+    def allows(self, scope: str) -> bool:
+        """A member acting themselves may do all they may; an API key only what its scopes name."""
+        return not self.api_key or scope in self.scopes
+
+    def require_scope(self, scope: str | None) -> None:
+        """``Forbidden`` (403) naming the scope the API key lacks; ``None`` means members only, never keys."""
+        if scope is not None and scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}")  # a typo in a service must not pass silently
+        if not self.api_key:
+            return
+        if scope is None:
+            raise Forbidden("An API key cannot do this; the member must do it themselves.", {"scope": ["members only"]})
+        if scope not in self.scopes:
+            raise Forbidden(f"This API key lacks the {scope} scope.", {"scope": [f"needs {scope}"]})
 
 
 def new_signing_key() -> dict:
@@ -89,7 +106,15 @@ def principal_from_claims(claims: dict) -> Principal:
         member_id=str(claims["sub"]), agency=str(claims.get("agency", "")),
         display_name=str(claims.get("name", "")), roles=tuple(claims.get("roles", ("member",))),
         network_admin_of=tuple(claims.get("network_admin_of", ())), scopes=tuple(claims.get("scopes", ())),
+        api_key=str(claims.get("key") or ""),
     )
+
+
+def is_stale(claims: dict, newest_session_version: int) -> bool:
+    """A member's token from before their newest session version (API key tokens are always fresh)."""
+    if claims.get("key"):
+        return False
+    return int(claims.get("sv") or 0) < newest_session_version
 
 
 class TokenVerifier:
@@ -148,49 +173,62 @@ class TokenKeys(SharedExtension):
 class CallerAccess:
     """What a worker knows about its caller."""
 
-    def __init__(self, token: str | None, verifier: TokenVerifier, is_deactivated):
+    def __init__(self, token: str | None, verifier: TokenVerifier, session_of):
         self._token = token
         self._verifier = verifier
-        self._is_deactivated = is_deactivated
+        self._session_of = session_of
         self._principal: Principal | None = None
 
-    def optional(self) -> Principal | None:
-        """The calling member, or None for a visitor. A bad token is still an error."""
+    def optional(self, scope: str | None = None) -> Principal | None:
+        """The calling member, or None for a visitor. A bad token is still an error.
+
+        With ``scope``, an API key without that scope reads as a visitor: open
+        content stays open to it, and nothing more.
+        """
         if not self._token:
             return None
         if self._principal is None:
-            principal = principal_from_claims(self._verifier.verify(self._token))
-            if self._is_deactivated(principal.member_id):
+            claims = self._verifier.verify(self._token)
+            principal = principal_from_claims(claims)
+            session = self._session_of(principal.member_id)
+            if session.get("deactivated"):
                 raise Unauthorized("This member has been deactivated.")
+            if is_stale(claims, int(session.get("sv") or 0)):
+                raise Unauthorized("This session has ended (log-out, password or role change); log in again.")
             bind_member(principal.member_id)
             self._principal = principal
+        if scope is not None and not self._principal.allows(scope):
+            return None
         return self._principal
 
-    def required(self) -> Principal:
+    def required(self, scope: str | None = None) -> Principal:
+        """The calling member; with an API key, only if it holds ``scope`` (``None``: members only)."""
         principal = self.optional()
         if principal is None:
             raise Unauthorized("Log in first: this needs a member's token.")
+        principal.require_scope(scope)
         return principal
 
 
 class Caller(DependencyProvider):
-    """``self.caller.required()`` / ``.optional()``: the verified member behind this call.
+    """``self.caller.required(scope)`` / ``.optional(scope)``: the verified member behind this call.
 
-    ``is_deactivated`` is looked up in the service's own storage when it has
-    one (``deactivated_members``, kept current from ``member.deactivated``).
+    The member's session state is one lookup by id in the service's own
+    storage when it has one (``member_sessions``: newest session version and
+    whether deactivated, kept current from the members service's events).
     """
 
     keys = TokenKeys()
 
     def get_dependency(self, worker_ctx) -> CallerAccess:
         token = (worker_ctx.context_data or {}).get(CONTEXT_KEY)
-        return CallerAccess(token, self.keys.verifier, self._deactivated_lookup())
+        return CallerAccess(token, self.keys.verifier, self._session_lookup())
 
-    def _deactivated_lookup(self):
+    def _session_lookup(self):
         from services.common.mongo import MongoConnection
 
         for extension in self.container.shared_extensions.values():
             if isinstance(extension, MongoConnection):
                 db = extension.db
-                return lambda member_id: db.deactivated_members.find_one({"_id": member_id}, {"_id": 1}) is not None
-        return lambda member_id: False
+                return lambda member_id: db.member_sessions.find_one({"_id": member_id}) or {}
+        return lambda member_id: {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.common import search, service_base
+from services.common import search, service_base, sessions
 from services.common.consumer import consume_events
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.common.events import Event, as_json_safe, isoformat, utc_now
@@ -63,7 +63,7 @@ def comment_view(comment: dict) -> dict:
     }
 
 
-class IdeasService(service_base.ServiceBase):
+class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     name = "ideas"
 
     store = Storage(IdeaStore)
@@ -74,7 +74,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def submit_idea(self, payload: dict) -> dict:
         """A new idea by the caller: open at once, or a draft when ``draft`` is true. The author follows it."""
-        principal = self.caller.required()
+        principal = self.caller.required("ideas:write")
         data = load(schemas.IdeaSubmission(), payload)
         now = utc_now()
         idea = {
@@ -102,7 +102,7 @@ class IdeasService(service_base.ServiceBase):
 
     @rpc(allow=ANYONE)
     def get_idea(self, idea_id: str) -> dict:
-        principal = self.caller.optional()
+        principal = self.caller.optional("ideas:read")
         idea = self._visible_idea(str(idea_id), principal)
         return idea_view(idea)
 
@@ -112,7 +112,7 @@ class IdeasService(service_base.ServiceBase):
 
         The gateway caches this by idea and version; nothing in it depends on who asks.
         """
-        principal = self.caller.optional()
+        principal = self.caller.optional("ideas:read")
         idea = self._visible_idea(str(idea_id), principal)
         comments = domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))
         return {"idea": idea_view(idea), "comments": comments, "version": idea["version"]}
@@ -120,7 +120,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def viewer_state(self, idea_id: str) -> dict:
         """What is the caller's own on an idea: their rating and whether they follow it."""
-        principal = self.caller.required()
+        principal = self.caller.required("ideas:read")
         idea = self._visible_idea(str(idea_id), principal)
         return {"idea_id": idea["id"], "my_rating": self.store.rating_of(idea["id"], principal.member_id),
                 "following": self.store.is_following(idea["id"], principal.member_id), "version": idea["version"]}
@@ -134,7 +134,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def update_idea(self, idea_id: str, payload: dict) -> dict:
         """The author's edit, while the idea is a draft or open."""
-        principal = self.caller.required()
+        principal = self.caller.required("ideas:write")
         data = load(schemas.IdeaEdit(), payload)
         if "tags" in data:
             data["tags"] = domain.normalise_tags(data["tags"])
@@ -154,7 +154,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def change_state(self, idea_id: str, payload: dict) -> dict:
         """Move an idea along its lifecycle (moderators and agency admins; authors publish drafts)."""
-        principal = self.caller.required()
+        principal = self.caller.required("ideas:write")
         data = load(schemas.StateChange(), payload)
 
         def write(tx: IdeaStore) -> dict:
@@ -187,7 +187,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=ANYONE)
     def list_ideas(self, query: dict | None = None) -> dict:
         """``{items, next_cursor}``: one facet of the ideas in one order, a page below the cursor."""
-        principal = self.caller.optional()
+        principal = self.caller.optional("ideas:read")
         data = load(schemas.ListQuery(), query or {})
         if data["tag"]:
             data["tag"] = (domain.normalise_tags([data["tag"]]) or ["-"])[0]
@@ -230,7 +230,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def rate(self, idea_id: str, payload: dict) -> dict:
         """The caller's 1–5 stars (again replaces their earlier rating); answers the idea's new summary."""
-        principal = self.caller.required()
+        principal = self.caller.required("ratings:write")
         stars = load(schemas.Rating(), payload)["stars"]
 
         def write(tx: IdeaStore) -> dict:
@@ -262,7 +262,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def post_comment(self, idea_id: str, payload: dict) -> dict:
         """A comment on an idea, or a reply (``parent_id``) down to depth 3. Mentions are resolved in the idea's agency."""
-        principal = self.caller.required()
+        principal = self.caller.required("comments:write")
         data = load(schemas.CommentPost(), payload)
         now = utc_now()
 
@@ -326,7 +326,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def edit_comment(self, comment_id: str, payload: dict) -> dict:
         """The author's correction, within 15 minutes of posting. Newly mentioned members are told."""
-        principal = self.caller.required()
+        principal = self.caller.required("comments:write")
         data = load(schemas.CommentEdit(), payload)
         now = utc_now()
 
@@ -347,7 +347,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def remove_comment(self, comment_id: str) -> dict:
         """Soft delete by the author or a moderator: the comment shows as removed and its replies stay."""
-        principal = self.caller.required()
+        principal = self.caller.required("comments:write")
 
         def write(tx: IdeaStore) -> dict:
             comment = tx.comment(str(comment_id))
@@ -380,7 +380,7 @@ class IdeasService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def report_comment(self, comment_id: str, payload: dict) -> dict:
         """One report per member; the third hides the comment until a moderator decides."""
-        principal = self.caller.required()
+        principal = self.caller.required("comments:write")
         data = load(schemas.Report(), payload)
 
         def write(tx: IdeaStore) -> dict:
@@ -464,7 +464,7 @@ class IdeasService(service_base.ServiceBase):
         return self._set_following(str(idea_id), False)
 
     def _set_following(self, idea_id: str, follow: bool) -> dict:
-        principal = self.caller.required()
+        principal = self.caller.required("ideas:write")
 
         def write(tx: IdeaStore) -> dict:
             idea = tx.idea(idea_id)

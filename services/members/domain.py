@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from services.common.scopes import SCOPES
+
 AGENCY_ROLES = ("member", "moderator", "agency_admin")
 ALL_ROLES = AGENCY_ROLES + ("network_admin", "operator")
 MIN_PASSWORD_LENGTH = 10
 API_KEY_PREFIX = "ek_"
-API_KEY_SCOPES = ("ideas:read", "ideas:write", "archive:read", "archive:write", "events:read", "webhooks:write")
+API_KEY_SCOPES = tuple(SCOPES)
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -96,11 +98,18 @@ def digest(secret: str) -> str:
 
 
 def token_claims(member: dict, network_admin_of: list[str]) -> dict:
-    """What a member's token says about them (no email, nothing secret)."""
+    """What a member's token says about them (no email, nothing secret), with their session version."""
     return {
         "sub": member["id"], "agency": member["agency"], "name": member["display_name"],
         "roles": list(member.get("roles", ["member"])), "network_admin_of": network_admin_of,
+        "sv": int(member.get("session_version") or 0),
     }
+
+
+def api_key_view(stored: dict) -> dict:
+    """A key as its owner sees it in lists: never the key itself nor its digest."""
+    return {"id": stored["key_id"], "name": stored["name"], "scopes": list(stored["scopes"]),
+            "created_at": stored["created_at"], "last_used_at": stored.get("last_used_at")}
 
 
 def may_change_roles(actor_roles: tuple[str, ...], actor_agency: str, target_agency: str) -> bool:

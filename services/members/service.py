@@ -24,6 +24,9 @@ from services.members import domain, schemas
 from services.members.store import MemberStore
 
 TOKEN_TTL_SECONDS = 8 * 3600
+# A key's token is used by the gateway for seconds only (it asks again, so a
+# revoked key stops within them); a minute covers a slow request.
+API_KEY_TOKEN_TTL_SECONDS = 60
 ACCOUNT_FAILURES = "10 per 15 minutes"
 ADDRESS_FAILURES = "50 per 15 minutes"
 
@@ -140,13 +143,20 @@ class MembersService(service_base.ServiceBase):
             raise Unauthorized("The email or password is not right.")
         return self._token_for(member)
 
-    def _token_for(self, member: dict, scopes: list[str] | None = None, ttl: int = TOKEN_TTL_SECONDS) -> dict:
+    def _token_for(self, member: dict, api_key: dict | None = None, ttl: int = TOKEN_TTL_SECONDS) -> dict:
         admin_of = [n["slug"] for n in self.store.memberships_of(member["id"]) if n["role"] == "admin"]
         claims = domain.token_claims(member, admin_of)
-        if scopes is not None:
-            claims["scopes"] = scopes
+        if api_key is not None:
+            claims.update(scopes=list(api_key["scopes"]), key=api_key["key_id"])
         token, expires = issue(self.store.signing_key(), claims, ttl)
         return {"token": token, "expires_at": isoformat(datetime.fromtimestamp(expires, timezone.utc))}
+
+    @rpc(allow=MEMBER)
+    def log_out(self) -> dict:
+        """End every token and page session of the caller (all their devices), within seconds everywhere."""
+        principal = self.caller.required()
+        self.store.transaction(lambda tx: tx.end_sessions(principal.member_id, "log_out"))
+        return {"status": "You are logged out everywhere."}
 
     @rpc(allow=MEMBER)
     def me(self) -> dict:
@@ -199,6 +209,7 @@ class MembersService(service_base.ServiceBase):
             if used is None:
                 raise NotFound("That reset link is not valid any more; ask for a new one.", {"token": ["expired or used"]})
             tx.update_member(used["member_id"], {"password_hash": domain.hash_password(self.settings.hasher, data["password"])})
+            tx.end_sessions(used["member_id"], "password_reset")
 
         self.store.transaction(write)
         return {"status": "Your password has been changed; log in with the new one."}
@@ -281,12 +292,28 @@ class MembersService(service_base.ServiceBase):
 
     @rpc(allow=MEMBER)
     def create_api_key(self, payload: dict) -> dict:
+        """A key for the caller, shown once here and never again (only its digest is stored)."""
         principal = self.caller.required()
         data = load(schemas.ApiKeyCreation(), payload)
         key, key_digest = domain.new_api_key()
-        self.store.add_api_key({"_id": key_digest, "member_id": principal.member_id, "name": data["name"],
-                                "scopes": data["scopes"], "created_at": utc_now(), "revoked": False})
-        return {"key": key, "name": data["name"], "scopes": data["scopes"]}
+        key_id = uuid.uuid4().hex
+        self.store.add_api_key({"_id": key_digest, "key_id": key_id, "member_id": principal.member_id,
+                                "name": data["name"], "scopes": data["scopes"], "created_at": utc_now(),
+                                "revoked": False})
+        return {"id": key_id, "key": key, "name": data["name"], "scopes": data["scopes"]}
+
+    @rpc(allow=MEMBER)
+    def list_api_keys(self) -> list[dict]:
+        principal = self.caller.required()
+        return as_json_safe([domain.api_key_view(k) for k in self.store.api_keys_of(principal.member_id)])
+
+    @rpc(allow=MEMBER)
+    def revoke_api_key(self, key_id: str) -> dict:
+        """Only the owner revokes a key; anyone else's key is ``NotFound`` (not a hint that it exists)."""
+        principal = self.caller.required()
+        if not self.store.revoke_api_key(principal.member_id, str(key_id)):
+            raise NotFound("You have no such API key.")
+        return {"id": str(key_id), "revoked": True}
 
     @rpc(allow=service("web"))
     def token_for_api_key(self, key: str) -> dict:
@@ -299,7 +326,8 @@ class MembersService(service_base.ServiceBase):
         member = self.store.member(stored["member_id"])
         if member.get("status") != "active":
             raise Unauthorized("The API key's member has been deactivated.")
-        return self._token_for(member, scopes=stored["scopes"], ttl=300)
+        stored["key_id"] = self.store.note_api_key_used(stored)
+        return self._token_for(member, api_key=stored, ttl=API_KEY_TOKEN_TTL_SECONDS)
 
     @rpc(allow=MEMBER)
     def deactivate(self, member_id: str) -> dict:
@@ -310,8 +338,9 @@ class MembersService(service_base.ServiceBase):
 
         def write(tx: MemberStore):
             left = tx.remove_all_memberships(target["id"])
-            member = tx.update_member(target["id"], {"status": "deactivated", "deactivated_at": utc_now()})
+            tx.update_member(target["id"], {"status": "deactivated", "deactivated_at": utc_now()})
             tx.mark_member_deactivated(target["id"])
+            member = tx.end_sessions(target["id"], "deactivation")
             for row in left:
                 network = tx.db.networks.find_one({"_id": row["network_id"]}, session=tx.session)
                 if network:

@@ -1,6 +1,8 @@
 """The members service's storage: agencies, members, networks, memberships, API keys, signing keys."""
 from __future__ import annotations
 
+import uuid
+
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
@@ -18,7 +20,7 @@ class MemberStore(Store):
         "members": [IndexModel([("email", ASCENDING)], unique=True), IndexModel([("agency", ASCENDING), ("_id", ASCENDING)])],
         "networks": [IndexModel([("slug", ASCENDING)], unique=True), IndexModel([("agency", ASCENDING), ("slug", ASCENDING)])],
         "memberships": [IndexModel([("member_id", ASCENDING)]), IndexModel([("network_id", ASCENDING), ("joined_at", ASCENDING)])],
-        "api_keys": [IndexModel([("member_id", ASCENDING)])],
+        "api_keys": [IndexModel([("member_id", ASCENDING)]), IndexModel([("key_id", ASCENDING)])],
         "reset_tokens": [IndexModel([("member_id", ASCENDING)])],
     }
 
@@ -79,11 +81,32 @@ class MemberStore(Store):
         return plain(found)
 
     def change_roles(self, member_id: str, roles: list[str]) -> dict:
-        """Set a member's roles and record ``member.role_changed`` (inside a transaction)."""
+        """Set a member's roles and record ``member.role_changed`` (inside a transaction).
+
+        Their tokens from before say the old roles, so their sessions end too.
+        """
         member = self.update_member(member_id, {"roles": roles})
         self.record("member.role_changed", subject=member["id"], data={
             "member_id": member["id"], "agency": member["agency"], "roles": roles,
             "network_admin_of": [], "version": member["version"]})
+        return self.end_sessions(member["id"], "role_change")
+
+    def end_sessions(self, member_id: str, reason: str) -> dict:
+        """Raise the member's session version and record ``member.sessions_revoked`` (inside a transaction).
+
+        Written to this service's own ``member_sessions`` in the same
+        transaction, so the members service refuses older tokens at once;
+        the others learn it from the event.
+        """
+        member = self.update_and_get("members", {"_id": member_id}, {"$inc": {"session_version": 1, "version": 1}},
+                                     PUBLIC_MEMBER)
+        if member is None:
+            raise NotFound("There is no such member.")
+        member = plain(member)
+        self.note_session_version(member["id"], member["session_version"])
+        self.record("member.sessions_revoked", subject=member["id"], data={
+            "member_id": member["id"], "session_version": member["session_version"], "reason": reason,
+            "version": member["version"]})
         return member
 
     def count_members(self) -> int:
@@ -169,6 +192,29 @@ class MemberStore(Store):
 
     def api_key(self, key_digest: str) -> dict | None:
         return self.db.api_keys.find_one({"_id": key_digest, "revoked": False}, session=self.session)
+
+    def api_keys_of(self, member_id: str, limit: int = 200) -> list[dict]:
+        """The member's keys that still work, newest first (a key made before keys had ids shows once used)."""
+        cursor = self.db.api_keys.find({"member_id": member_id, "revoked": False, "key_id": {"$exists": True}},
+                                       {"_id": 0}, session=self.session).hint([("member_id", ASCENDING)])
+        return sorted(cursor.limit(limit), key=lambda k: k["created_at"], reverse=True)
+
+    def revoke_api_key(self, member_id: str, key_id: str) -> bool:
+        """Revoke the member's key; False when it is not theirs, unknown, or already revoked."""
+        found = self.db.api_keys.find_one({"key_id": key_id, "member_id": member_id, "revoked": False}, {"_id": 1},
+                                          session=self.session, hint=[("key_id", ASCENDING)])
+        if found is None:
+            return False
+        done = self.db.api_keys.update_one({"_id": found["_id"], "revoked": False},
+                                           {"$set": {"revoked": True, "revoked_at": utc_now()}}, session=self.session)
+        return bool(done.modified_count)
+
+    def note_api_key_used(self, key: dict) -> str:
+        """Stamp the key's last use; returns its id (given now to a key made before keys had ids)."""
+        key_id = key.get("key_id") or uuid.uuid4().hex
+        self.db.api_keys.update_one({"_id": key["_id"]}, {"$set": {"last_used_at": utc_now(), "key_id": key_id}},
+                                    session=self.session)
+        return key_id
 
     def add_reset_token(self, token: dict) -> None:
         self.db.reset_tokens.insert_one(token, session=self.session)

@@ -16,7 +16,7 @@ from nameko.messaging import consume
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from services.common import contract, service_base
+from services.common import contract, service_base, sessions
 from services.common.config import check_settings, environment
 from services.common.consumer import consume_events
 from services.common.errors import Forbidden, NotFound, ValidationFailed
@@ -100,7 +100,7 @@ def webhook_view(row: dict) -> dict:
             "last_delivered_at": isoformat(row["last_delivered_at"]) if row.get("last_delivered_at") else None}
 
 
-class NotifyService(service_base.ServiceBase):
+class NotifyService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     name = "notify"
 
     store = Storage(NotifyStore)
@@ -159,30 +159,30 @@ class NotifyService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def list_notifications(self, cursor: str | None = None, limit: int = 20) -> dict:
         """The caller's notifications, newest first, with their unread count."""
-        principal = self.caller.required()
+        principal = self.caller.required("notifications:read")
         items, next_cursor = self.store.notifications(principal.member_id, cursor or None, max(1, min(int(limit), 100)))
         return {"items": [notification_view(row) for row in items], "unread": self.store.unread_count(principal.member_id),
                 "next_cursor": next_cursor}
 
     @rpc(allow=MEMBER)
     def unread_count(self) -> int:
-        return self.store.unread_count(self.caller.required().member_id)
+        return self.store.unread_count(self.caller.required("notifications:read").member_id)
 
     @rpc(allow=MEMBER)
     def mark_read(self, notification_id: str) -> dict:
-        principal = self.caller.required()
+        principal = self.caller.required("notifications:read")
         return notification_view(self.store.mark_read(principal.member_id, str(notification_id)))
 
     @rpc(allow=MEMBER)
     def mark_all_read(self) -> dict:
-        principal = self.caller.required()
+        principal = self.caller.required("notifications:read")
         return {"marked": self.store.mark_all_read(principal.member_id), "unread": 0}
 
     # -- preferences --------------------------------------------------------
 
     @rpc(allow=MEMBER)
     def get_preferences(self) -> dict:
-        return self._preferences_view(self.store.preferences(self.caller.required().member_id))
+        return self._preferences_view(self.store.preferences(self.caller.required("notifications:read").member_id))
 
     @rpc(allow=MEMBER)
     def set_preferences(self, payload: dict) -> dict:
@@ -243,7 +243,7 @@ class NotifyService(service_base.ServiceBase):
     @rpc(allow=MEMBER)
     def create_webhook(self, payload: dict) -> dict:
         """A subscription for the caller; the answer holds the signing secret, which is never shown again."""
-        principal = self.caller.required()
+        principal = self.caller.required("webhooks:write")
         data = load(schemas.WebhookCreation(), payload)
         problems: dict[str, list[str]] = {}
         for check in (lambda: self.webhooks.check_target(data["url"]), lambda: domain.check_event_types(data["event_types"])):
@@ -266,7 +266,7 @@ class NotifyService(service_base.ServiceBase):
 
     @rpc(allow=MEMBER)
     def list_webhooks(self) -> dict:
-        principal = self.caller.required()
+        principal = self.caller.required("webhooks:write")
         return {"items": [webhook_view(w) for w in self.store.webhooks_of(principal.member_id)], "next_cursor": None}
 
     @rpc(allow=MEMBER)
@@ -338,7 +338,7 @@ class NotifyService(service_base.ServiceBase):
         return webhook_delivery.delivery_view({**delivery, "id": delivery["_id"]})
 
     def _own_webhook(self, webhook_id: str) -> dict:
-        principal = self.caller.required()
+        principal = self.caller.required("webhooks:write")
         webhook = self.store.webhook(str(webhook_id))
         if webhook["owner_id"] != principal.member_id and not principal.is_operator:
             raise NotFound("There is no such webhook.")

@@ -2,9 +2,9 @@
 
 The gateway keeps no database. It forwards the caller's raw token to services
 in nameko's context data (``engage_token``), where each service verifies it.
-Machine clients send an API key (``Bearer ek_…``); it is exchanged once for a
-short-lived token by the members service and cached until shortly before that
-token expires. Pages keep the token in a signed, HttpOnly, SameSite=Lax
+Machine clients send an API key (``Bearer ek_…``); the members service
+exchanges it for a short-lived token carrying the key's scopes, which is reused
+for ``API_KEY_REUSE_SECONDS`` only, so a revoked key is refused within that. Pages keep the token in a signed, HttpOnly, SameSite=Lax
 cookie, with a CSRF token every form must echo.
 """
 from __future__ import annotations
@@ -43,6 +43,9 @@ UNREAD_CACHE_SECONDS = 10.0
 UNREAD_RPC_TIMEOUT_SECONDS = 0.5
 UNREAD_CACHE_LIMIT = 20000
 API_KEY_EXCHANGE_TIMEOUT_SECONDS = 5.0
+# Revoking a key must stop it within 5 s; asking members again after 4 s
+# costs one RPC per key per 4 s per gateway process.
+API_KEY_REUSE_SECONDS = 4.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_MEMBER_WRITE_LIMIT = "120 per minute"
 
@@ -240,7 +243,7 @@ class Gateway(DependencyProvider):
             raise Unavailable("API keys cannot be checked at the moment; please try again shortly.") from exc
         if len(self.api_key_tokens) >= UNREAD_CACHE_LIMIT:
             self.api_key_tokens.clear()
-        self.api_key_tokens[digest] = (answer["token"], time.monotonic() + 240)
+        self.api_key_tokens[digest] = (answer["token"], time.monotonic() + API_KEY_REUSE_SECONDS)
         return answer["token"]
 
     def get_dependency(self, worker_ctx) -> "RequestView":

@@ -1,10 +1,13 @@
-"""Gateway routes for people: agencies, registration, log-in, the member's profile, networks of practice."""
+"""Gateway routes for people: agencies, registration, log-in and log-out, the member's profile and API keys, networks."""
 from __future__ import annotations
 
 from services.common.rpc import RpcProxy
 
+from werkzeug.wrappers import Response
+
 from services.common.errors import DomainError
 from services.common.http import json_response, read_json
+from services.common.scopes import SCOPES
 from services.web.gateway import api, page
 
 
@@ -74,9 +77,29 @@ class MemberRoutes:
     def api_leave_network(self, request, slug):
         return json_response(self.members.leave_network(slug))
 
+    @api("GET", "/api/v1/api-keys")
+    def api_keys(self, request):
+        """Each key's id, name, scopes, when it was made and last used. Members only: a key cannot list keys."""
+        return json_response({"items": self.members.list_api_keys(), "next_cursor": None})
+
     @api("POST", "/api/v1/api-keys")
     def api_create_key(self, request):
+        """Answers `{id, key, name, scopes}`; `key` is shown here once and stored only as a digest.
+
+        The scopes are listed at the top of this description; docs/security.md says what each allows."""
         return json_response(self.members.create_api_key(read_json(request)), 201)
+
+    @api("DELETE", "/api/v1/api-keys/<string:key_id>")
+    def api_revoke_key(self, request, key_id):
+        """Only the key's owner may; anyone else's key answers 404. The key is refused (401) within 5 seconds."""
+        self.members.revoke_api_key(key_id)
+        return Response(status=204)
+
+    @api("POST", "/api/v1/logout")
+    def api_log_out(self, request):
+        """Raises the member's session version: every token and page session they hold is refused within 5 seconds."""
+        self.members.log_out()
+        return Response(status=204)
 
     @api("POST", "/api/v1/password-resets")
     def api_request_reset(self, request):
@@ -122,6 +145,8 @@ class MemberRoutes:
     @page("POST", "/logout")
     def logout_submit(self, request):
         self.web.check_csrf(request.form)
+        if self.web.principal() is not None:
+            self.members.log_out()  # ends this session's token everywhere, so a copied cookie is refused too
         self.web.log_out()
         return self.web.redirect("/", flash="You are logged out.")
 
@@ -155,6 +180,33 @@ class MemberRoutes:
     def profile_page(self, request):
         self.web.require_principal()
         return self.web.render("members/profile.html", member=self.members.me())
+
+    @page("GET", "/account/api-keys")
+    def api_keys_page(self, request):
+        self.web.require_principal()
+        return self.web.render("members/api_keys.html", keys=self.members.list_api_keys(), scopes=SCOPES,
+                               created=None, form={}, errors={})
+
+    @page("POST", "/account/api-keys")
+    def api_key_create_submit(self, request):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        form = {"name": request.form.get("name", ""), "scopes": request.form.getlist("scopes")}
+        try:
+            created = self.members.create_api_key(form)
+        except DomainError as error:
+            return self.web.render("members/api_keys.html", status=error.status, keys=self.members.list_api_keys(),
+                                   scopes=SCOPES, created=None, form=form, errors=error.fields, message=error.message)
+        # The key is on this answer only: it is never stored anywhere it could be shown again.
+        return self.web.render("members/api_keys.html", status=201, keys=self.members.list_api_keys(), scopes=SCOPES,
+                               created=created, form={}, errors={})
+
+    @page("POST", "/account/api-keys/<string:key_id>/revocation")
+    def api_key_revoke_submit(self, request, key_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        self.members.revoke_api_key(key_id)
+        return self.web.redirect("/account/api-keys", flash="The API key is revoked; it stops working within seconds.")
 
     @page("GET", "/agencies")
     def agencies_page(self, request):

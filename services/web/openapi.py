@@ -19,6 +19,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from services.archive import schemas as archive_schemas
+from services.common.scopes import SCOPES
 from services.ideas import schemas as ideas_schemas
 from services.members import schemas as members_schemas
 from services.notify import schemas as notify_schemas
@@ -76,8 +77,14 @@ OPERATIONS: dict[str, Operation] = {
     "api_network": Operation("A network of practice and its members", "members", errors=(404,)),
     "api_join_network": Operation("Join a network of practice", "members", auth="required", errors=(401, 404)),
     "api_leave_network": Operation("Leave a network of practice", "members", auth="required", errors=(401, 404)),
+    "api_keys": Operation("The caller's API keys (never the keys themselves)", "members", answers="list",
+                          auth="required", errors=(401, 403)),
     "api_create_key": Operation("Create a scoped API key (shown once)", "members", 201, members_schemas.ApiKeyCreation,
-                                auth="required", errors=(401, 422)),
+                                auth="required", errors=(401, 403, 422)),
+    "api_revoke_key": Operation("Revoke one of the caller's API keys", "members", 204, auth="required",
+                                answers="empty", errors=(401, 403, 404)),
+    "api_log_out": Operation("Log out everywhere: end every token and page session of the caller", "members", 204,
+                             auth="required", answers="empty", errors=(401, 403)),
     "api_request_reset": Operation("Ask for a password reset link by email", "members", 202,
                                    members_schemas.ResetRequest, auth="none", errors=(422, 429)),
     # ideas
@@ -212,6 +219,8 @@ def _schema_name(schema) -> str:
 
 
 def _answer(operation: Operation) -> dict:
+    if operation.answers == "empty":
+        return {"description": "Done; there is no body."}
     if operation.answers == "file":
         return {"description": "The export file.", "content": {"application/json": {"schema": {"type": "object"}},
                                                                "text/csv": {"schema": {"type": "string"}}}}
@@ -267,7 +276,9 @@ def build_spec(gateway_class: type, *, server_url: str | None = None) -> dict:
         plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
         info={"description": (
             "The JSON API of the web gateway. Send `Authorization: Bearer <token>` (from `POST /api/v1/tokens`) "
-            "or an API key (`ek_…`) the same way. Errors answer `{\"error\": {\"code\", \"message\", \"fields\"}}`. "
+            "or an API key (`ek_…`) the same way. A key acts with its scopes only ("
+            + ", ".join(f"`{name}`" for name in SCOPES) + "); a call its scopes do not cover answers 403 naming "
+            "the scope, and a revoked key answers 401 within 5 seconds. Errors answer `{\"error\": {\"code\", \"message\", \"fields\"}}`. "
             "Lists answer `{\"items\": [...], \"next_cursor\": ...}`; pass `cursor` back for the next page. "
             "Times are ISO 8601 with their offset. Events are described separately (AsyncAPI, /docs/events).")},
         servers=[{"url": server_url or "/"}],

@@ -53,6 +53,18 @@ class MemberDeactivated(EventData):
     version = fields.Int(required=True, strict=True)
 
 
+@register("members", "member.sessions_revoked",
+          summary="Who the member is changed (roles, deactivation, password reset, log-out): tokens and page "
+                  "sessions from before ``session_version`` are no longer accepted.",
+          example={"member_id": _MEMBER, "session_version": 3, "reason": "log_out", "version": 5})
+class MemberSessionsRevoked(EventData):
+    member_id = fields.Str(required=True)
+    session_version = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    reason = fields.Str(required=True, validate=validate.OneOf(
+        ["role_change", "deactivation", "password_reset", "log_out"]))
+    version = fields.Int(required=True, strict=True)
+
+
 @register("members", "member.password_reset_requested",
           summary="A member asked to reset their password; the notify service emails the one-time link.",
           example={"member_id": _MEMBER, "reset_url": "http://127.0.0.1:8000/reset/abc", "expires_at": "2026-11-23T05:00:00+00:00",
