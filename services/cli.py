@@ -122,7 +122,7 @@ def _consumer_queues(service: str) -> set[str]:
     import importlib
     import inspect
 
-    from services.common.consumer import EventConsumer
+    from services.common.consumer import ReliableConsumer
 
     try:
         module = importlib.import_module(f"services.{service}.service")
@@ -134,7 +134,7 @@ def _consumer_queues(service: str) -> set[str]:
             continue
         for attr, method in inspect.getmembers(cls):
             for entrypoint in getattr(method, "nameko_entrypoints", ()):
-                if isinstance(entrypoint, EventConsumer):
+                if isinstance(entrypoint, ReliableConsumer):
                     names.add(f"{service}.{attr}")
     return names
 

@@ -12,6 +12,10 @@ the same row at once and a sweep costs one extra update per batch, not per
 row. A row published twice after a lease expiry keeps its event id, so
 consumers drop the repeat. Sent rows are kept: they are the service's event
 log for replay.
+
+While the broker or storage is down the relay tries again after growing
+pauses (0.5 s doubling to ``MAX_BACKOFF_SECONDS``), however many commits wake
+it meanwhile.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from nameko.extensions import SharedExtension
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from services.common.backoff import Backoff
 from services.common.bus import ConfirmedPublisher, events_exchange
 from services.common.contract import routing_key
 from services.common.events import CONTENT_TYPE, encode, utc_now
@@ -131,13 +136,20 @@ class OutboxRelay(SharedExtension):
             self.declare_exchange()
         except Exception as exc:  # the first publish declares it again
             log.warning("could not declare %s at start (%s: %s)", self.exchange.name, exc.__class__.__name__, exc)
-        failures = 0
+        backoff = Backoff(0.5, MAX_BACKOFF_SECONDS)
         last_sweep = 0.0
         while self._running:
-            self._wakeup.wait(self.sweep_seconds if failures == 0 else min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** failures))
+            if backoff.failures:
+                # Commits keep waking the relay; while something is down only the pause decides.
+                resume_at = time.monotonic() + backoff.pause
+                while self._running and time.monotonic() < resume_at:
+                    self._wakeup.wait(resume_at - time.monotonic())
+                    self._wakeup.clear()
+            else:
+                self._wakeup.wait(self.sweep_seconds)
             self._wakeup.clear()
             try:
-                if failures:
+                if backoff.failures:
                     self._give_back_fresh()  # the sweep reads them from the outbox
                 else:
                     self.publish_fresh()
@@ -146,10 +158,10 @@ class OutboxRelay(SharedExtension):
                 last_sweep = time.monotonic()
                 while self._running and self.publish_pending() >= self.batch_size:
                     eventlet.sleep(0)
-                failures = 0
+                backoff.succeeded()
                 self.last_error = None
             except Exception as exc:
-                failures = min(failures + 1, 6)
+                backoff.failed()
                 self.last_error = f"{exc.__class__.__name__}: {exc}"
                 log.warning("outbox relay could not publish (%s: %s); the rows stay and are retried",
                             exc.__class__.__name__, exc)
