@@ -53,7 +53,7 @@ from nameko.messaging import QueueConsumer
 
 from services.common.backoff import Backoff
 from services.common.bus import (QUEUE_HEADER, ConfirmedPublisher, addressed_to, peer_events_exchange,
-                                 requeue_exchange, retry_exchange)
+                                 require_queue, requeue_exchange, retry_exchange)
 from services.common.contract import routing_key
 from services.common.events import Event, PoisonMessage, read_envelope, utc_now
 from services.common.metrics import ServiceMetrics
@@ -482,23 +482,33 @@ def work_consumer(container, method_name: str) -> WorkConsumer:
 
 
 def replay_dead_letters(db, amqp_uri: str, ids: list[str] | None = None) -> int:
-    """Republish stored dead letters to the queues they came from as fresh deliveries.
+    """Send stored dead letters back to the queues they came from, as fresh deliveries.
 
-    Used by ``engage dead-letters replay``; each replayed record is marked so it
-    is not replayed twice. Returns how many were replayed.
+    Used by ``engage dead-letters replay``. Each goes through its service's
+    requeue exchange to a queue that must exist (checked first: a passive
+    declare) and must be routed there (a mandatory publish), and a record is
+    marked replayed only after the broker's confirm, so a failed replay leaves
+    it to be replayed again. Raises ``QueueMissing`` before sending anything
+    when a queue is gone. Returns how many were replayed.
     """
     query: dict = {"state": "dead"}
     if ids:
         query["_id"] = {"$in": list(ids)}
+    records = list(db.dead_letters.find(query, {"_id": 1, "queue": 1, "service": 1}))
+    for queue in sorted({record["queue"] for record in records}):
+        require_queue(amqp_uri, queue, "its service has not declared it (is the service running this version?); "
+                                       "nothing was replayed")
     publisher = ConfirmedPublisher(amqp_uri)
     replayed = 0
     try:
         for record in db.dead_letters.find(query).sort("dead_at", 1):
-            publisher.publish(record["body"], exchange="", routing_key=record["queue"],
+            service = record.get("service") or record["queue"].split(".", 1)[0]
+            publisher.publish(record["body"], exchange=requeue_exchange(service), routing_key="",
                               message_id=record.get("event_id") or record["_id"],
                               content_type=record.get("content_type") or "application/octet-stream",
-                              headers={ATTEMPT_HEADER: 0})
-            db.dead_letters.update_one({"_id": record["_id"]},
+                              headers={ATTEMPT_HEADER: 0, QUEUE_HEADER: record["queue"]},
+                              declare=[requeue_exchange(service)], mandatory=True)
+            db.dead_letters.update_one({"_id": record["_id"], "state": "dead"},
                                        {"$set": {"state": "replayed", "replayed_at": utc_now()}})
             replayed += 1
     finally:

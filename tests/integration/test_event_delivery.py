@@ -5,6 +5,7 @@ event has one effect, a failing handler is retried a bounded number of times
 and then kept as a dead letter that the operator can list and replay.
 """
 import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from services.common.mongo import ensure_indexes
 from services.common.outbox import outbox_row
 from services.common.storage import KIT_INDEXES
 from services.members.store import MemberStore
-from tests.support.bus import Subscriber, publish
+from tests.support.bus import Subscriber, broker_user, publish
 from tests.support.platform import wait_for
 
 SOURCE = "urn:engage:test:members"
@@ -171,3 +172,56 @@ def _consumed(platform, outcome: str) -> float:
         if line.startswith("engage_probe_events_consumed_total") and f'outcome="{outcome}"' in line:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def _operator_env(monkeypatch, platform, amqp_uri: str) -> None:
+    monkeypatch.setenv("AMQP_URI", amqp_uri)
+    monkeypatch.setenv("MONGO_URI", platform.mongo_uri)
+    monkeypatch.setenv("PROBE_DATABASE", platform.database_name("probe"))
+
+
+def _dead_letter_of_a_failing_event(platform):
+    platform.start("probe")
+    db = platform.db("probe")
+    db.switches.insert_one({"_id": "fail", "remaining": 3})  # the first try and both retries fail
+    envelope = registered(name="Fails Three Times")
+    publish(platform.amqp_uri, "members.events", "member.registered", encode(envelope))
+    record = wait_for(lambda: db.dead_letters.find_one({"event_id": envelope["id"]}), timeout=15,
+                      message="the dead letter")
+    return db, envelope, record
+
+
+def test_a_dead_letter_replay_needs_no_default_exchange_it_goes_through_the_services_requeue_exchange(
+        platform, infrastructure, monkeypatch):
+    db, envelope, record = _dead_letter_of_a_failing_event(platform)
+    with broker_user(infrastructure[1], platform.amqp_uri, write=r"^(?!amq\.default$).*") as amqp_uri:
+        _operator_env(monkeypatch, platform, amqp_uri)
+        assert cli.main(["dead-letters", "replay", "--service", "probe"]) == 0
+    wait_for(lambda: db.effects.count_documents({"event_id": envelope["id"]}) == 1, message="the replayed effect")
+    assert db.dead_letters.find_one({"_id": record["_id"]})["state"] == "replayed"
+
+
+def test_a_dead_letter_stays_to_be_replayed_again_when_the_broker_refuses_its_replay(
+        platform, infrastructure, monkeypatch, capsys):
+    db, envelope, record = _dead_letter_of_a_failing_event(platform)
+    with broker_user(infrastructure[1], platform.amqp_uri, write=r"^(?!amq\.default$|probe\.requeue$).*") as amqp_uri:
+        _operator_env(monkeypatch, platform, amqp_uri)
+        capsys.readouterr()
+        assert cli.main(["dead-letters", "replay", "--service", "probe"]) == 1
+    assert "access to exchange 'probe.requeue'" in capsys.readouterr().err.replace('"', "'")
+    assert db.dead_letters.find_one({"_id": record["_id"]})["state"] == "dead", "marked replayed without a confirm"
+    _operator_env(monkeypatch, platform, platform.amqp_uri)
+    assert cli.main(["dead-letters", "replay", "--service", "probe"]) == 0
+    wait_for(lambda: db.effects.count_documents({"event_id": envelope["id"]}) == 1, message="the replayed effect")
+
+
+def test_replaying_a_dead_letter_whose_queue_is_gone_refuses_and_sends_nothing(platform, monkeypatch, capsys):
+    db, envelope, record = _dead_letter_of_a_failing_event(platform)
+    db.dead_letters.update_one({"_id": record["_id"]}, {"$set": {"queue": "probe.a_handler_since_removed"}})
+    _operator_env(monkeypatch, platform, platform.amqp_uri)
+    capsys.readouterr()
+    assert cli.main(["dead-letters", "replay", "--service", "probe"]) == 1
+    assert "probe.a_handler_since_removed does not exist" in capsys.readouterr().err
+    assert db.dead_letters.find_one({"_id": record["_id"]})["state"] == "dead"
+    time.sleep(0.5)
+    assert db.effects.count_documents({}) == 0
