@@ -15,7 +15,7 @@ from services import cli
 from services.common.events import build_envelope, encode, utc_now
 from services.common.mongo import ensure_indexes
 from services.common.outbox import outbox_row
-from services.common.storage import KIT_INDEXES
+from services.common.storage import DEFAULT_DEDUPE_RETENTION_DAYS, KIT_INDEXES
 from services.members.store import MemberStore
 from tests.support.bus import Subscriber, broker_user, publish
 from tests.support.platform import wait_for
@@ -94,6 +94,25 @@ def test_only_the_relay_holding_the_sweep_lease_sweeps(platform):
     assert received["id"] == envelope["id"]
     assert arrived >= lease_ends, "swept while another relay held the sweep lease"
     assert db.outbox_sweeper.find_one({"_id": "sweep"})["owner"] != "a-replica-that-stalled:0000"
+
+
+def test_dedupe_marks_older_than_the_retention_are_deleted_and_younger_ones_kept(platform):
+    db = platform.db("probe")
+    now = utc_now()
+    retention = timedelta(days=DEFAULT_DEDUPE_RETENTION_DAYS)
+    old = [{"_id": f"{SOURCE}|old-{n}", "type": "member.registered", "at": now - retention - timedelta(hours=1, seconds=n)}
+           for n in range(2500)]  # more than one sweep batch
+    db.processed_events.insert_many(old + [{"_id": f"{SOURCE}|young", "type": "member.registered",
+                                            "at": now - retention + timedelta(hours=1)}])
+    platform.start("probe")  # sweeps at start, then every ten minutes
+    envelope = registered()
+    publish(platform.amqp_uri, "members.events", "member.registered", encode(envelope))
+    wait_for(lambda: db.effects.count_documents({"event_id": envelope["id"]}) == 1, message="the new event handled")
+    wait_for(lambda: db.processed_events.count_documents({"_id": {"$regex": r"\|old-"}}) == 0, timeout=30,
+             message="the old marks to be swept")
+    kept = sorted(mark["_id"] for mark in db.processed_events.find({}, {"_id": 1}))
+    print(f"retention {DEFAULT_DEDUPE_RETENTION_DAYS} days; {len(old)} older marks deleted, kept {len(kept)}")
+    assert kept == sorted([f"{SOURCE}|young", f"{SOURCE}|{envelope['id']}"])
 
 
 def test_the_same_event_delivered_twice_has_one_effect(platform):
