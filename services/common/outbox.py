@@ -15,7 +15,9 @@ log for replay.
 
 While the broker or storage is down the relay tries again after growing
 pauses (0.5 s doubling to ``MAX_BACKOFF_SECONDS``), however many commits wake
-it meanwhile.
+it meanwhile, and it holds at most ``MAX_FRESH_ROWS`` committed rows in
+memory: past that, its rows are given back to the sweep, which reads them
+from the outbox in order.
 """
 from __future__ import annotations
 
@@ -45,6 +47,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # After failures the relay retries at growing intervals, but never further apart than this, so a
 # returning broker gets the backlog within seconds.
 MAX_BACKOFF_SECONDS = 2.0
+# Committed rows held in memory for publishing (ten batches, a few megabytes of envelopes). A burst
+# beyond this while the relay is behind is published by the sweep instead.
+MAX_FRESH_ROWS = 2000
 # Only what the relay's sweep (state, _id) and the event log's history (created_at) read by: every
 # index is written on each insert and each "sent" update, which is most of the outbox's storage cost.
 OUTBOX_INDEXES = {
@@ -91,6 +96,7 @@ class OutboxRelay(SharedExtension):
         # Rows just committed (leased to this relay), handed over by Store.transaction: publishing them
         # from memory costs one storage round trip per batch, the "sent" mark.
         self._fresh: deque[dict] = deque()
+        self._overflowed = False  # rows were left out of _fresh: its leased rows go back to the sweep
         self._running = False
         self.last_error: str | None = None
         self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
@@ -119,8 +125,15 @@ class OutboxRelay(SharedExtension):
         return {"lease_until": utc_now() + self.lease, "lease_owner": self.owner}
 
     def wake(self, rows: list[dict] = ()) -> None:
-        """Called after a commit that recorded ``rows`` (leased to this relay): publish them now."""
-        self._fresh.extend(rows)
+        """Called after a commit that recorded ``rows`` (leased to this relay): publish them now.
+
+        Past ``MAX_FRESH_ROWS`` waiting rows, ``rows`` stay in the outbox only:
+        the relay gives all its leased rows back to the sweep.
+        """
+        if self._overflowed or len(self._fresh) + len(rows) > MAX_FRESH_ROWS:
+            self._overflowed = True
+        else:
+            self._fresh.extend(rows)
         self._wakeup.set()
 
     def declare_exchange(self) -> None:
@@ -149,7 +162,7 @@ class OutboxRelay(SharedExtension):
                 self._wakeup.wait(self.sweep_seconds)
             self._wakeup.clear()
             try:
-                if backoff.failures:
+                if backoff.failures or self._overflowed:
                     self._give_back_fresh()  # the sweep reads them from the outbox
                 else:
                     self.publish_fresh()
@@ -184,7 +197,19 @@ class OutboxRelay(SharedExtension):
             self._publish(rows=[row for row in rows if row["lease_until"] > keep_until], leased_to=self.owner)
 
     def _give_back_fresh(self) -> None:
-        """Drop the handed-over rows and end their lease, so the next sweep (ours or a replica's) takes them."""
+        """Drop the handed-over rows and end their lease, so the next sweep (ours or a replica's) takes them.
+
+        After an overflow that means every pending row leased to this relay,
+        including those never held in memory.
+        """
+        if self._overflowed:
+            # Memory takes rows again from here on; one committed meanwhile may be both held and given
+            # back, and so published twice, with its one event id.
+            self._overflowed = False
+            self._fresh.clear()
+            self.mongo.db.outbox.update_many({"state": "pending", "lease_owner": self.owner},
+                                             {"$set": {"lease_until": EPOCH}})
+            return
         ids = [row["_id"] for row in self._fresh]
         self._fresh.clear()
         if ids:

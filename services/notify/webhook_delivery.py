@@ -1,4 +1,4 @@
-"""Webhook deliveries: one POST per try, back-off through the kit's retry queues, a log of every try.
+"""Webhook deliveries: one POST per try, back-off through the kit's retry queues, a bounded log of tries.
 
 A delivery row (written in the same transaction as the event's dedupe mark)
 is the truth; a work item on ``notify.deliver_webhook`` (the kit's
@@ -16,7 +16,8 @@ finds its try already made and does nothing. Receivers drop repeats by the
 Each POST has one deadline, ``WEBHOOK_TIMEOUT_SECONDS``, for connecting,
 sending and the answer's status line and headers together (the body is not
 read), so a receiver that accepts and then stalls or trickles bytes costs at
-most that.
+most that. Each webhook's log keeps its newest ``DELIVERY_LOG_SIZE``
+deliveries; older finished ones are deleted as new ones finish.
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "EngagementNetwork-Webhooks/1"
 # The notify service's consume_work handler that makes the tries.
 DELIVERY_HANDLER = "deliver_webhook"
+# Deliveries kept per webhook for its log (newest first); pending ones are never deleted.
+DELIVERY_LOG_SIZE = 100
 
 
 def resolve_host(host: str) -> list[str]:
@@ -150,6 +153,7 @@ def make_try(store: NotifyStore, settings: WebhookSettings, fanout: FanoutSettin
                                                 "response_code": None, "duration_ms": 0,
                                                 "error": "the webhook is no longer active"},
                          {"state": "cancelled", "finished_at": now})
+        store.trim_deliveries(delivery["webhook_id"], DELIVERY_LOG_SIZE)
         return "cancelled"
     try:
         settings.check_target(webhook["url"])
@@ -200,6 +204,8 @@ def make_try(store: NotifyStore, settings: WebhookSettings, fanout: FanoutSettin
             settings.queues.send_after_delay(delivery_id, attempt)
         except Exception:  # the sweep sends it when due_at passes
             log.warning("could not queue try %s of delivery %s; the sweep will", attempt + 1, delivery_id, exc_info=True)
+    else:
+        store.trim_deliveries(webhook["id"], DELIVERY_LOG_SIZE)
     settings.queues.outcomes.labels({"delivered": "delivered", "retrying": "retried", "dead": "failed"}[outcome.state]).inc()
     return outcome.state
 

@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 
 from services import cli
+from services.common import outbox as kit_outbox
 from services.common.events import build_envelope, encode, utc_now
 from services.common.mongo import ensure_indexes
-from services.common.outbox import outbox_row
+from services.common.outbox import OutboxRelay, outbox_row
 from services.common.storage import DEFAULT_DEDUPE_RETENTION_DAYS, KIT_INDEXES
 from services.members.store import MemberStore
 from tests.support.bus import Subscriber, broker_user, publish
@@ -94,6 +95,27 @@ def test_only_the_relay_holding_the_sweep_lease_sweeps(platform):
     assert received["id"] == envelope["id"]
     assert arrived >= lease_ends, "swept while another relay held the sweep lease"
     assert db.outbox_sweeper.find_one({"_id": "sweep"})["owner"] != "a-replica-that-stalled:0000"
+
+
+def test_a_relay_holds_few_rows_in_memory_and_hands_a_burst_beyond_that_to_the_sweep(platform, monkeypatch):
+    monkeypatch.setattr(kit_outbox, "MAX_FRESH_ROWS", 5)
+    subscriber = Subscriber(platform.amqp_uri, "members.events", "member.registered")
+    platform.start("members")
+    relay = next(e for e in platform.containers["members"].shared_extensions.values() if isinstance(e, OutboxRelay))
+    rows = [{**outbox_row(registered(f"Burst {n}", str(uuid.uuid4())), "members", "member.registered", 1),
+             **relay.lease_for_new_rows()} for n in range(30)]
+    platform.db("members").outbox.insert_many(rows)
+    began, held = time.monotonic(), []
+    for row in rows:  # thirty commits in a row, faster than the relay publishes
+        relay.wake([row])
+        held.append(len(relay._fresh))
+    received = [subscriber.next(timeout=8)[0]["id"] for _ in rows]
+    took = time.monotonic() - began
+    subscriber.close()
+    print(f"rows {len(rows)}, most held in memory {max(held)}, published in {took:.1f} s")
+    assert max(held) <= 5
+    assert received == [row["event_id"] for row in rows]  # in the order they were written
+    assert took < relay.lease.total_seconds(), "the rows left out of memory waited out their lease"
 
 
 def test_dedupe_marks_older_than_the_retention_are_deleted_and_younger_ones_kept(platform):

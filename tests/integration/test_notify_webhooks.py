@@ -3,6 +3,7 @@ import json
 import socket
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, urlsplit
 
@@ -10,7 +11,9 @@ import pytest
 import requests
 
 from deploy.local.broker import management_request
+from services.common.events import utc_now
 from services.common.webhooks import SignatureInvalid, parse_header, verify
+from services.notify.webhook_delivery import DELIVERY_LOG_SIZE
 from tests.integration.notify_world import World
 from tests.support.bus import Subscriber
 from tests.support.platform import free_port, wait_for
@@ -243,6 +246,34 @@ def test_a_receiver_that_trickles_its_answer_costs_one_deadline_per_try(world, p
     # A byte every 0.3 s never trips a per-read timeout of 1 s; the deadline for the whole call does.
     assert logged["outcome"] == "failed" and logged["error"] == "no answer within 1 s"
     assert 900 <= logged["duration_ms"] < 2500
+
+
+def test_a_webhook_log_keeps_its_newest_deliveries_and_every_pending_one(world, platform, receiver):
+    hook = receiver()
+    webhook = subscribe(platform, world, hook.url)
+    now, never = utc_now(), datetime(2999, 1, 1, tzinfo=timezone.utc)
+    older = DELIVERY_LOG_SIZE + 20
+
+    def delivery(key: str, state: str, minutes_ago: int) -> dict:
+        return {"_id": key, "webhook_id": webhook["id"], "owner_id": world.ids["Ops"], "event_id": key,
+                "event_type": "comment.posted", "round": 0, "body": "{}", "url": hook.url, "state": state,
+                "tries_made": 1, "tries": [], "due_at": never, "lease_until": never,
+                "created_at": now - timedelta(minutes=minutes_ago), "finished_at": None}
+
+    log = platform.db("notify").webhook_deliveries
+    log.insert_many([delivery(f"old-{n:03d}", "delivered", older - n) for n in range(older)]
+                    + [delivery("still-pending", "pending", older + 10)])
+    world.submit_idea("idea-1", "Rosa")
+    comment = world.comment("idea-1", "Tariq", idea_author="Rosa")
+    wait_for(lambda: log.find_one({"event_id": comment["id"], "state": "delivered"}), message="the new delivery")
+    wait_for(lambda: log.count_documents({"webhook_id": webhook["id"]}) <= DELIVERY_LOG_SIZE + 1, timeout=5,
+             message="the log to be trimmed once the delivery finished")
+    kept = {row["_id"] for row in log.find({"webhook_id": webhook["id"]}, {"_id": 1})}
+    print(f"log size {DELIVERY_LOG_SIZE}: {older + 2} deliveries, {len(kept)} kept")
+    assert "still-pending" in kept
+    assert {f"old-{n:03d}" for n in range(older - DELIVERY_LOG_SIZE + 1, older)} < kept
+    assert not kept & {f"old-{n:03d}" for n in range(older - DELIVERY_LOG_SIZE + 1)}
+    assert len(kept - {"still-pending"}) == DELIVERY_LOG_SIZE
 
 
 def test_a_rotated_secret_overlaps_with_the_old_one_so_both_signatures_are_sent(world, platform, receiver):
