@@ -167,7 +167,7 @@ def _consumer_queues(service: str) -> set[str]:
     import importlib
     import inspect
 
-    from services.common.consumer import EventConsumer
+    from services.common.consumer import ReliableConsumer
 
     try:
         module = importlib.import_module(f"services.{service}.service")
@@ -179,7 +179,7 @@ def _consumer_queues(service: str) -> set[str]:
             continue
         for attr, method in inspect.getmembers(cls):
             for entrypoint in getattr(method, "nameko_entrypoints", ()):
-                if isinstance(entrypoint, EventConsumer):
+                if isinstance(entrypoint, ReliableConsumer):
                     names.add(f"{service}.{attr}")
     return names
 
@@ -258,11 +258,16 @@ def cmd_dead_letters_list(args) -> int:
 
 
 def cmd_dead_letters_replay(args) -> int:
+    from services.common.bus import QueueMissing
     from services.common.consumer import replay_dead_letters
 
     total = 0
     for service in _services(args.service):
-        count = replay_dead_letters(_database(service), _amqp_uri(), args.id or None)
+        try:
+            count = replay_dead_letters(_database(service), _amqp_uri(), args.id or None)
+        except QueueMissing as missing:
+            print(f"{service}: not replayed: {missing}.", file=sys.stderr)
+            return 1
         if count:
             print(f"{service}: replayed {count}")
         total += count
@@ -277,14 +282,18 @@ def _services(only: str | None) -> Sequence[str]:
 # -- event replay ------------------------------------------------------------
 
 def cmd_events_replay(args) -> int:
-    from services.common.events_log import replay_history
+    from services.common.events_log import QueueMissing, replay_history
 
     since = datetime.fromisoformat(args.since) if args.since else datetime(1970, 1, 1, tzinfo=timezone.utc)
     if since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
     databases = {service: _database(service) for service in _services(args.service)}
-    count = replay_history(databases, _amqp_uri(), to_queue=args.to, since=since, types=args.types or None,
-                           progress=lambda n: print(f"\r  {n} events replayed", end="", flush=True))
+    try:
+        count = replay_history(databases, _amqp_uri(), to_queue=args.to, since=since, types=args.types or None,
+                               progress=lambda n: print(f"\r  {n} events replayed", end="", flush=True))
+    except QueueMissing as missing:
+        print(f"Nothing replayed: {missing}.", file=sys.stderr)
+        return 1
     print(f"\nReplayed {count} events into {args.to}.")
     return 0
 

@@ -1,10 +1,11 @@
 """Publishing to RabbitMQ with publisher confirms.
 
 ``ConfirmedPublisher.publish`` returns only once the broker has confirmed the
-message (persistent, mandatory routing not required); any failure raises, and
-the caller keeps the message (an outbox row or an unacked delivery) until a
-later attempt succeeds. The connection is re-made on the next call after an
-error, so a broker restart needs no operator action.
+message (persistent; with ``mandatory=True``, also routed to a queue); any
+failure raises, and the caller keeps the message (an outbox row, an unacked
+delivery, a dead letter) until a later attempt succeeds. The connection is
+re-made on the next call after an error, so a broker restart needs no
+operator action.
 """
 from __future__ import annotations
 
@@ -48,8 +49,40 @@ def retry_exchange(service: str) -> Exchange:
 
 
 def requeue_exchange(service: str) -> Exchange:
-    """Where retry queues dead-letter back to; each consumer queue binds by its own name."""
+    """The one way into a service's own consumer queues: each binds here by its own name (``engage-queue`` header).
+
+    Retry queues dead-letter back through it, work is sent through it, and
+    replays publish through it, so nothing needs the default exchange (which
+    the services' broker users may not write to).
+    """
     return Exchange(f"{service}.requeue", type="headers", durable=True)
+
+
+QUEUE_HEADER = "engage-queue"
+
+
+def addressed_to(queue: str) -> dict:
+    """Binding arguments of a queue on a requeue exchange: only messages naming it reach it."""
+    return {"x-match": "all", QUEUE_HEADER: queue}
+
+
+class QueueMissing(LookupError):
+    """The queue does not exist: the broker would drop everything sent to it."""
+
+
+def require_queue(amqp_uri: str, name: str, missing: str = "") -> None:
+    """Raise ``QueueMissing`` (its message ends with ``missing``) unless queue ``name`` exists; a passive declare."""
+    with Connection(amqp_uri, connect_timeout=5) as connection:
+        channel = connection.channel()
+        try:
+            channel.queue_declare(name, passive=True)
+        except connection.channel_errors:
+            raise QueueMissing(f"queue {name} does not exist{'; ' + missing if missing else ''}") from None
+        finally:
+            try:
+                channel.close()
+            except Exception:  # the broker closes a channel after a failed passive declare
+                pass
 
 
 class ConfirmedPublisher:
@@ -84,16 +117,30 @@ class ConfirmedPublisher:
                 entity.bind(producer.channel).declare()
                 self._declared.add(key)
 
+    def bind(self, queue: str, exchange: Exchange, arguments: dict) -> None:
+        """Bind an existing queue to ``exchange`` (declared here if missing); binding again changes nothing."""
+        try:
+            self.declare([exchange])
+            self._ensure().channel.queue_bind(queue, exchange.name, routing_key="", arguments=arguments)
+        except Exception:
+            self.close()
+            raise
+
     def publish(self, body: bytes, *, exchange: Exchange | str, routing_key: str, message_id: str,
-                content_type: str, headers: dict | None = None, declare: Iterable = ()) -> None:
-        """Publish one persistent message and wait for the broker's confirm."""
+                content_type: str, headers: dict | None = None, declare: Iterable = (),
+                mandatory: bool = False) -> None:
+        """Publish one persistent message and wait for the broker's confirm.
+
+        With ``mandatory``, a message no binding routes to a queue is returned
+        by the broker and this raises instead of reporting it delivered.
+        """
         try:
             self.declare(declare)
             producer = self._ensure()
             producer.publish(
                 body, exchange=exchange, routing_key=routing_key, delivery_mode=2,
                 content_type=content_type, content_encoding="binary", message_id=message_id,
-                headers=headers or {}, user_id=self.user_id, retry=False,
+                headers=headers or {}, user_id=self.user_id, retry=False, mandatory=mandatory,
             )
         except Exception:
             self.close()

@@ -1,47 +1,105 @@
-"""The reliable event consumer every service uses instead of nameko's ``event_handler``.
+"""The reliable consumers every service uses instead of nameko's ``event_handler`` and ``consume``.
 
-Guarantee: a delivered event is acked only after its handler's transaction
-has committed, or after the message is safely somewhere else: republished to
-``<service>.retry.<n>`` (a queue whose TTL grows with ``n``, dead-lettering back
-to the handler's own queue), or stored in the service's ``dead_letters``
-collection with the error. Input that can never succeed (not JSON, an
-invalid envelope, an unknown type or version, data failing its schema) is
-dead-lettered at once. Redeliveries are harmless: the handler's transaction
-carries the "(source, id) seen" mark, and a seen event is acked as a duplicate.
+Guarantee: a delivered message is acked only after its handler has returned
+(for events, after its transaction committed), or after the message is safely
+somewhere else: republished to a retry queue (``<prefix>.<n>``, whose TTL is
+the n-th delay and which dead-letters back to the handler's own queue), or
+stored in the service's ``dead_letters`` collection with the error. Input that
+can never succeed is dead-lettered at once.
+
+Nothing is retried at full speed while something is down. A consumer that
+finds storage unreachable closes the container's storage gate: the messages
+it holds wait there, unacked, while one ping at a time finds out when storage
+is back (``mongo.StorageGate``); none of them counts a failed attempt, and a
+message held ``HOLD_SECONDS`` goes back to its queue. A message that can be
+neither handled nor settled (the broker refused its retry, storage refused its
+dead letter) goes back to its queue only after a pause that grows with
+consecutive failures.
+
+Two entrypoints share this:
+
+``consume_events``: another service's events. The handler's transaction
+carries the "(source, id) seen" mark, so a redelivered event is acked as a
+duplicate; events of one subject are handled one at a time, in arrival order.
 
     class IdeasService(ServiceBase):
         @consume_events("members", "member.deactivated")
         def on_member_deactivated(self, event: Event): ...
+
+``consume_work``: the service's own delayed work, JSON objects sent with
+``send(payload)`` (now) or ``send(payload, after_step=n)`` (after the n-th
+delay of its retry schedule). Work handlers are idempotent by themselves.
+
+    class NotifyService(ServiceBase):
+        @consume_work(delays_setting="WEBHOOK_RETRY_DELAYS", default_delays=(60, 300))
+        def deliver_webhook(self, payload: dict): ...
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from dataclasses import dataclass
 from functools import partial
+from typing import Any, Iterable
 
+import eventlet
+from eventlet.semaphore import Semaphore
 from kombu import Consumer as KombuConsumer
 from kombu import Queue, binding
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import QueueConsumer
-from eventlet.semaphore import Semaphore
 
-from services.common.bus import ConfirmedPublisher, peer_events_exchange, requeue_exchange, retry_exchange
+from services.common.backoff import Backoff
+from services.common.bus import (QUEUE_HEADER, ConfirmedPublisher, addressed_to, peer_events_exchange,
+                                 require_queue, requeue_exchange, retry_exchange)
 from services.common.contract import routing_key
 from services.common.events import Event, PoisonMessage, read_envelope, utc_now
 from services.common.metrics import ServiceMetrics
-from services.common.mongo import MongoConnection
+from services.common.mongo import MongoConnection, storage_unreachable
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
 ATTEMPT_HEADER = "engage-attempt"
-QUEUE_HEADER = "engage-queue"
 ERROR_HEADER = "engage-error"
+# How long a delivery waits at a closed storage gate before it goes back to its queue: far inside
+# RabbitMQ's consumer_timeout (30 minutes), which closes the channel of a consumer holding a delivery longer.
+HOLD_SECONDS = 60.0
+# Pauses before a message that could not be settled goes back to its queue: 0.5 s, doubling to 30 s.
+UNSETTLED_FIRST_PAUSE = 0.5
+UNSETTLED_LONGEST_PAUSE = 30.0
 
 
 class EventRejected(Exception):
-    """Raise from a handler for an event that can never be handled: dead-lettered without retries."""
+    """Raise from a handler for a message that can never be handled: dead-lettered without retries."""
+
+
+def retry_delays(value: Any, default: Iterable[float] = DEFAULT_RETRY_DELAYS) -> tuple[float, ...]:
+    """A retry schedule from config: ``"1,5,30"``, a list, or empty for ``default``."""
+    if value in (None, "", [], ()):
+        value = default
+    if isinstance(value, (int, float)):
+        value = (value,)
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    return tuple(float(delay) for delay in value)
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """Where a consumer's failed messages wait: queue ``<prefix>.<n>`` holds them for the n-th delay."""
+
+    service: str
+    prefix: str
+    delays: tuple[float, ...]
+
+    def queue(self, step: int) -> Queue:
+        name = f"{self.prefix}.{step}"
+        return Queue(name, exchange=retry_exchange(self.service), routing_key=name, durable=True, queue_arguments={
+            "x-message-ttl": int(self.delays[step - 1] * 1000),
+            "x-dead-letter-exchange": requeue_exchange(self.service).name})
 
 
 class SubjectLocks:
@@ -82,16 +140,11 @@ class RawQueueConsumer(QueueConsumer):
 
 
 class RetryPublisher(SharedExtension):
-    """Moves failed messages to retry queues and replays dead letters, with confirms."""
+    """Sends messages to the service's own queues, now or through a retry queue, with confirms."""
 
     def setup(self) -> None:
-        config = self.container.config
         self.service = self.container.service_name
-        delays = config.get("EVENT_RETRY_DELAYS") or DEFAULT_RETRY_DELAYS
-        if isinstance(delays, str):
-            delays = [float(part) for part in delays.split(",") if part.strip()]
-        self.delays = tuple(float(d) for d in delays)
-        self.publisher = ConfirmedPublisher(config["AMQP_URI"])
+        self.publisher = ConfirmedPublisher(self.container.config["AMQP_URI"])
         self.lock = Semaphore()
 
     def stop(self) -> None:
@@ -99,48 +152,81 @@ class RetryPublisher(SharedExtension):
 
     kill = stop
 
-    def retry_queue(self, attempt: int) -> Queue:
-        ttl_ms = int(self.delays[attempt - 1] * 1000)
-        name = f"{self.service}.retry.{attempt}"
-        return Queue(name, exchange=retry_exchange(self.service), routing_key=name, durable=True, queue_arguments={
-            "x-message-ttl": ttl_ms, "x-dead-letter-exchange": requeue_exchange(self.service).name})
+    def send_now(self, body: bytes, *, queue: str, message_id: str, content_type: str,
+                 headers: dict | None = None) -> None:
+        """Deliver to ``queue`` through the requeue exchange; raises unless the broker routed and confirmed it."""
+        with self.lock:
+            self.publisher.publish(body, exchange=requeue_exchange(self.service), routing_key="",
+                                   message_id=message_id, content_type=content_type,
+                                   headers={**(headers or {}), QUEUE_HEADER: queue},
+                                   declare=[requeue_exchange(self.service)], mandatory=True)
 
-    def schedule_retry(self, body: bytes, message, *, queue: str, attempt: int, error: str) -> None:
-        retry_queue = self.retry_queue(attempt)
-        headers = {**(message.headers or {}), ATTEMPT_HEADER: attempt, QUEUE_HEADER: queue, ERROR_HEADER: error[:500]}
+    def send_later(self, body: bytes, *, queue: str, schedule: RetrySchedule, step: int, message_id: str,
+                   content_type: str, headers: dict | None = None) -> None:
+        """Park in ``schedule``'s retry queue ``step``; it reaches ``queue`` when that queue's TTL runs out."""
+        retry_queue = schedule.queue(step)
         with self.lock:
             self.publisher.publish(body, exchange=retry_exchange(self.service), routing_key=retry_queue.name,
-                                   message_id=message.properties.get("message_id") or "",
-                                   content_type=message.content_type or "application/octet-stream",
-                                   headers=headers, declare=[retry_exchange(self.service), retry_queue])
+                                   message_id=message_id, content_type=content_type,
+                                   headers={**(headers or {}), QUEUE_HEADER: queue},
+                                   declare=[retry_exchange(self.service), requeue_exchange(self.service),
+                                            retry_queue])
 
 
-class EventConsumer(Entrypoint):
-    """Entrypoint: consume registered events of ``event_names`` from ``source_service``'s exchange."""
+class ReliableConsumer(Entrypoint):
+    """What both consumers share: the queue, acks, retries, dead letters, the storage gate and pauses."""
 
-    handles_events = True  # tells Storage to write the dedupe mark in the handler's transaction
     queue_consumer = RawQueueConsumer()
     mongo = MongoConnection()
     metrics = ServiceMetrics()
     retries = RetryPublisher()
 
-    def __init__(self, source_service: str, *event_names: str, version: int = 1, **kwargs):
-        if not event_names:
-            raise ValueError("consume_events needs at least one event type")
-        self.source_service = source_service
-        self.event_names = event_names
-        self.event_version = version
+    def __init__(self, *, delays_setting: str = "EVENT_RETRY_DELAYS",
+                 default_delays: Iterable[float] = DEFAULT_RETRY_DELAYS, **kwargs):
+        self.delays_setting = delays_setting
+        self.default_delays = tuple(default_delays)
         super().__init__(**kwargs)
+
+    # -- what each kind of consumer says ------------------------------------
+
+    def bindings(self) -> list:
+        return []
+
+    def retry_prefix(self) -> str:
+        raise NotImplementedError
+
+    def decode(self, body: bytes) -> Any:
+        """The handler's argument; raises ``PoisonMessage`` for a body no retry can fix."""
+        raise NotImplementedError
+
+    def label(self, item: Any) -> str:
+        """The ``type`` label of ``events_consumed`` (which the dead-letter alert watches) for this item."""
+        raise NotImplementedError
+
+    def ordering_key(self, item: Any) -> str | None:
+        return None
+
+    def already_handled(self, item: Any) -> bool:
+        return False
+
+    def context_data(self, item: Any, message) -> dict:
+        return {}
+
+    def dead_letter_fields(self, item: Any, message) -> dict:
+        return {"event_id": (message.properties or {}).get("message_id"), "type": None, "source": None,
+                "subject": None}
+
+    # -- set-up ---------------------------------------------------------------
 
     def setup(self) -> None:
         service = self.container.service_name
         self.queue_name = f"{service}.{self.method_name}"
-        declare = str(self.container.config.get("DECLARE_PEER_EXCHANGES", True)).lower() not in ("false", "0", "no")
-        exchange = peer_events_exchange(self.source_service, declare)
-        bindings = [binding(exchange, routing_key=routing_key(name, self.event_version)) for name in self.event_names]
-        bindings.append(binding(requeue_exchange(service), arguments={"x-match": "all", QUEUE_HEADER: self.queue_name}))
-        self.queue = Queue(self.queue_name, bindings=bindings, durable=True)
+        self.schedule = RetrySchedule(service, self.retry_prefix(), retry_delays(
+            self.container.config.get(self.delays_setting), self.default_delays))
+        self.queue = Queue(self.queue_name, durable=True, bindings=self.bindings() + [
+            binding(requeue_exchange(service), arguments=addressed_to(self.queue_name))])
         self.subjects = SubjectLocks()
+        self.unsettled = Backoff(UNSETTLED_FIRST_PAUSE, UNSETTLED_LONGEST_PAUSE)
         self.queue_consumer.register_provider(self)
         self.metrics.gauge("dead_letters", "Dead letters stored and not yet replayed.", [], self._dead_letter_count)
 
@@ -153,69 +239,101 @@ class EventConsumer(Entrypoint):
 
     @property
     def max_attempts(self) -> int:
-        return len(self.retries.delays) + 1
+        return len(self.schedule.delays) + 1
+
+    # -- a delivery -------------------------------------------------------------
 
     def handle_message(self, body: bytes, message) -> None:
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
         try:
-            event = read_envelope(body)
+            item = self.decode(body)
         except PoisonMessage as exc:
             self._dead_letter(body, message, None, attempt + 1, f"poison: {exc}")
             return
-        # Events of one aggregate are handled one at a time, in the order they arrived, so a
+        # Messages of one aggregate are handled one at a time, in the order they arrived, so a
         # handler never sees a rating before the idea it rates when both came in that order.
-        self.subjects.acquire(event.subject)
+        key = self.ordering_key(item)
+        if key is not None:
+            self.subjects.acquire(key)
         try:
+            if not self.mongo.gate.wait(HOLD_SECONDS):
+                self._release(key)
+                self._hand_back(message, self.label(item))
+                return
             # Only a repeat delivery is looked up before the handler runs; for anything else the
             # handler's own transaction finds the dedupe mark, which saves a read per event.
             repeat = attempt > 0 or bool((getattr(message, "delivery_info", None) or {}).get("redelivered"))
-            if repeat and self.mongo.db.processed_events.find_one({"_id": event.dedupe_key}, {"_id": 1}):
-                self.subjects.release(event.subject)
-                self._settle(message, event, "deduplicated")
+            if repeat and self.already_handled(item):
+                self._release(key)
+                self._settle(message, self.label(item), "deduplicated")
                 return
             self.container.spawn_worker(
-                self, (event,), {}, context_data={"event_id": event.id, "event_type": event.name},
-                handle_result=partial(self._handle_result, body, message, event, attempt))
+                self, (item,), {}, context_data=self.context_data(item, message),
+                handle_result=partial(self._handle_result, body, message, item, attempt))
         except ContainerBeingKilled:
-            self.subjects.release(event.subject)
+            self._release(key)
             self._requeue(message)
-        except Exception:
-            self.subjects.release(event.subject)
-            log.exception("could not start a worker for event %s; it goes back to the queue", event.id)
-            self._requeue(message)
+        except Exception as exc:
+            self._release(key)
+            if storage_unreachable(exc):
+                self.mongo.gate.close()
+                self._hand_back(message, self.label(item))
+                return
+            log.exception("could not start a worker for a message from %s", self.queue_name)
+            self._requeue_after_pause(message)
 
-    def _handle_result(self, body, message, event: Event, attempt: int, worker_ctx, result, exc_info):
+    def _release(self, key: str | None) -> None:
+        if key is not None:
+            self.subjects.release(key)
+
+    def _handle_result(self, body, message, item, attempt: int, worker_ctx, result, exc_info):
         try:
-            return self._conclude(body, message, event, attempt, result, exc_info)
+            return self._conclude(body, message, item, attempt, result, exc_info)
         finally:
-            self.subjects.release(event.subject)
+            self._release(self.ordering_key(item))
 
-    def _conclude(self, body, message, event: Event, attempt: int, result, exc_info):
+    def _conclude(self, body, message, item, attempt: int, result, exc_info):
         from services.common.storage import AlreadyHandled
 
         if exc_info is None:
-            self._settle(message, event, "processed")
+            self.mongo.gate.succeeded()
+            self._settle(message, self.label(item), "processed")
             return result, None
         error = exc_info[1]
         if isinstance(error, AlreadyHandled):
-            self._settle(message, event, "deduplicated")
+            self._settle(message, self.label(item), "deduplicated")
             return None, None
+        if storage_unreachable(error):
+            # Not the message's fault: no attempt is counted. Its redelivery waits at the closed gate.
+            self.mongo.gate.close()
+            self._hand_back(message, self.label(item))
+            return result, exc_info
         reason = f"{error.__class__.__name__}: {error}"
         if isinstance(error, EventRejected) or attempt + 1 >= self.max_attempts:
-            self._dead_letter(body, message, event, attempt + 1, reason)
+            self._dead_letter(body, message, item, attempt + 1, reason)
             return result, exc_info
+        headers = {**(message.headers or {}), ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: reason[:500]}
         try:
-            self.retries.schedule_retry(body, message, queue=self.queue_name, attempt=attempt + 1, error=reason)
+            self.retries.send_later(body, queue=self.queue_name, schedule=self.schedule, step=attempt + 1,
+                                    message_id=(message.properties or {}).get("message_id") or "",
+                                    content_type=message.content_type or "application/octet-stream",
+                                    headers=headers)
         except Exception:
-            log.exception("could not schedule a retry of event %s; it goes back to the queue", event.id)
-            self._requeue(message)
+            log.exception("could not schedule a retry of a message from %s", self.queue_name)
+            self._requeue_after_pause(message)
             return result, exc_info
-        self._settle(message, event, "retried")
+        self._settle(message, self.label(item), "retried")
         return result, exc_info
 
-    def _settle(self, message, event: Event, outcome: str) -> None:
+    def _settle(self, message, label: str, outcome: str) -> None:
         self._ack(message)
-        self.metrics.consumed.labels(event.name, outcome).inc()
+        self.unsettled.succeeded()
+        self.metrics.consumed.labels(label, outcome).inc()
+
+    def _hand_back(self, message, label: str) -> None:
+        """Storage is down: back to the queue at once; the redelivery waits at the closed gate, not in a loop."""
+        self._requeue(message)
+        self.metrics.consumed.labels(label, "held").inc()
 
     def _ack(self, message) -> None:
         """Ack; if the channel died meanwhile (a broker restart), the broker redelivers and the repeat is dropped."""
@@ -230,48 +348,167 @@ class EventConsumer(Entrypoint):
         except Exception as exc:
             log.warning("could not requeue on a closed channel (%s); the broker will redeliver it", exc)
 
-    def _dead_letter(self, body: bytes, message, event: Event | None, attempts: int, reason: str) -> None:
-        """Store the message with its reason, then ack. If it cannot be stored, it stays on the queue."""
+    def _requeue_after_pause(self, message) -> None:
+        """Back to the queue after a pause that grows while nothing settles, so a stuck message cannot spin."""
+        pause = self.unsettled.failed()
+
+        def later() -> None:
+            eventlet.sleep(pause)
+            self._requeue(message)
+
+        self.container.spawn_managed_thread(later, identifier=f"requeue-later[{self.queue_name}]")
+
+    def _dead_letter(self, body: bytes, message, item, attempts: int, reason: str) -> None:
+        """Store the message with its reason, then ack. If it cannot be stored, it goes back to the queue later."""
         record = {
             "_id": uuid.uuid4().hex, "queue": self.queue_name, "service": self.container.service_name,
-            "event_id": event.id if event else (message.properties or {}).get("message_id"),
-            "type": event.name if event else None, "source": event.source if event else None,
-            "subject": event.subject if event else None, "body": bytes(body), "content_type": message.content_type,
+            **self.dead_letter_fields(item, message), "body": bytes(body), "content_type": message.content_type,
             "error": reason, "attempts": attempts, "dead_at": utc_now(), "state": "dead",
         }
+        if not self.mongo.gate.wait(HOLD_SECONDS):
+            self._hand_back(message, record["type"] or "unreadable")
+            return
         try:
             self.mongo.db.dead_letters.insert_one(record)
-        except Exception:
-            log.exception("could not store a dead letter for queue %s; it goes back to the queue", self.queue_name)
-            self._requeue(message)
+        except Exception as exc:
+            if storage_unreachable(exc):
+                self.mongo.gate.close()
+                self._hand_back(message, record["type"] or "unreadable")
+                return
+            log.exception("could not store a dead letter for queue %s; it goes back to the queue after a pause",
+                          self.queue_name)
+            self._requeue_after_pause(message)
             return
         log.error("dead-lettered a message from %s: %s", self.queue_name, reason,
                   extra={"event_id": record["event_id"], "event_type": record["type"]})
         self._ack(message)
+        self.unsettled.succeeded()
         self.metrics.consumed.labels(record["type"] or "unreadable", "dead_lettered").inc()
 
 
+class EventConsumer(ReliableConsumer):
+    """Entrypoint: consume registered events of ``event_names`` from ``source_service``'s exchange."""
+
+    handles_events = True  # tells Storage to write the dedupe mark in the handler's transaction
+
+    def __init__(self, source_service: str, *event_names: str, version: int = 1, **kwargs):
+        if not event_names:
+            raise ValueError("consume_events needs at least one event type")
+        self.source_service = source_service
+        self.event_names = event_names
+        self.event_version = version
+        super().__init__(**kwargs)
+
+    def bindings(self) -> list:
+        declare = str(self.container.config.get("DECLARE_PEER_EXCHANGES", True)).lower() not in ("false", "0", "no")
+        exchange = peer_events_exchange(self.source_service, declare)
+        return [binding(exchange, routing_key=routing_key(name, self.event_version)) for name in self.event_names]
+
+    def retry_prefix(self) -> str:
+        return f"{self.container.service_name}.retry"
+
+    def decode(self, body: bytes) -> Event:
+        return read_envelope(body)
+
+    def label(self, event: Event) -> str:
+        return event.name
+
+    def ordering_key(self, event: Event) -> str:
+        return event.subject
+
+    def already_handled(self, event: Event) -> bool:
+        return self.mongo.db.processed_events.find_one({"_id": event.dedupe_key}, {"_id": 1}) is not None
+
+    def context_data(self, event: Event, message) -> dict:
+        return {"event_id": event.id, "event_type": event.name}
+
+    def dead_letter_fields(self, event: Event | None, message) -> dict:
+        if event is None:
+            return super().dead_letter_fields(None, message)
+        return {"event_id": event.id, "type": event.name, "source": event.source, "subject": event.subject}
+
+
+class WorkConsumer(ReliableConsumer):
+    """Entrypoint: the service's own work items (JSON objects) on ``<service>.<method>``.
+
+    Failed items are retried through ``<service>.<method>.retry.<n>`` queues
+    with the delays of ``delays_setting``; ``send`` puts an item on the
+    queue now or after one of those delays.
+    """
+
+    def retry_prefix(self) -> str:
+        return f"{self.container.service_name}.{self.method_name}.retry"
+
+    def decode(self, body: bytes) -> dict:
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise PoisonMessage(f"not JSON ({exc})") from None
+        if not isinstance(payload, dict):
+            raise PoisonMessage("a work item must be a JSON object")
+        return payload
+
+    def label(self, payload: dict) -> str:
+        return self.method_name
+
+    def dead_letter_fields(self, payload: dict | None, message) -> dict:
+        fields = super().dead_letter_fields(payload, message)
+        return {**fields, "type": self.method_name} if payload is not None else fields
+
+    def send(self, payload: dict, *, message_id: str, after_step: int = 0) -> None:
+        """Queue ``payload`` for this handler: now, or after delay ``after_step`` of its schedule (from 1).
+
+        Returns once the broker has confirmed it; raises otherwise.
+        """
+        body = json.dumps(payload).encode()
+        if after_step:
+            self.retries.send_later(body, queue=self.queue_name, schedule=self.schedule, step=after_step,
+                                    message_id=message_id, content_type="application/json")
+        else:
+            self.retries.send_now(body, queue=self.queue_name, message_id=message_id,
+                                  content_type="application/json")
+
+
 consume_events = EventConsumer.decorator
+consume_work = WorkConsumer.decorator
+
+
+def work_consumer(container, method_name: str) -> WorkConsumer:
+    """The container's ``consume_work`` entrypoint on ``method_name`` (to send it work)."""
+    for entrypoint in container.entrypoints:
+        if isinstance(entrypoint, WorkConsumer) and entrypoint.method_name == method_name:
+            return entrypoint
+    raise LookupError(f"{container.service_name} has no consume_work entrypoint called {method_name}")
 
 
 def replay_dead_letters(db, amqp_uri: str, ids: list[str] | None = None) -> int:
-    """Republish stored dead letters to the queues they came from as fresh deliveries.
+    """Send stored dead letters back to the queues they came from, as fresh deliveries.
 
-    Used by ``engage dead-letters replay``; each replayed record is marked so it
-    is not replayed twice. Returns how many were replayed.
+    Used by ``engage dead-letters replay``. Each goes through its service's
+    requeue exchange to a queue that must exist (checked first: a passive
+    declare) and must be routed there (a mandatory publish), and a record is
+    marked replayed only after the broker's confirm, so a failed replay leaves
+    it to be replayed again. Raises ``QueueMissing`` before sending anything
+    when a queue is gone. Returns how many were replayed.
     """
     query: dict = {"state": "dead"}
     if ids:
         query["_id"] = {"$in": list(ids)}
+    records = list(db.dead_letters.find(query, {"_id": 1, "queue": 1, "service": 1}))
+    for queue in sorted({record["queue"] for record in records}):
+        require_queue(amqp_uri, queue, "its service has not declared it (is the service running this version?); "
+                                       "nothing was replayed")
     publisher = ConfirmedPublisher(amqp_uri)
     replayed = 0
     try:
         for record in db.dead_letters.find(query).sort("dead_at", 1):
-            publisher.publish(record["body"], exchange="", routing_key=record["queue"],
+            service = record.get("service") or record["queue"].split(".", 1)[0]
+            publisher.publish(record["body"], exchange=requeue_exchange(service), routing_key="",
                               message_id=record.get("event_id") or record["_id"],
                               content_type=record.get("content_type") or "application/octet-stream",
-                              headers={ATTEMPT_HEADER: 0})
-            db.dead_letters.update_one({"_id": record["_id"]},
+                              headers={ATTEMPT_HEADER: 0, QUEUE_HEADER: record["queue"]},
+                              declare=[requeue_exchange(service)], mandatory=True)
+            db.dead_letters.update_one({"_id": record["_id"], "state": "dead"},
                                        {"$set": {"state": "replayed", "replayed_at": utc_now()}})
             replayed += 1
     finally:

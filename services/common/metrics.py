@@ -40,7 +40,8 @@ class ServiceMetrics(SharedExtension):
         self.published = self.counter("events_published", "Events published to the bus, by type.", ["type"])
         self.consumed = self.counter(
             "events_consumed", "Events consumed, by type and outcome "
-            "(processed, deduplicated, retried, dead_lettered, stale).", ["type", "outcome"])
+            "(processed, deduplicated, retried, dead_lettered, stale, held while storage is unreachable); "
+            "a service's own work items count here under their handler's name.", ["type", "outcome"])
         self._gauges: list[tuple[str, str, list[str], GaugeReading]] = []
         self.registry.register(_GaugeCollector(self))
 

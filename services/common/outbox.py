@@ -12,6 +12,12 @@ the same row at once and a sweep costs one extra update per batch, not per
 row. A row published twice after a lease expiry keeps its event id, so
 consumers drop the repeat. Sent rows are kept: they are the service's event
 log for replay.
+
+While the broker or storage is down the relay tries again after growing
+pauses (0.5 s doubling to ``MAX_BACKOFF_SECONDS``), however many commits wake
+it meanwhile, and it holds at most ``MAX_FRESH_ROWS`` committed rows in
+memory: past that, its rows are given back to the sweep, which reads them
+from the outbox in order.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ from nameko.extensions import SharedExtension
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from services.common.backoff import Backoff
 from services.common.bus import ConfirmedPublisher, events_exchange
 from services.common.contract import routing_key
 from services.common.events import CONTENT_TYPE, encode, utc_now
@@ -40,6 +47,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # After failures the relay retries at growing intervals, but never further apart than this, so a
 # returning broker gets the backlog within seconds.
 MAX_BACKOFF_SECONDS = 2.0
+# Committed rows held in memory for publishing (ten batches, a few megabytes of envelopes). A burst
+# beyond this while the relay is behind is published by the sweep instead.
+MAX_FRESH_ROWS = 2000
 # Only what the relay's sweep (state, _id) and the event log's history (created_at) read by: every
 # index is written on each insert and each "sent" update, which is most of the outbox's storage cost.
 OUTBOX_INDEXES = {
@@ -86,6 +96,7 @@ class OutboxRelay(SharedExtension):
         # Rows just committed (leased to this relay), handed over by Store.transaction: publishing them
         # from memory costs one storage round trip per batch, the "sent" mark.
         self._fresh: deque[dict] = deque()
+        self._overflowed = False  # rows were left out of _fresh: its leased rows go back to the sweep
         self._running = False
         self.last_error: str | None = None
         self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
@@ -114,8 +125,15 @@ class OutboxRelay(SharedExtension):
         return {"lease_until": utc_now() + self.lease, "lease_owner": self.owner}
 
     def wake(self, rows: list[dict] = ()) -> None:
-        """Called after a commit that recorded ``rows`` (leased to this relay): publish them now."""
-        self._fresh.extend(rows)
+        """Called after a commit that recorded ``rows`` (leased to this relay): publish them now.
+
+        Past ``MAX_FRESH_ROWS`` waiting rows, ``rows`` stay in the outbox only:
+        the relay gives all its leased rows back to the sweep.
+        """
+        if self._overflowed or len(self._fresh) + len(rows) > MAX_FRESH_ROWS:
+            self._overflowed = True
+        else:
+            self._fresh.extend(rows)
         self._wakeup.set()
 
     def declare_exchange(self) -> None:
@@ -131,13 +149,20 @@ class OutboxRelay(SharedExtension):
             self.declare_exchange()
         except Exception as exc:  # the first publish declares it again
             log.warning("could not declare %s at start (%s: %s)", self.exchange.name, exc.__class__.__name__, exc)
-        failures = 0
+        backoff = Backoff(0.5, MAX_BACKOFF_SECONDS)
         last_sweep = 0.0
         while self._running:
-            self._wakeup.wait(self.sweep_seconds if failures == 0 else min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** failures))
+            if backoff.failures:
+                # Commits keep waking the relay; while something is down only the pause decides.
+                resume_at = time.monotonic() + backoff.pause
+                while self._running and time.monotonic() < resume_at:
+                    self._wakeup.wait(resume_at - time.monotonic())
+                    self._wakeup.clear()
+            else:
+                self._wakeup.wait(self.sweep_seconds)
             self._wakeup.clear()
             try:
-                if failures:
+                if backoff.failures or self._overflowed:
                     self._give_back_fresh()  # the sweep reads them from the outbox
                 else:
                     self.publish_fresh()
@@ -146,10 +171,10 @@ class OutboxRelay(SharedExtension):
                 last_sweep = time.monotonic()
                 while self._running and self.publish_pending() >= self.batch_size:
                     eventlet.sleep(0)
-                failures = 0
+                backoff.succeeded()
                 self.last_error = None
             except Exception as exc:
-                failures = min(failures + 1, 6)
+                backoff.failed()
                 self.last_error = f"{exc.__class__.__name__}: {exc}"
                 log.warning("outbox relay could not publish (%s: %s); the rows stay and are retried",
                             exc.__class__.__name__, exc)
@@ -172,7 +197,19 @@ class OutboxRelay(SharedExtension):
             self._publish(rows=[row for row in rows if row["lease_until"] > keep_until], leased_to=self.owner)
 
     def _give_back_fresh(self) -> None:
-        """Drop the handed-over rows and end their lease, so the next sweep (ours or a replica's) takes them."""
+        """Drop the handed-over rows and end their lease, so the next sweep (ours or a replica's) takes them.
+
+        After an overflow that means every pending row leased to this relay,
+        including those never held in memory.
+        """
+        if self._overflowed:
+            # Memory takes rows again from here on; one committed meanwhile may be both held and given
+            # back, and so published twice, with its one event id.
+            self._overflowed = False
+            self._fresh.clear()
+            self.mongo.db.outbox.update_many({"state": "pending", "lease_owner": self.owner},
+                                             {"$set": {"lease_until": EPOCH}})
+            return
         ids = [row["_id"] for row in self._fresh]
         self._fresh.clear()
         if ids:

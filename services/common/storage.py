@@ -7,18 +7,22 @@ transaction, records the events the change causes with ``tx.record(...)``
 into the outbox in that same transaction, and, when the worker is handling an
 event, the "(source, id) seen" mark is written there too. Either all of it
 commits or none of it does; a duplicate delivery finds the mark and raises
-``AlreadyHandled``, which the consumer treats as done.
+``AlreadyHandled``, which the consumer treats as done. Marks are kept for
+``DEDUPE_RETENTION_DAYS`` (30 by default), then deleted by the kit's sweep.
 """
 from __future__ import annotations
 
+import logging
 import random
 import time
 from contextlib import nullcontext
+from datetime import datetime, timedelta
 from typing import Any, Callable, ClassVar, TypeVar
 
+import eventlet
 import pymongo
 from eventlet.semaphore import Semaphore
-from nameko.extensions import DependencyProvider
+from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.rpc import Rpc
 from nameko.web.handlers import HttpRequestHandler
 from pymongo import ASCENDING, IndexModel
@@ -31,6 +35,7 @@ from services.common.mongo import MongoConnection, ensure_indexes, is_unreachabl
 from services.common.outbox import OUTBOX_INDEXES, OutboxRelay, outbox_row
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Collections every service has beside its own: its outbox (also its event
 # log), the events it has handled, the dead letters of its consumers, the
@@ -39,7 +44,21 @@ T = TypeVar("T")
 KIT_INDEXES: dict[str, list[IndexModel]] = {
     **OUTBOX_INDEXES,
     "dead_letters": [IndexModel([("state", ASCENDING), ("dead_at", ASCENDING)])],
+    "processed_events": [IndexModel([("at", ASCENDING)])],  # the retention sweep deletes by it
 }
+
+# How long a "(source, id) seen" mark is kept (DEDUPE_RETENTION_DAYS). It must outlast every copy of
+# the event that can still arrive: the broker's redeliveries end with the last retry (the retries of
+# EVENT_RETRY_DELAYS span under 13 minutes by default), and a restore from backup can replay up to
+# the age of the oldest backup kept, a month. A copy older than that relies on the handler's own
+# idempotence (versions, unique keys).
+DEFAULT_DEDUPE_RETENTION_DAYS = 30
+# Marks are expired by a sweep here, not by a TTL index: the embedded storage server's TTL monitor
+# reads and decodes every document of a TTL-indexed collection each minute under its global lock
+# (a 15 s stall of every request at 100 000 marks, measured), while the sweep deletes a range of
+# the ``at`` index a batch at a time, and works the same on MongoDB.
+DEDUPE_SWEEP_SECONDS = 600
+DEDUPE_SWEEP_BATCH = 1000
 
 
 # How long a transaction that lost a write conflict is tried again (fifty
@@ -214,12 +233,71 @@ class Store:
             {"_id": member_id}, {"$max": {"sv": int(session_version)}}, upsert=True, session=self.session)
 
 
+def dedupe_retention(config: dict) -> timedelta:
+    """``DEDUPE_RETENTION_DAYS`` (fractions allowed); ``ConfigError`` unless it outlasts the retries of ``EVENT_RETRY_DELAYS``."""
+    from services.common.consumer import retry_delays
+
+    value = config.get("DEDUPE_RETENTION_DAYS")
+    if value in (None, ""):
+        value = DEFAULT_DEDUPE_RETENTION_DAYS
+    try:
+        days = float(value)
+    except (TypeError, ValueError):
+        raise settings.ConfigError(f"DEDUPE_RETENTION_DAYS must be a number of days, not {value!r}.") from None
+    redelivery_span = sum(retry_delays(config.get("EVENT_RETRY_DELAYS")))
+    if not days * 86400 > redelivery_span:
+        raise settings.ConfigError(
+            f"DEDUPE_RETENTION_DAYS is {value!r}, but the broker can still redeliver an event "
+            f"{redelivery_span:.0f} s after it first arrived (the retries of EVENT_RETRY_DELAYS): keep the marks "
+            f"longer than that, and longer than a restore from backup could replay "
+            f"(default {DEFAULT_DEDUPE_RETENTION_DAYS}).")
+    return timedelta(days=days)
+
+
+def expire_dedupe_marks(db, before: datetime, batch: int = DEDUPE_SWEEP_BATCH) -> int:
+    """Delete the marks made before ``before``, about ``batch`` at a time with a pause between; how many went."""
+    marks = db.processed_events
+    deleted = 0
+    while True:
+        edge = list(marks.find({"at": {"$lt": before}}, {"at": 1}).sort("at", ASCENDING).skip(batch - 1).limit(1))
+        deleted += marks.delete_many({"at": {"$lte": edge[0]["at"]} if edge else {"$lt": before}}).deleted_count
+        if not edge:
+            return deleted
+        eventlet.sleep(0.1)  # other work gets the storage server between batches
+
+
+class DedupeExpiry(SharedExtension):
+    """Deletes dedupe marks older than ``DEDUPE_RETENTION_DAYS``: at start, then every ``DEDUPE_SWEEP_SECONDS``.
+
+    Every replica sweeps; deleting what another replica already deleted costs one indexed read.
+    """
+
+    mongo = MongoConnection()
+
+    def setup(self) -> None:
+        self.retention = dedupe_retention(self.container.config)
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self._run, identifier="dedupe-expiry")
+
+    def _run(self) -> None:
+        while True:
+            try:
+                expired = expire_dedupe_marks(self.mongo.db, utc_now() - self.retention)
+                if expired:
+                    log.info("deleted %s dedupe marks older than %s days", expired, self.retention.days)
+            except PyMongoError as exc:  # storage is down: the next sweep deletes them
+                log.warning("could not delete old dedupe marks (%s: %s)", exc.__class__.__name__, exc)
+            eventlet.sleep(DEDUPE_SWEEP_SECONDS)
+
+
 class Storage(DependencyProvider):
     """Gives each worker a ``store_class`` instance bound to the container's database."""
 
     mongo = MongoConnection()
     relay = OutboxRelay()
     metrics = ServiceMetrics()
+    dedupe_expiry = DedupeExpiry()
 
     def __init__(self, store_class: type[Store]):
         self.store_class = store_class

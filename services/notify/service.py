@@ -2,8 +2,9 @@
 
 It only listens to events and keeps its own data. Entrypoints only: event
 handlers hand the event to ``fanout`` inside one transaction with the dedupe
-mark; schedules send mail, build digests, release held-back ratings and
-sweep lost webhook messages; RPC methods serve the gateway.
+mark; a work queue of the kit's makes webhook delivery tries; schedules send
+mail, build digests, release held-back ratings and sweep lost webhook
+messages; RPC methods serve the gateway.
 """
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ import socket
 import uuid
 from datetime import timedelta
 
-from nameko.messaging import consume
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
 from services.common import contract, service_base, sessions
 from services.common.config import check_settings, environment
-from services.common.consumer import consume_events
+from services.common.consumer import consume_events, consume_work
 from services.common.errors import Forbidden, NotFound, ValidationFailed
 from services.common.events import Event, isoformat, utc_now
 from services.common.http import load
@@ -149,10 +149,10 @@ class NotifyService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     def sweep_webhook_deliveries(self) -> None:
         webhook_delivery.sweep(self.store, self.webhooks, utc_now())
 
-    @consume(webhook_delivery.delivery_queue(), requeue_on_error=True)
-    def deliver_webhook(self, message: dict) -> None:
-        webhook_delivery.make_try(self.store, self.webhooks, self.settings.fanout, str(message["delivery_id"]),
-                                  int(message["attempt"]))
+    @consume_work(delays_setting="WEBHOOK_RETRY_DELAYS", default_delays=domain.DEFAULT_WEBHOOK_RETRY_DELAYS)
+    def deliver_webhook(self, payload: dict) -> None:
+        delivery_id, attempt = webhook_delivery.read_try(payload)
+        webhook_delivery.make_try(self.store, self.webhooks, self.settings.fanout, delivery_id, attempt)
 
     # -- notifications ------------------------------------------------------
 

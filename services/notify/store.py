@@ -331,6 +331,19 @@ class NotifyStore(Store):
         rows = self.db.webhook_deliveries.find(query, {"body": 0}, session=self.session)
         return [plain(row) for row in rows.sort("created_at", DESCENDING).limit(limit)]
 
+    def trim_deliveries(self, webhook_id: str, keep: int) -> int:
+        """Delete the webhook's finished deliveries beyond its ``keep`` newest; how many went.
+
+        Pending deliveries are never deleted, however many there are.
+        """
+        older = self.db.webhook_deliveries.find({"webhook_id": webhook_id}, {"state": 1}, session=self.session) \
+            .sort("created_at", DESCENDING).skip(keep)
+        finished = [row["_id"] for row in older if row.get("state") != "pending"]
+        if not finished:
+            return 0
+        return self.db.webhook_deliveries.delete_many({"_id": {"$in": finished}, "state": {"$ne": "pending"}},
+                                                      session=self.session).deleted_count
+
     def last_round(self, webhook_id: str, event_id: str) -> int:
         found = self.db.webhook_deliveries.find_one({"webhook_id": webhook_id, "event_id": event_id},
                                                     sort=[("round", DESCENDING)], session=self.session)

@@ -1,29 +1,36 @@
-"""Webhook deliveries: one POST per try, back-off through RabbitMQ delay queues, a log of every try.
+"""Webhook deliveries: one POST per try, back-off through the kit's retry queues, a bounded log of tries.
 
 A delivery row (written in the same transaction as the event's dedupe mark)
-is the truth; a queue message only says "make try n now". After a failed try
-the row is updated first and then a message goes to ``notify.webhook-retry.<n>``,
-a queue whose TTL is the n-th delay and which dead-letters back to
-``notify.webhook-deliveries``: no worker sleeps while it waits. A message that
-is lost (a crash between the commit and the publish) is made up by the sweep,
-which takes rows whose ``due_at`` has passed. A duplicate message finds its
-try already made and does nothing. Receivers drop repeats by the
+is the truth; a work item on ``notify.deliver_webhook`` (the kit's
+``consume_work`` queue) only says "make try n now". After a failed try the
+row is updated first and then "make try n+1" is parked in
+``notify.deliver_webhook.retry.<n>``, a kit retry queue whose TTL is the n-th
+delay of ``WEBHOOK_RETRY_DELAYS``: no worker sleeps while it waits. The kit's
+consumer acks, retries a handler that failed, keeps dead letters, and holds
+the items while storage is unreachable, as for every other handler. A message
+that is lost (a crash between a commit and the publish) is made up by the
+sweep, which takes rows whose ``due_at`` has passed. A duplicate message
+finds its try already made and does nothing. Receivers drop repeats by the
 ``Engage-Delivery`` header or the event id in the body.
+
+Each POST has one deadline, ``WEBHOOK_TIMEOUT_SECONDS``, for connecting,
+sending and the answer's status line and headers together (the body is not
+read), so a receiver that accepts and then stalls or trickles bytes costs at
+most that. Each webhook's log keeps its newest ``DELIVERY_LOG_SIZE``
+deliveries; older finished ones are deleted as new ones finish.
 """
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import time
 from datetime import datetime, timedelta
 
+import eventlet
 import requests
-from eventlet.semaphore import Semaphore
-from kombu import Exchange, Queue
 from nameko.extensions import DependencyProvider, SharedExtension
 
-from services.common.bus import ConfirmedPublisher
+from services.common.consumer import EventRejected, WorkConsumer, work_consumer
 from services.common.errors import NotFound
 from services.common.events import isoformat, utc_now
 from services.common.metrics import ServiceMetrics
@@ -34,59 +41,50 @@ from services.notify.store import NotifyStore
 
 log = logging.getLogger(__name__)
 
-DELIVERY_QUEUE = "notify.webhook-deliveries"
 USER_AGENT = "EngagementNetwork-Webhooks/1"
-
-
-# notify's own exchange for these messages: per-service broker users may write
-# only their own exchanges (never the default one), and dead-lettering needs one too.
-DELIVERY_EXCHANGE = Exchange("notify.webhook-deliveries", type="direct", durable=True)
-
-
-def delivery_queue() -> Queue:
-    return Queue(DELIVERY_QUEUE, exchange=DELIVERY_EXCHANGE, routing_key=DELIVERY_QUEUE, durable=True)
+# The notify service's consume_work handler that makes the tries.
+DELIVERY_HANDLER = "deliver_webhook"
+# Deliveries kept per webhook for its log (newest first); pending ones are never deleted.
+DELIVERY_LOG_SIZE = 100
 
 
 def resolve_host(host: str) -> list[str]:
     return sorted({info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
 
 
+def read_try(payload: dict) -> tuple[str, int]:
+    """``(delivery id, try number)`` of a "make try n" work item; ``EventRejected`` for one that names neither."""
+    try:
+        delivery_id, attempt = str(payload["delivery_id"]), int(payload["attempt"])
+    except (KeyError, TypeError, ValueError):
+        raise EventRejected(f"not a webhook try: {str(payload)[:200]}") from None
+    if not delivery_id or attempt < 1:
+        raise EventRejected(f"not a webhook try: {str(payload)[:200]}")
+    return delivery_id, attempt
+
+
 class WebhookQueues(SharedExtension):
-    """Publishes "make try n" messages, now or after the n-th delay, with publisher confirms."""
+    """Sends "make try n" work items to ``deliver_webhook``: now, or after the delay that follows try n-1."""
 
     metrics = ServiceMetrics()
 
     def setup(self) -> None:
-        config = self.container.config
-        self.delays = domain.parse_delays(config.get("WEBHOOK_RETRY_DELAYS"), domain.DEFAULT_WEBHOOK_RETRY_DELAYS)
-        self.publisher = ConfirmedPublisher(config["AMQP_URI"])
-        self.lock = Semaphore()
         self.outcomes = self.metrics.counter("webhook_deliveries", "Webhook delivery tries by outcome "
                                              "(delivered, retried, failed).", ["outcome"])
 
-    def stop(self) -> None:
-        self.publisher.close()
+    # Methods, not properties: nameko reads every attribute of an extension while it builds the container.
+    def consumer(self) -> WorkConsumer:
+        return work_consumer(self.container, DELIVERY_HANDLER)
 
-    kill = stop
-
-    def retry_queue(self, tries_made: int) -> Queue:
-        name = f"notify.webhook-retry.{tries_made}"
-        return Queue(name, exchange=DELIVERY_EXCHANGE, routing_key=name, durable=True, queue_arguments={
-            "x-message-ttl": int(self.delays[tries_made - 1] * 1000),
-            "x-dead-letter-exchange": DELIVERY_EXCHANGE.name, "x-dead-letter-routing-key": DELIVERY_QUEUE})
+    def delays(self) -> tuple[float, ...]:
+        return self.consumer().schedule.delays
 
     def send_now(self, delivery_id: str, attempt: int) -> None:
-        self._publish(delivery_queue(), delivery_id, attempt)
+        self.consumer().send({"delivery_id": delivery_id, "attempt": attempt}, message_id=f"{delivery_id}:{attempt}")
 
     def send_after_delay(self, delivery_id: str, tries_made: int) -> None:
-        self._publish(self.retry_queue(tries_made), delivery_id, tries_made + 1)
-
-    def _publish(self, queue: Queue, delivery_id: str, attempt: int) -> None:
-        body = json.dumps({"delivery_id": delivery_id, "attempt": attempt}).encode()
-        with self.lock:
-            self.publisher.publish(body, exchange=DELIVERY_EXCHANGE, routing_key=queue.name,
-                                   message_id=f"{delivery_id}:{attempt}", content_type="application/json",
-                                   declare=[DELIVERY_EXCHANGE, delivery_queue(), queue])
+        self.consumer().send({"delivery_id": delivery_id, "attempt": tries_made + 1},
+                             message_id=f"{delivery_id}:{tries_made + 1}", after_step=tries_made)
 
 
 class WebhookSettings(DependencyProvider):
@@ -96,6 +94,8 @@ class WebhookSettings(DependencyProvider):
 
     def setup(self) -> None:
         config = self.container.config
+        # Fails fast on a schedule the delivery rules cannot use; the kit's consumer reads the same setting.
+        domain.parse_delays(config.get("WEBHOOK_RETRY_DELAYS"), domain.DEFAULT_WEBHOOK_RETRY_DELAYS)
         self.timeout = float(config.get("WEBHOOK_TIMEOUT_SECONDS") or 10)
         self.allow_private = domain.as_flag(config.get("ALLOW_PRIVATE_WEBHOOK_TARGETS"))
         self.disable_after = timedelta(seconds=float(config.get("WEBHOOK_DISABLE_AFTER_SECONDS") or 3 * 86400))
@@ -105,24 +105,35 @@ class WebhookSettings(DependencyProvider):
     def get_dependency(self, worker_ctx) -> "WebhookSettings":
         return self
 
-    @property
     def delays(self) -> tuple[float, ...]:
-        return self.queues.delays
+        return self.queues.delays()
 
     def check_target(self, url: str) -> str:
         return domain.check_webhook_target(url, resolve_host, self.allow_private)
 
 
 def post(url: str, body: str, headers: dict, timeout: float) -> tuple[int | None, str | None, int]:
-    """``(status code or None, error or None, duration in ms)`` of one POST; never raises."""
+    """``(status code or None, error or None, duration in ms)`` of one POST; never raises.
+
+    ``timeout`` bounds the whole call: connecting, sending, and the status
+    line and headers of the answer, however slowly they trickle in.
+    """
     started = time.perf_counter()
+    deadline = eventlet.Timeout(timeout)
     try:
-        response = requests.post(url, data=body.encode("utf-8"), headers=headers, timeout=timeout,
-                                 allow_redirects=False)
+        # stream=True: the answer's body is never read, so a large or endless one cannot hold the worker.
+        response = requests.post(url, data=body.encode("utf-8"), headers=headers, timeout=(timeout, timeout),
+                                 allow_redirects=False, stream=True)
         code, error = response.status_code, None if domain.is_success(response.status_code) else f"HTTP {response.status_code}"
         response.close()
+    except eventlet.Timeout as expired:
+        if expired is not deadline:
+            raise
+        code, error = None, f"no answer within {timeout:g} s"
     except requests.RequestException as exc:
         code, error = None, f"{exc.__class__.__name__}: {str(exc)[:300]}"
+    finally:
+        deadline.cancel()
     return code, error, int((time.perf_counter() - started) * 1000)
 
 
@@ -142,6 +153,7 @@ def make_try(store: NotifyStore, settings: WebhookSettings, fanout: FanoutSettin
                                                 "response_code": None, "duration_ms": 0,
                                                 "error": "the webhook is no longer active"},
                          {"state": "cancelled", "finished_at": now})
+        store.trim_deliveries(delivery["webhook_id"], DELIVERY_LOG_SIZE)
         return "cancelled"
     try:
         settings.check_target(webhook["url"])
@@ -152,7 +164,7 @@ def make_try(store: NotifyStore, settings: WebhookSettings, fanout: FanoutSettin
         code, error, duration = post(webhook["url"], delivery["body"], headers, settings.timeout)
     except domain.RuleBroken as refused:
         code, error, duration = None, str(refused), 0
-    outcome = domain.after_try(domain.is_success(code), attempt, settings.delays)
+    outcome = domain.after_try(domain.is_success(code), attempt, settings.delays())
     record = domain.TrySummary(attempt, now, "delivered" if outcome.state == "delivered" else "failed", code,
                                duration, error).as_record()
 
@@ -192,6 +204,8 @@ def make_try(store: NotifyStore, settings: WebhookSettings, fanout: FanoutSettin
             settings.queues.send_after_delay(delivery_id, attempt)
         except Exception:  # the sweep sends it when due_at passes
             log.warning("could not queue try %s of delivery %s; the sweep will", attempt + 1, delivery_id, exc_info=True)
+    else:
+        store.trim_deliveries(webhook["id"], DELIVERY_LOG_SIZE)
     settings.queues.outcomes.labels({"delivered": "delivered", "retrying": "retried", "dead": "failed"}[outcome.state]).inc()
     return outcome.state
 

@@ -5,18 +5,20 @@ event has one effect, a failing handler is retried a bounded number of times
 and then kept as a dead letter that the operator can list and replay.
 """
 import json
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
 
 from services import cli
+from services.common import outbox as kit_outbox
 from services.common.events import build_envelope, encode, utc_now
 from services.common.mongo import ensure_indexes
-from services.common.outbox import outbox_row
-from services.common.storage import KIT_INDEXES
+from services.common.outbox import OutboxRelay, outbox_row
+from services.common.storage import DEFAULT_DEDUPE_RETENTION_DAYS, KIT_INDEXES
 from services.members.store import MemberStore
-from tests.support.bus import Subscriber, publish
+from tests.support.bus import Subscriber, broker_user, publish
 from tests.support.platform import wait_for
 
 SOURCE = "urn:engage:test:members"
@@ -95,6 +97,46 @@ def test_only_the_relay_holding_the_sweep_lease_sweeps(platform):
     assert db.outbox_sweeper.find_one({"_id": "sweep"})["owner"] != "a-replica-that-stalled:0000"
 
 
+def test_a_relay_holds_few_rows_in_memory_and_hands_a_burst_beyond_that_to_the_sweep(platform, monkeypatch):
+    monkeypatch.setattr(kit_outbox, "MAX_FRESH_ROWS", 5)
+    subscriber = Subscriber(platform.amqp_uri, "members.events", "member.registered")
+    platform.start("members")
+    relay = next(e for e in platform.containers["members"].shared_extensions.values() if isinstance(e, OutboxRelay))
+    rows = [{**outbox_row(registered(f"Burst {n}", str(uuid.uuid4())), "members", "member.registered", 1),
+             **relay.lease_for_new_rows()} for n in range(30)]
+    platform.db("members").outbox.insert_many(rows)
+    began, held = time.monotonic(), []
+    for row in rows:  # thirty commits in a row, faster than the relay publishes
+        relay.wake([row])
+        held.append(len(relay._fresh))
+    received = [subscriber.next(timeout=8)[0]["id"] for _ in rows]
+    took = time.monotonic() - began
+    subscriber.close()
+    print(f"rows {len(rows)}, most held in memory {max(held)}, published in {took:.1f} s")
+    assert max(held) <= 5
+    assert received == [row["event_id"] for row in rows]  # in the order they were written
+    assert took < relay.lease.total_seconds(), "the rows left out of memory waited out their lease"
+
+
+def test_dedupe_marks_older_than_the_retention_are_deleted_and_younger_ones_kept(platform):
+    db = platform.db("probe")
+    now = utc_now()
+    retention = timedelta(days=DEFAULT_DEDUPE_RETENTION_DAYS)
+    old = [{"_id": f"{SOURCE}|old-{n}", "type": "member.registered", "at": now - retention - timedelta(hours=1, seconds=n)}
+           for n in range(2500)]  # more than one sweep batch
+    db.processed_events.insert_many(old + [{"_id": f"{SOURCE}|young", "type": "member.registered",
+                                            "at": now - retention + timedelta(hours=1)}])
+    platform.start("probe")  # sweeps at start, then every ten minutes
+    envelope = registered()
+    publish(platform.amqp_uri, "members.events", "member.registered", encode(envelope))
+    wait_for(lambda: db.effects.count_documents({"event_id": envelope["id"]}) == 1, message="the new event handled")
+    wait_for(lambda: db.processed_events.count_documents({"_id": {"$regex": r"\|old-"}}) == 0, timeout=30,
+             message="the old marks to be swept")
+    kept = sorted(mark["_id"] for mark in db.processed_events.find({}, {"_id": 1}))
+    print(f"retention {DEFAULT_DEDUPE_RETENTION_DAYS} days; {len(old)} older marks deleted, kept {len(kept)}")
+    assert kept == sorted([f"{SOURCE}|young", f"{SOURCE}|{envelope['id']}"])
+
+
 def test_the_same_event_delivered_twice_has_one_effect(platform):
     platform.start("probe")
     envelope = registered()
@@ -171,3 +213,56 @@ def _consumed(platform, outcome: str) -> float:
         if line.startswith("engage_probe_events_consumed_total") and f'outcome="{outcome}"' in line:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def _operator_env(monkeypatch, platform, amqp_uri: str) -> None:
+    monkeypatch.setenv("AMQP_URI", amqp_uri)
+    monkeypatch.setenv("MONGO_URI", platform.mongo_uri)
+    monkeypatch.setenv("PROBE_DATABASE", platform.database_name("probe"))
+
+
+def _dead_letter_of_a_failing_event(platform):
+    platform.start("probe")
+    db = platform.db("probe")
+    db.switches.insert_one({"_id": "fail", "remaining": 3})  # the first try and both retries fail
+    envelope = registered(name="Fails Three Times")
+    publish(platform.amqp_uri, "members.events", "member.registered", encode(envelope))
+    record = wait_for(lambda: db.dead_letters.find_one({"event_id": envelope["id"]}), timeout=15,
+                      message="the dead letter")
+    return db, envelope, record
+
+
+def test_a_dead_letter_replay_needs_no_default_exchange_it_goes_through_the_services_requeue_exchange(
+        platform, infrastructure, monkeypatch):
+    db, envelope, record = _dead_letter_of_a_failing_event(platform)
+    with broker_user(infrastructure[1], platform.amqp_uri, write=r"^(?!amq\.default$).*") as amqp_uri:
+        _operator_env(monkeypatch, platform, amqp_uri)
+        assert cli.main(["dead-letters", "replay", "--service", "probe"]) == 0
+    wait_for(lambda: db.effects.count_documents({"event_id": envelope["id"]}) == 1, message="the replayed effect")
+    assert db.dead_letters.find_one({"_id": record["_id"]})["state"] == "replayed"
+
+
+def test_a_dead_letter_stays_to_be_replayed_again_when_the_broker_refuses_its_replay(
+        platform, infrastructure, monkeypatch, capsys):
+    db, envelope, record = _dead_letter_of_a_failing_event(platform)
+    with broker_user(infrastructure[1], platform.amqp_uri, write=r"^(?!amq\.default$|probe\.requeue$).*") as amqp_uri:
+        _operator_env(monkeypatch, platform, amqp_uri)
+        capsys.readouterr()
+        assert cli.main(["dead-letters", "replay", "--service", "probe"]) == 1
+    assert "access to exchange 'probe.requeue'" in capsys.readouterr().err.replace('"', "'")
+    assert db.dead_letters.find_one({"_id": record["_id"]})["state"] == "dead", "marked replayed without a confirm"
+    _operator_env(monkeypatch, platform, platform.amqp_uri)
+    assert cli.main(["dead-letters", "replay", "--service", "probe"]) == 0
+    wait_for(lambda: db.effects.count_documents({"event_id": envelope["id"]}) == 1, message="the replayed effect")
+
+
+def test_replaying_a_dead_letter_whose_queue_is_gone_refuses_and_sends_nothing(platform, monkeypatch, capsys):
+    db, envelope, record = _dead_letter_of_a_failing_event(platform)
+    db.dead_letters.update_one({"_id": record["_id"]}, {"$set": {"queue": "probe.a_handler_since_removed"}})
+    _operator_env(monkeypatch, platform, platform.amqp_uri)
+    capsys.readouterr()
+    assert cli.main(["dead-letters", "replay", "--service", "probe"]) == 1
+    assert "probe.a_handler_since_removed does not exist" in capsys.readouterr().err
+    assert db.dead_letters.find_one({"_id": record["_id"]})["state"] == "dead"
+    time.sleep(0.5)
+    assert db.effects.count_documents({}) == 0

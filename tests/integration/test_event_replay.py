@@ -11,6 +11,7 @@ import pytest
 from engage_subscriber import Subscriber
 from services import cli
 from tests.integration.ideas_support import start_world
+from tests.support.bus import broker_user
 from tests.support.platform import wait_for
 from tests.support.shared_platform import shared_platform
 
@@ -145,3 +146,15 @@ def test_replaying_twice_repeats_ids_so_a_subscriber_can_drop_the_repeats(operat
 def test_replay_into_a_queue_that_does_not_exist_fails_and_sends_nothing(operator_env, capsys):
     assert cli.main(["events", "replay", "--types", "idea.rated", "--to", "nobody.listening"]) == 1
     assert "nobody.listening" in capsys.readouterr().err
+
+
+def test_replay_needs_no_default_exchange_it_goes_through_the_publishers_requeue_exchange(
+        operator_env, infrastructure, monkeypatch):
+    platform = operator_env
+    subscriber = new_subscriber(platform, "newcomer.limited", [("ideas.events", "idea.rated")])
+    with broker_user(infrastructure[1], platform.amqp_uri, write=r"^(?!amq\.default$).*") as amqp_uri:
+        monkeypatch.setenv("AMQP_URI", amqp_uri)
+        assert cli.main(["events", "replay", "--types", "idea.rated", "--to", "newcomer.limited"]) == 0
+    events = receive(subscriber, len(RATINGS))
+    assert len(events) == len(RATINGS)
+    assert {e.exchange for e in events} == {"ideas.requeue"}

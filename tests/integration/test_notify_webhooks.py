@@ -1,13 +1,19 @@
-"""Signed webhooks to a local HTTP receiver, with back-off through RabbitMQ delay queues."""
+"""Signed webhooks to a local HTTP receiver, with back-off through the kit's retry queues."""
 import json
+import socket
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
 
+from deploy.local.broker import management_request
+from services.common.events import utc_now
 from services.common.webhooks import SignatureInvalid, parse_header, verify
+from services.notify.webhook_delivery import DELIVERY_LOG_SIZE
 from tests.integration.notify_world import World
 from tests.support.bus import Subscriber
 from tests.support.platform import free_port, wait_for
@@ -43,6 +49,42 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Trickler:
+    """Accepts a connection, reads the request, then sends its status line one byte every 0.3 s, never finishing."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hooks/engage"
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection):
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 200:
+                if self.stopped.is_set():
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.3)
+
+    def close(self):
+        self.stopped.set()
+        self.listener.close()
 
 
 @pytest.fixture
@@ -124,7 +166,8 @@ def test_a_delivery_is_signed_so_the_verifier_accepts_it_and_refuses_any_change(
         verify(webhook["secret"], header, body, now=stamp + 301)  # older than 300 seconds
 
 
-def test_a_receiver_answering_500_twice_then_200_is_delivered_on_try_three_all_logged(world, platform, receiver):
+def test_a_receiver_answering_500_twice_then_200_is_delivered_on_try_three_all_logged(world, platform, receiver,
+                                                                                      infrastructure):
     hook = receiver([500, 500])
     webhook = subscribe(platform, world, hook.url)
     world.submit_idea("idea-1", "Rosa")
@@ -144,6 +187,11 @@ def test_a_receiver_answering_500_twice_then_200_is_delivered_on_try_three_all_l
     metrics = requests.get(f"{platform.url('notify')}/metrics", timeout=10).text
     assert 'engage_notify_webhook_deliveries_total{outcome="retried"} 2.0' in metrics
     assert 'engage_notify_webhook_deliveries_total{outcome="delivered"} 1.0' in metrics
+    # The waits were the kit's retry queues: the n-th delay as TTL, dead-lettering back through notify.requeue.
+    vhost = quote(urlsplit(platform.amqp_uri).path.lstrip("/"), safe="")
+    for step, delay_ms in ((1, 300), (2, 600)):
+        queue = management_request(infrastructure[1], "GET", f"/api/queues/{vhost}/notify.deliver_webhook.retry.{step}")
+        assert queue["arguments"] == {"x-message-ttl": delay_ms, "x-dead-letter-exchange": "notify.requeue"}
 
     again = gateway(platform, world).post(f"/api/v1/webhooks/{webhook['id']}/deliveries/{delivered['id']}/redeliver")
     assert again.status_code == 202
@@ -155,7 +203,8 @@ def test_a_receiver_answering_500_twice_then_200_is_delivered_on_try_three_all_l
 def test_a_receiver_down_for_good_ends_in_webhook_failed_and_a_long_failing_subscription_is_switched_off(
         world, platform, receiver):
     platform.stop_service("notify")
-    platform.start("notify", WEBHOOK_DISABLE_AFTER_SECONDS=1)
+    # Tries at about 0, 0.3, 0.9 and 2.1 s: failing for 1.5 s is first reached on the last one.
+    platform.start("notify", WEBHOOK_DISABLE_AFTER_SECONDS=1.5)
     failed_events = Subscriber(platform.amqp_uri, "notify.events", "webhook.failed", "webhook.disabled")
     down = f"http://127.0.0.1:{free_port()}/hooks/engage"  # nothing listens here
     webhook = subscribe(platform, world, down)
@@ -179,6 +228,52 @@ def test_a_receiver_down_for_good_ends_in_webhook_failed_and_a_long_failing_subs
     assert told[0]["kind"] == "webhooks" and "switched off" in told[0]["title"]
     metrics = requests.get(f"{platform.url('notify')}/metrics", timeout=10).text
     assert 'engage_notify_webhook_deliveries_total{outcome="failed"} 1.0' in metrics
+
+
+def test_a_receiver_that_trickles_its_answer_costs_one_deadline_per_try(world, platform):
+    platform.stop_service("notify")
+    platform.start("notify", WEBHOOK_TIMEOUT_SECONDS=1)
+    trickler = Trickler()
+    try:
+        webhook = subscribe(platform, world, trickler.url)
+        world.submit_idea("idea-1", "Rosa")
+        world.comment("idea-1", "Tariq", idea_author="Rosa")
+        logged = wait_for(lambda: [d for d in deliveries(platform, world, webhook["id"]) if d["log"]], timeout=15,
+                          message="the first try in the log")[0]["log"][0]
+    finally:
+        trickler.close()
+    print(f"try ended after {logged['duration_ms']} ms: {logged['error']}")
+    # A byte every 0.3 s never trips a per-read timeout of 1 s; the deadline for the whole call does.
+    assert logged["outcome"] == "failed" and logged["error"] == "no answer within 1 s"
+    assert 900 <= logged["duration_ms"] < 2500
+
+
+def test_a_webhook_log_keeps_its_newest_deliveries_and_every_pending_one(world, platform, receiver):
+    hook = receiver()
+    webhook = subscribe(platform, world, hook.url)
+    now, never = utc_now(), datetime(2999, 1, 1, tzinfo=timezone.utc)
+    older = DELIVERY_LOG_SIZE + 20
+
+    def delivery(key: str, state: str, minutes_ago: int) -> dict:
+        return {"_id": key, "webhook_id": webhook["id"], "owner_id": world.ids["Ops"], "event_id": key,
+                "event_type": "comment.posted", "round": 0, "body": "{}", "url": hook.url, "state": state,
+                "tries_made": 1, "tries": [], "due_at": never, "lease_until": never,
+                "created_at": now - timedelta(minutes=minutes_ago), "finished_at": None}
+
+    log = platform.db("notify").webhook_deliveries
+    log.insert_many([delivery(f"old-{n:03d}", "delivered", older - n) for n in range(older)]
+                    + [delivery("still-pending", "pending", older + 10)])
+    world.submit_idea("idea-1", "Rosa")
+    comment = world.comment("idea-1", "Tariq", idea_author="Rosa")
+    wait_for(lambda: log.find_one({"event_id": comment["id"], "state": "delivered"}), message="the new delivery")
+    wait_for(lambda: log.count_documents({"webhook_id": webhook["id"]}) <= DELIVERY_LOG_SIZE + 1, timeout=5,
+             message="the log to be trimmed once the delivery finished")
+    kept = {row["_id"] for row in log.find({"webhook_id": webhook["id"]}, {"_id": 1})}
+    print(f"log size {DELIVERY_LOG_SIZE}: {older + 2} deliveries, {len(kept)} kept")
+    assert "still-pending" in kept
+    assert {f"old-{n:03d}" for n in range(older - DELIVERY_LOG_SIZE + 1, older)} < kept
+    assert not kept & {f"old-{n:03d}" for n in range(older - DELIVERY_LOG_SIZE + 1)}
+    assert len(kept - {"still-pending"}) == DELIVERY_LOG_SIZE
 
 
 def test_a_rotated_secret_overlaps_with_the_old_one_so_both_signatures_are_sent(world, platform, receiver):

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pika
 
@@ -42,3 +46,25 @@ def publish(amqp_uri: str, exchange: str, routing_key: str, body: bytes | str,
                               pika.BasicProperties(content_type=content_type, delivery_mode=2))
     finally:
         connection.close()
+
+
+@contextmanager
+def broker_user(management_url: str, vhost_amqp_uri: str, *, write: str, configure: str = ".*",
+                read: str = ".*") -> Iterator[str]:
+    """An AMQP URI on the vhost of ``vhost_amqp_uri`` for a new user with these permission patterns; deleted after.
+
+    RabbitMQ checks writes to the default exchange against the name ``amq.default``.
+    """
+    from deploy.local.broker import management_request
+
+    parts = urlsplit(vhost_amqp_uri)
+    vhost = parts.path.lstrip("/")
+    user, password = f"limited-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    management_request(management_url, "PUT", f"/api/users/{user}", {"password": password, "tags": ""})
+    try:
+        management_request(management_url, "PUT", f"/api/permissions/{vhost}/{user}",
+                           {"configure": configure, "write": write, "read": read})
+        netloc = f"{user}:{password}@{parts.hostname}:{parts.port}"
+        yield urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    finally:
+        management_request(management_url, "DELETE", f"/api/users/{user}")
