@@ -8,6 +8,7 @@ failure while preparing a worker becomes that worker's error, answered through
 its entrypoint like any exception its method raised (a ``DomainError`` keeps
 its status; anything else is logged and answered as an internal error), and a
 failure while finishing one is logged and the remaining providers still run.
+A request's storage calls share one deadline (``STORAGE_DEADLINE_SECONDS``).
 
 Every ``config.yml`` names this class in ``SERVICE_CONTAINER_CLS``, which
 ``nameko run`` reads; ``container_class`` gives it to code that builds
@@ -17,16 +18,22 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import nullcontext
+
+import pymongo
 
 from nameko.containers import ServiceContainer as NamekoServiceContainer
 from nameko.containers import get_container_cls
 from nameko.constants import CALL_ID_STACK_CONTEXT_KEY
+from nameko.rpc import Rpc
+from nameko.web.handlers import HttpRequestHandler
 
 log = logging.getLogger(__name__)
 
 SETTING = "SERVICE_CONTAINER_CLS"
 PATH = "services.common.container.ServiceContainer"
 _SETUP_ERROR = "_engage_setup_error"
+DEFAULT_STORAGE_DEADLINE_SECONDS = 6.0
 
 
 class ServiceContainer(NamekoServiceContainer):
@@ -67,11 +74,25 @@ class ServiceContainer(NamekoServiceContainer):
 
     def _run_worker(self, worker_ctx, handle_result) -> None:
         try:
-            super()._run_worker(worker_ctx, handle_result)
+            with self._storage_deadline(worker_ctx):
+                super()._run_worker(worker_ctx, handle_result)
         except Exception:
             # An entrypoint's own result handling failed (a reply that could not
             # be sent, say): that worker is lost, the service is not.
             log.exception("worker for %s failed after its method ran", worker_ctx.entrypoint.method_name)
+
+    def _storage_deadline(self, worker_ctx):
+        """A request (RPC or HTTP) has ``STORAGE_DEADLINE_SECONDS`` for all its storage calls together.
+
+        Set here, before any dependency provider runs, so a provider's own
+        lookups (the caller's session, say) count too. It lies inside the
+        gateway's RPC deadline, so a storage server that hangs is a 503 from
+        the service rather than a 504 from the gateway. Event handlers and
+        timers keep per-call deadlines and their own retries.
+        """
+        if not isinstance(worker_ctx.entrypoint, (Rpc, HttpRequestHandler)):
+            return nullcontext()
+        return pymongo.timeout(float(self.config.get("STORAGE_DEADLINE_SECONDS") or DEFAULT_STORAGE_DEADLINE_SECONDS))
 
     @staticmethod
     def _fail_worker(worker_ctx, provider, stage: str) -> None:

@@ -32,7 +32,7 @@ PING_SECONDS = 3.0
 
 # Every storage call has a deadline, so a storage server that hangs (paused, overloaded, cut off)
 # costs a caller seconds, not a worker for ever. ``MONGO_URI`` may set any of these itself. Requests
-# have a tighter deadline for all their calls together (``STORAGE_DEADLINE_SECONDS``, in storage.py);
+# have a tighter deadline for all their calls together (``STORAGE_DEADLINE_SECONDS``, set by container.py);
 # these bound everything else: event handlers, timers, the relay, the CLI's bulk work.
 STORAGE_DEADLINES_MS = {
     "serverSelectionTimeoutMS": 3000,  # no reachable server

@@ -45,7 +45,7 @@ from services.common.tokens import Caller, CallerAccess, Principal
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 8.0
-DEFAULT_CONCURRENCY_PER_SERVICE = 16
+DEFAULT_CONCURRENCY_PER_SERVICE = 64
 
 
 OPERATOR_BROKER_USER = "operator"

@@ -20,11 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, ClassVar, TypeVar
 
 import eventlet
-import pymongo
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider, SharedExtension
-from nameko.rpc import Rpc
-from nameko.web.handlers import HttpRequestHandler
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -71,7 +68,6 @@ CONFLICT_RETRY_SECONDS = 30.0
 # mostly wait on each other there: on two cores, four at a time per process
 # answered 46 ratings a second where twenty answered 27 (bench/README.md).
 DEFAULT_MAX_TRANSACTIONS = 4
-DEFAULT_STORAGE_DEADLINE_SECONDS = 6.0
 
 
 class AlreadyHandled(Exception):
@@ -307,9 +303,6 @@ class Storage(DependencyProvider):
         if not str(limit).isdigit() or int(limit) < 1:
             raise settings.ConfigError(f"MAX_TRANSACTIONS must be a whole number of at least 1, not {limit!r}.")
         self.turns = Semaphore(int(limit))
-        self.request_deadline = float(self.container.config.get("STORAGE_DEADLINE_SECONDS")
-                                      or DEFAULT_STORAGE_DEADLINE_SECONDS)
-        self._deadlines: dict = {}
         try:
             ensure_indexes(self.mongo.db, {**KIT_INDEXES, **self.store_class.indexes})
         except PyMongoError as exc:
@@ -319,23 +312,6 @@ class Storage(DependencyProvider):
             ) from exc
         for name, doc, labels, read in self.store_class(self.mongo.db).gauges():
             self.metrics.gauge(name, doc, labels, read)
-
-    def worker_setup(self, worker_ctx) -> None:
-        """A request (RPC or HTTP) has ``STORAGE_DEADLINE_SECONDS`` for all its storage calls together.
-
-        Within the gateway's RPC deadline, so a storage server that hangs is a
-        503 from the service, not a 504 from the gateway; event handlers and
-        timers keep per-call deadlines and their own retries.
-        """
-        if isinstance(worker_ctx.entrypoint, (Rpc, HttpRequestHandler)):
-            scope = pymongo.timeout(self.request_deadline)
-            scope.__enter__()
-            self._deadlines[worker_ctx] = scope
-
-    def worker_teardown(self, worker_ctx) -> None:
-        scope = self._deadlines.pop(worker_ctx, None)
-        if scope is not None:
-            scope.__exit__(None, None, None)
 
     def get_dependency(self, worker_ctx) -> Store:
         handling = worker_ctx.args[0] if getattr(worker_ctx.entrypoint, "handles_events", False) else None
