@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): the six figures, each beside its floor measured in the same run.
+"""`python -m bench` (`make bench`): the seven figures, each beside its floor measured in the same run.
 
 Starts a private RabbitMQ node and a fresh storage server, the services as
 `nameko run` processes, measures, prints the table and writes it to
@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import event_path, platform
+from bench import event_path, platform, read_pages
 from bench.report import Figure, Progress, table
 from bench.system import System, resident_megabytes
 
@@ -69,11 +69,11 @@ def catch_up(system: System, progress: Progress, steady: Figure, count: int) -> 
     return figure
 
 
-def run(quick: bool) -> list[Figure]:
+def run(quick: bool, read_pages_only: bool = False) -> list[Figure]:
     progress = Progress()
-    sizes = dict(events=200, catch_up=500, ratings=200, wrk_seconds=3, times=30, ideas=500, comments=500,
+    sizes = dict(events=200, catch_up=500, ratings=200, wrk_seconds=3, read_seconds=2, times=30, ideas=500, comments=500,
                  archive_small=200, archive_large=2000) if quick else dict(
-        events=2000, catch_up=10000, ratings=1000, wrk_seconds=15, times=200, ideas=10000, comments=10000,
+        events=2000, catch_up=10000, ratings=1000, wrk_seconds=15, read_seconds=5, times=200, ideas=10000, comments=10000,
         archive_small=1000, archive_large=100000)
     system = System()
     figures: list[Figure] = []
@@ -85,6 +85,10 @@ def run(quick: bool) -> list[Figure]:
                      f"{' (empty: a fresh server)' if changes == 0 else ' (NOT a fresh server)'}")
         progress.say("Starting the services (nameko run, as make run does) ...")
         system.start_services(SERVICES, extra_env={"RATING_BATCH_SECONDS": "0", "MEMBER_WRITE_LIMIT": "1000000 per minute"})
+        if read_pages_only:
+            world = platform.World(system)
+            return read_pages.measure_read_pages(system, world, platform.build_idea_page(world, progress), progress,
+                                                 sizes["read_seconds"])
         memory = memory_figures(system, progress)
 
         first = event_path.measure_event_path(system, progress, sizes["events"])
@@ -95,6 +99,7 @@ def run(quick: bool) -> list[Figure]:
         world = platform.World(system)
         idea_id = platform.build_idea_page(world, progress)
         figures.append(platform.measure_idea_page(system, world, idea_id, progress, sizes["wrk_seconds"]))
+        figures += read_pages.measure_read_pages(system, world, idea_id, progress, sizes["read_seconds"])
 
         progress.say("[4] Flat cost: idea page and archive search, small and large")
         for number in range(9):
@@ -130,9 +135,11 @@ def run(quick: bool) -> list[Figure]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the benchmark itself")
+    parser.add_argument("--read-pages", action="store_true",
+                        help="only figure 7 (the read pages), to check a change to the read path in minutes")
     args = parser.parse_args(argv)
     began = time.monotonic()
-    figures = run(args.quick)
+    figures = run(args.quick, args.read_pages)
     minutes = (time.monotonic() - began) / 60
     report = (f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC{' (quick)' if args.quick else ''} on {machine()}; "
               f"{minutes:.1f} minutes.\n\n{table(figures)}\n")

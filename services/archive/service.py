@@ -52,6 +52,11 @@ class ArchiveService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 "next_cursor": str(data["cursor"] + data["limit"]) if more else None}
 
     @rpc(allow=ANYONE)
+    def front_page(self, kind: str | None = None) -> dict:
+        """What the archive's home page shows in one call: resources (of one kind when given) and recent archived ideas."""
+        return {"listing": self.list_resources({"kind": kind} if kind else {}), "ideas": self.list_ideas({"limit": 10})}
+
+    @rpc(allow=ANYONE)
     def get_idea(self, idea_id: str) -> dict:
         snapshot = self.store.archived_idea(str(idea_id))
         lessons = [{"id": r["_id"], "title": r["title"], "kind": r["kind"]}

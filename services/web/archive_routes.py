@@ -1,4 +1,11 @@
-"""Gateway routes for the knowledge archive: search, resources and their history, archived ideas, imports, open data."""
+"""Gateway routes for the knowledge archive: search, resources and their history, archived ideas, imports, open data.
+
+What everyone may read (the home page, lists, published resources, archived
+ideas, search) goes through the read cache (``read_cache``), dropped by any
+archive event or member deactivation; the gateway's own archive writes drop it
+before answering, so the writer's next read shows them. What the caller may
+edit is decided here from their token, never kept in a shared entry.
+"""
 from __future__ import annotations
 
 from services.common.rpc import RpcProxy
@@ -8,11 +15,14 @@ from services.archive import domain
 from services.common.errors import BadRequest, DomainError, NotFound
 from services.common.http import SECURITY_HEADERS, json_response, read_body, read_json, whole_number_or_text
 from services.web.gateway import api, page
+from services.web.read_cache import PageCache
 
 RESOURCE_KINDS = list(domain.RESOURCE_KINDS.items())
 LICENCES = list(domain.LICENCES)
 _SEARCH_ARGS = ("q", "kind", "tag", "licence", "agency", "limit", "cursor")
 _FORM_FIELDS = ("kind", "title", "summary", "body", "link", "licence", "attribution", "note")
+# Archived ideas keep their members' names, which a deactivation (members' event) anonymises.
+ARCHIVE_TAGS = ("archive", "members")
 
 
 def _search_query(args) -> dict:
@@ -54,36 +64,63 @@ def _form_from(resource: dict) -> dict:
             "tags": " ".join(resource.get("tags") or []), "related_ideas": " ".join(resource.get("related_ideas") or [])}
 
 
+def _key(query: dict) -> tuple:
+    return tuple(sorted(query.items()))
+
+
 class ArchiveRoutes:
     archive = RpcProxy("archive")
+    page_cache = PageCache()
+
+    # -- the one read path for what everyone may read ---------------------------
+
+    def _archive_cached(self, key: tuple, fetch, keep=None):
+        return self.page_cache.get(key, ARCHIVE_TAGS, fetch, keep=keep)
+
+    def _archive_search(self, query: dict) -> dict:
+        return self._archive_cached(("archive-search", _key(query)), lambda: self.archive.search(query))
+
+    def _archive_resource(self, resource_id: str) -> dict:
+        """A resource with ``may_edit`` for this caller; only published ones are shared between viewers."""
+        resource = self._archive_cached(("archive-resource", resource_id), lambda: self.archive.get_resource(resource_id),
+                                keep=lambda found: found["status"] == "published")
+        return {**resource, "may_edit": domain.may_publish(self.web.principal(), resource["agency"])}
+
+    def _archived_idea(self, idea_id: str) -> dict:
+        return self._archive_cached(("archive-idea", idea_id), lambda: self.archive.get_idea(idea_id))
+
+    def _archive_wrote(self, answer):
+        self.page_cache.announce("archive")
+        return answer
 
     # -- JSON API -----------------------------------------------------------
 
     @api("GET", "/api/v1/archive/search")
     def api_archive_search(self, request):
-        answer = self.archive.search(_search_query(request.args))
+        answer = dict(self._archive_search(_search_query(request.args)))
         answer.pop("terms", None)
         return json_response(answer)
 
     @api("GET", "/api/v1/archive/resources")
     def api_archive_resources(self, request):
-        return json_response(self.archive.list_resources(_listing_query(request.args)))
+        query = _listing_query(request.args)
+        return json_response(self._archive_cached(("archive-resources", _key(query)), lambda: self.archive.list_resources(query)))
 
     @api("POST", "/api/v1/archive/resources")
     def api_archive_create_resource(self, request):
-        return json_response(self.archive.create_resource(read_json(request)), 201)
+        return json_response(self._archive_wrote(self.archive.create_resource(read_json(request))), 201)
 
     @api("GET", "/api/v1/archive/resources/<string:resource_id>")
     def api_archive_resource(self, request, resource_id):
-        return json_response(self.archive.get_resource(resource_id))
+        return json_response(self._archive_resource(resource_id))
 
     @api("PUT", "/api/v1/archive/resources/<string:resource_id>")
     def api_archive_update_resource(self, request, resource_id):
-        return json_response(self.archive.update_resource(resource_id, read_json(request)))
+        return json_response(self._archive_wrote(self.archive.update_resource(resource_id, read_json(request))))
 
     @api("DELETE", "/api/v1/archive/resources/<string:resource_id>")
     def api_archive_withdraw_resource(self, request, resource_id):
-        return json_response(self.archive.withdraw_resource(resource_id, {}))
+        return json_response(self._archive_wrote(self.archive.withdraw_resource(resource_id, {})))
 
     @api("GET", "/api/v1/archive/resources/<string:resource_id>/revisions")
     def api_archive_revisions(self, request, resource_id):
@@ -99,7 +136,7 @@ class ArchiveRoutes:
 
     @api("POST", "/api/v1/archive/resources/<string:resource_id>/revert")
     def api_archive_revert(self, request, resource_id):
-        return json_response(self.archive.revert_resource(resource_id, read_json(request)), 201)
+        return json_response(self._archive_wrote(self.archive.revert_resource(resource_id, read_json(request))), 201)
 
     @api("POST", "/api/v1/archive/proposals")
     def api_archive_propose(self, request):
@@ -112,15 +149,16 @@ class ArchiveRoutes:
 
     @api("POST", "/api/v1/archive/proposals/<string:proposal_id>/review")
     def api_archive_review(self, request, proposal_id):
-        return json_response(self.archive.review_proposal(proposal_id, read_json(request)))
+        return json_response(self._archive_wrote(self.archive.review_proposal(proposal_id, read_json(request))))
 
     @api("GET", "/api/v1/archive/ideas")
     def api_archive_ideas(self, request):
-        return json_response(self.archive.list_ideas(_listing_query(request.args)))
+        query = _listing_query(request.args)
+        return json_response(self._archive_cached(("archive-ideas", _key(query)), lambda: self.archive.list_ideas(query)))
 
     @api("GET", "/api/v1/archive/ideas/<string:idea_id>")
     def api_archive_idea(self, request, idea_id):
-        return json_response(self.archive.get_idea(idea_id))
+        return json_response(self._archived_idea(idea_id))
 
     @api("POST", "/api/v1/archive/imports")
     def api_archive_import(self, request):
@@ -131,7 +169,7 @@ class ArchiveRoutes:
             text = read_body(request).decode(request.mimetype_params.get("charset") or "utf-8")
         except (UnicodeDecodeError, LookupError):
             raise BadRequest("The page is not UTF-8 text.") from None
-        answer = self.archive.import_page(text)
+        answer = self._archive_wrote(self.archive.import_page(text))
         return json_response(answer["idea"], 201 if answer["created"] else 200)
 
     @api("GET", "/api/v1/archive/export/<string:filename>")
@@ -148,10 +186,10 @@ class ArchiveRoutes:
     @page("GET", "/archive")
     def archive_page(self, request):
         kind = request.args.get("kind") or None
-        listing = self.archive.list_resources({"kind": kind} if kind in dict(RESOURCE_KINDS) else {})
-        ideas = self.archive.list_ideas({"limit": 10})
-        return self.web.render("archive/index.html", kinds=RESOURCE_KINDS, kind=kind, listing=listing,
-                               ideas=ideas["items"], licences=LICENCES)
+        shown = kind if kind in dict(RESOURCE_KINDS) else None
+        front = self._archive_cached(("archive-home", shown), lambda: self.archive.front_page(shown))
+        return self.web.render("archive/index.html", kinds=RESOURCE_KINDS, kind=kind, listing=front["listing"],
+                               ideas=front["ideas"]["items"], licences=LICENCES)
 
     @page("GET", "/archive/search")
     def archive_search_page(self, request):
@@ -159,7 +197,7 @@ class ArchiveRoutes:
         answer, message = {"items": [], "next_cursor": None, "total": 0}, None
         if query.get("q"):
             try:
-                answer = self.archive.search(query)
+                answer = self._archive_search(query)
             except DomainError as error:
                 message = error.message
         return self.web.render("archive/search.html", query=query, answer=answer, message=message,
@@ -178,7 +216,7 @@ class ArchiveRoutes:
         payload = _resource_payload(request.form)
         try:
             if request.form.get("mode") == "publish":
-                resource = self.archive.create_resource(payload)
+                resource = self._archive_wrote(self.archive.create_resource(payload))
                 return self.web.redirect(f"/archive/resources/{resource['id']}", flash="The resource is published.")
             self.archive.propose(payload)
         except DomainError as error:
@@ -187,7 +225,7 @@ class ArchiveRoutes:
 
     @page("GET", "/archive/resources/<string:resource_id>")
     def archive_resource_page(self, request, resource_id):
-        resource = self.archive.get_resource(resource_id)
+        resource = self._archive_resource(resource_id)
         diff, message = None, None
         if request.args.get("from") and request.args.get("to"):
             try:
@@ -214,7 +252,7 @@ class ArchiveRoutes:
                 base = request.form.get("base_revision", "")
                 number = whole_number_or_text(base)
                 payload["base_revision"] = number if isinstance(number, int) else None
-                self.archive.update_resource(resource_id, payload)
+                self._archive_wrote(self.archive.update_resource(resource_id, payload))
                 return self.web.redirect(f"/archive/resources/{resource_id}", flash="Your change is the new revision.")
             self.archive.propose({**payload, "resource_id": resource_id})
         except DomainError as error:
@@ -227,8 +265,8 @@ class ArchiveRoutes:
         self.web.require_principal()
         self.web.check_csrf(request.form)
         number = request.form.get("revision", "")
-        self.archive.revert_resource(resource_id, {"revision": whole_number_or_text(number),
-                                                   "note": request.form.get("note", "")})
+        self._archive_wrote(self.archive.revert_resource(resource_id, {"revision": whole_number_or_text(number),
+                                                               "note": request.form.get("note", "")}))
         return self.web.redirect(f"/archive/resources/{resource_id}", flash="Reverted: a new revision holds it.")
 
     @page("GET", "/archive/proposals")
@@ -241,15 +279,15 @@ class ArchiveRoutes:
     def archive_review_submit(self, request, proposal_id):
         self.web.require_principal()
         self.web.check_csrf(request.form)
-        answer = self.archive.review_proposal(proposal_id, {"decision": request.form.get("decision", ""),
-                                                            "note": request.form.get("note", "")})
+        answer = self._archive_wrote(self.archive.review_proposal(proposal_id, {"decision": request.form.get("decision", ""),
+                                                                        "note": request.form.get("note", "")}))
         if answer["resource"]:
             return self.web.redirect(f"/archive/resources/{answer['resource']['id']}", flash="The proposal is published.")
         return self.web.redirect("/archive/proposals", flash="The proposal was declined.")
 
     @page("GET", "/archive/ideas/<string:idea_id>")
     def archive_idea_page(self, request, idea_id):
-        return self.web.render("archive/idea.html", idea=self.archive.get_idea(idea_id))
+        return self.web.render("archive/idea.html", idea=self._archived_idea(idea_id))
 
     def _resource_form(self, resource, form, errors, message=None, status=200):
         principal = self.web.principal()

@@ -1,9 +1,9 @@
 """Gateway routes for ideas: the JSON API and the pages (list, idea, submit/edit, moderation queue).
 
-Reads of one idea, through the API and the page alike, go through the read
-cache (``read_cache``): a repeat view costs no RPC. Every write announces the
-version it produced to the cache before answering, so the writer's next read
-shows it.
+Reads of one idea and of the lists, through the API and the pages alike, go
+through the read cache (``read_cache``): a repeat view costs no RPC. Every
+write announces the version it produced to the cache before answering, so the
+writer's next read shows it.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from services.common.rpc import RpcProxy
 from services.common.errors import DomainError, ValidationFailed
 from services.common.http import json_response, query_int, read_json, whole_number_or_text
 from services.web.gateway import api, page
-from services.web.read_cache import IdeaCache
+from services.web.read_cache import PageCache
 
 EDIT_WINDOW = timedelta(minutes=15)
 LIST_FILTERS = ("state", "tag", "agency", "network", "sort", "cursor")
@@ -42,37 +42,52 @@ def form_list(form, name: str) -> list[str]:
 
 class IdeaRoutes:
     ideas = RpcProxy("ideas")
-    idea_cache = IdeaCache()
+    page_cache = PageCache()
 
-    # -- the one read path for an idea ---------------------------------------
+    # -- the one read path for ideas ------------------------------------------
 
     def _idea_page_data(self, idea_id: str) -> dict:
-        return self.idea_cache.page(idea_id, lambda: self.ideas.idea_page(idea_id))
+        # Drafts are their author's alone; only open content is shared between viewers.
+        return self.page_cache.get(("idea", idea_id), (f"ideas:{idea_id}",), lambda: self.ideas.idea_page(idea_id),
+                                   keep=lambda data: data["idea"]["state"] != "draft",
+                                   version=lambda data: data["version"])
 
     def _viewer(self, idea_id: str) -> dict | None:
         me = self.web.principal()
         if me is None:
             return None
-        return self.idea_cache.viewer(idea_id, me.member_id, lambda: self.ideas.viewer_state(idea_id))
+        return self.page_cache.get(("idea-viewer", idea_id, me.member_id), (f"ideas:{idea_id}",),
+                                   lambda: self.ideas.viewer_state(idea_id), version=lambda data: data.get("version", 0))
+
+    def _list(self, query: dict) -> dict:
+        # Any idea's change may move it in or out of a list, or reorder it, so lists hang on the whole exchange.
+        # A list of drafts is its member's alone.
+        if query.get("state") == "draft":
+            return self.ideas.list_ideas(query)
+        return self.page_cache.get(("ideas", tuple(sorted(query.items()))), ("ideas",),
+                                   lambda: self.ideas.list_ideas(query))
+
+    def _search(self, q: str, limit: int) -> dict:
+        return self.page_cache.get(("ideas-search", q, limit), ("ideas",), lambda: self.ideas.search_ideas(q, limit))
 
     def _wrote(self, idea_id: str | None, version: int | None) -> None:
-        if idea_id:
-            self.idea_cache.announce(idea_id, version)
+        self.page_cache.announce("ideas", idea_id, version)
 
     # -- JSON API -----------------------------------------------------------
 
     @api("GET", "/api/v1/ideas")
     def api_list_ideas(self, request):
-        return json_response(self.ideas.list_ideas(list_query(request)))
+        return json_response(self._list(list_query(request)))
 
     @api("POST", "/api/v1/ideas")
     def api_submit_idea(self, request):
-        return json_response(self.ideas.submit_idea(read_json(request)), 201)
+        idea = self.ideas.submit_idea(read_json(request))
+        self._wrote(idea["id"], idea["version"])
+        return json_response(idea, 201)
 
     @api("GET", "/api/v1/ideas/search")
     def api_search_ideas(self, request):
-        return json_response(self.ideas.search_ideas(request.args.get("q", ""),
-                                                     query_int(request, "limit", 20, lo=1, hi=50)))
+        return json_response(self._search(request.args.get("q", ""), query_int(request, "limit", 20, lo=1, hi=50)))
 
     @api("GET", "/api/v1/ideas/similar")
     def api_similar_ideas(self, request):
@@ -164,12 +179,12 @@ class IdeaRoutes:
     def ideas_page(self, request):
         q = request.args.get("q", "").strip()
         if q:
-            results = self.ideas.search_ideas(q, 30)
+            results = self._search(q, 30)
             return self.web.render("ideas/list.html", q=q, results=results["items"], answer=None, filters={},
                                    states=STATE_LABELS, sorts=SORT_LABELS)
         try:
             query = list_query(request)
-            answer = self.ideas.list_ideas(query)
+            answer = self._list(query)
         except ValidationFailed as error:
             return self.web.render("ideas/list.html", status=422, q="", results=None,
                                    answer={"items": [], "next_cursor": None}, filters={}, message=error.message,
@@ -198,6 +213,7 @@ class IdeaRoutes:
             similar = self.ideas.similar_ideas(form.get("title", ""))
             return self.web.render("ideas/form.html", status=error.status, form=form, errors=error.fields,
                                    message=error.message, similar=similar, idea=None)
+        self._wrote(idea["id"], idea["version"])
         flash = "Your draft is saved." if idea["state"] == "draft" else "Your idea is published."
         return self.web.redirect(f"/ideas/{idea['id']}", flash=flash)
 

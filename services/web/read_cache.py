@@ -1,20 +1,28 @@
-"""The gateway's read cache of idea pages, kept current by the ideas service's events.
+"""The gateway's read cache: what pages show, kept current by the events of the services it comes from.
 
 Promise: what the cache answers is never older than the newest event the
-gateway has heard about that idea, nor older than the gateway's own last
-write to it. A repeat view of an idea costs no RPC.
+gateway has heard on what the page depends on, nor older than the gateway's
+own last write to it. A repeat view of a cached page costs no RPC, and a cold
+one costs what its fetch costs (one RPC for every page that uses the cache).
 
-How: every gateway process binds its own non-durable, exclusive queue to
-``ideas.events`` with the key ``#`` (a broadcast: each replica hears every
-event). Each event names an idea and carries its version; the cache drops
-what it holds for that idea when it is older, and refuses to store a copy
-older than the newest version announced (so a slow fetch cannot put stale
-data back). The gateway's own writes announce the version they produced
-before the response goes out, so a member sees their own rating or comment
-on their very next view even before the event arrives. While the cache is
-not subscribed (starting, or the broker connection is lost) it answers
-nothing and stores nothing; on every (re)connection it starts empty,
-because events may have been missed meanwhile.
+How: each entry is an RPC's answer keyed by (page, query) and tagged with
+what it depends on: a whole exchange (``"ideas"``: any idea event changes the
+lists) or one aggregate on it (``"ideas:<id>"``: only that idea's events
+change its page). Every gateway process binds its own non-durable, exclusive
+queues to the exchanges in ``SUBSCRIPTIONS`` (a broadcast: each replica hears
+every event). An event announces its exchange and its aggregate with the
+aggregate's version: entries under the exchange's tag go, and entries under
+the aggregate's tag go unless they already hold that version. Each
+announcement also moves a clock, and an answer is stored only when none of its
+tags was announced after its fetch began, so a slow fetch cannot put stale
+data back. The gateway's own writes announce the same way before the response
+goes out (read-your-writes). While not subscribed (starting, or the broker
+connection is lost) the cache answers nothing and stores nothing; on every
+(re)connection it starts empty, because events may have been missed
+meanwhile. Entries are shared by every viewer, so a caller keeps what is
+theirs alone (drafts, their own rating, what they may edit) out of them or
+under a key that names them. At most ``PAGE_CACHE_SIZE`` entries are held,
+the least recently used going first.
 """
 from __future__ import annotations
 
@@ -24,7 +32,8 @@ import socket
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import eventlet
 from kombu import Connection, Consumer, Queue
@@ -36,34 +45,46 @@ from services.common.metrics import ServiceMetrics
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = 5000
+# The exchanges pages depend on, and the routing keys worth hearing on each.
+# Archived ideas keep member names without an event of the archive's own, so
+# a deactivation (members' event) invalidates archive pages too.
+SUBSCRIPTIONS = {"ideas": "#", "archive": "#", "members": "member.deactivated"}
 
 
-class IdeaReadCache(SharedExtension):
-    """Idea page data by idea id, and each viewer's own part of it, current by version."""
+@dataclass
+class Entry:
+    data: Any
+    tags: tuple[str, ...]
+    version: int | None
+
+
+class ReadCache(SharedExtension):
+    """RPC answers by (page, query), dropped by the events (and the gateway's writes) of what they depend on."""
 
     metrics = ServiceMetrics()
 
     def setup(self) -> None:
         config = self.container.config
         self.amqp_uri = config["AMQP_URI"]
-        self.size = int(config.get("IDEA_CACHE_SIZE") or DEFAULT_SIZE)
-        self.pages: OrderedDict[str, dict] = OrderedDict()
-        self.viewers: dict[str, dict[str, dict]] = {}
-        self.announced: OrderedDict[str, int] = OrderedDict()
+        self.size = int(config.get("PAGE_CACHE_SIZE") or DEFAULT_SIZE)
+        self.entries: OrderedDict[tuple, Entry] = OrderedDict()
+        self.tagged: dict[str, set[tuple]] = {}
+        self.changed: OrderedDict[str, int] = OrderedDict()
         self.connected = False
-        self._generation = 0
+        self._clock = 0
+        self._floor = 0  # fetches begun before this may have missed an announcement
         self._running = False
         self._lock = threading.RLock()
-        self.lookups = self.metrics.counter("idea_cache_lookups", "Idea page cache lookups by outcome (hit, miss, "
-                                            "bypass while not subscribed).", ["part", "outcome"])
-        self.metrics.gauge("idea_cache_subscribed", "1 while the idea cache hears the ideas service's events.", [],
-                           lambda: [((), 1.0 if self.connected else 0.0)])
-        self.metrics.gauge("idea_cache_entries", "Idea pages held by the read cache.", [],
-                           lambda: [((), float(len(self.pages)))])
+        self.lookups = self.metrics.counter("page_cache_lookups", "Page cache lookups by page and outcome (hit, "
+                                            "miss, bypass while not subscribed).", ["page", "outcome"])
+        self.metrics.gauge("page_cache_subscribed", "1 while the page cache hears the events its pages depend on.",
+                           [], lambda: [((), 1.0 if self.connected else 0.0)])
+        self.metrics.gauge("page_cache_entries", "Answers held by the page cache.", [],
+                           lambda: [((), float(len(self.entries)))])
 
     def start(self) -> None:
         self._running = True
-        self.container.spawn_managed_thread(self._listen, identifier="idea-read-cache")
+        self.container.spawn_managed_thread(self._listen, identifier="page-read-cache")
 
     def stop(self) -> None:
         self._running = False
@@ -72,96 +93,103 @@ class IdeaReadCache(SharedExtension):
 
     # -- reading ------------------------------------------------------------
 
-    def page(self, idea_id: str, fetch: Callable[[], dict]) -> dict:
-        """The idea's page data: from the cache when current, else ``fetch()`` (and kept for next time)."""
+    def get(self, key: tuple, tags: tuple[str, ...], fetch: Callable[[], Any], *,
+            keep: Callable[[Any], bool] | None = None, version: Callable[[Any], int] | None = None) -> Any:
+        """``fetch()``'s answer for ``key``: from the cache when held, else fetched and kept for next time.
+
+        ``key[0]`` names the page (for the metrics). The answer is kept only
+        when ``keep(answer)`` allows it (answers that are not everyone's stay
+        out) and no tag in ``tags`` was announced while it was fetched;
+        ``version(answer)`` is the aggregate version it shows, so that an
+        announcement of that same version (the event after the gateway's own
+        write) does not drop it.
+        """
         with self._lock:
-            generation = self._generation
-            if self.connected and idea_id in self.pages:
-                self.pages.move_to_end(idea_id)
-                self.lookups.labels("page", "hit").inc()
-                return self.pages[idea_id]
-        self.lookups.labels("page", "miss" if self.connected else "bypass").inc()
+            started = self._clock
+            entry = self.entries.get(key) if self.connected else None
+            if entry is not None:
+                self.entries.move_to_end(key)
+            outcome = "hit" if entry is not None else "miss" if self.connected else "bypass"
+        self.lookups.labels(key[0], outcome).inc()
+        if entry is not None:
+            return entry.data
         data = fetch()
-        # Drafts are their author's alone; only open content is shared between viewers.
-        if data["idea"]["state"] != "draft":
-            self._store_page(idea_id, data, generation)
+        if keep is None or keep(data):
+            self._store(key, Entry(data, tags, version(data) if version else None), started)
         return data
 
-    def viewer(self, idea_id: str, member_id: str, fetch: Callable[[], dict]) -> dict:
-        """The member's own rating and following flag on the idea, cached like the page."""
+    def _store(self, key: tuple, entry: Entry, started: int) -> None:
         with self._lock:
-            generation = self._generation
-            held = self.viewers.get(idea_id, {}).get(member_id)
-            if self.connected and held is not None:
-                self.lookups.labels("viewer", "hit").inc()
-                return held
-        self.lookups.labels("viewer", "miss" if self.connected else "bypass").inc()
-        data = fetch()
-        with self._lock:
-            if self._current(idea_id, data.get("version", 0), generation) and idea_id in self.pages:
-                self.viewers.setdefault(idea_id, {})[member_id] = data
-        return data
-
-    def _store_page(self, idea_id: str, data: dict, generation: int) -> None:
-        with self._lock:
-            if not self._current(idea_id, data["version"], generation):
+            if not self.connected or started < self._floor or any(
+                    self.changed.get(tag, -1) > started for tag in entry.tags):
                 return
-            self.pages[idea_id] = data
-            self.pages.move_to_end(idea_id)
-            while len(self.pages) > self.size:
-                evicted, _ = self.pages.popitem(last=False)
-                self.viewers.pop(evicted, None)
+            self._drop(key)
+            self.entries[key] = entry
+            for tag in entry.tags:
+                self.tagged.setdefault(tag, set()).add(key)
+            while len(self.entries) > self.size:
+                self._drop(next(iter(self.entries)))
 
-    def _current(self, idea_id: str, version: int, generation: int) -> bool:
-        return self.connected and generation == self._generation and version >= self.announced.get(idea_id, 0)
+    def _drop(self, key: tuple) -> None:
+        entry = self.entries.pop(key, None)
+        if entry is None:
+            return
+        for tag in entry.tags:
+            keys = self.tagged.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self.tagged[tag]
 
     # -- keeping current ----------------------------------------------------
 
-    def announce(self, idea_id: str, version: int | None = None) -> None:
-        """Idea ``idea_id`` changed (to ``version`` when known): drop what is older.
+    def announce(self, exchange: str, subject: str | None = None, version: int | None = None) -> None:
+        """Something on ``exchange`` changed (aggregate ``subject``, now at ``version`` when known).
 
         Called for every event heard, and by the gateway after its own writes
-        (read-your-writes). Without a version everything held for the idea goes.
+        (read-your-writes), before the response goes out.
         """
         with self._lock:
-            if version is not None:
-                self.announced[idea_id] = max(version, self.announced.get(idea_id, 0))
-                self.announced.move_to_end(idea_id)
-                while len(self.announced) > self.size * 10:
-                    self.announced.popitem(last=False)
-            held = self.pages.get(idea_id)
-            if held is not None and (version is None or held["version"] < version):
-                del self.pages[idea_id]
-            viewers = self.viewers.get(idea_id)
-            if viewers:
-                for member_id in [m for m, v in viewers.items() if version is None or v.get("version", 0) < version]:
-                    del viewers[member_id]
+            self._announce(exchange, None)
+            if subject:
+                self._announce(f"{exchange}:{subject}", version)
+
+    def _announce(self, tag: str, version: int | None) -> None:
+        self._clock += 1
+        self.changed[tag] = self._clock
+        self.changed.move_to_end(tag)
+        while len(self.changed) > self.size * 10:
+            _, forgotten = self.changed.popitem(last=False)
+            self._floor = max(self._floor, forgotten)
+        for key in list(self.tagged.get(tag, ())):
+            held = self.entries[key].version
+            if version is None or held is None or held < version:
+                self._drop(key)
 
     def clear(self) -> None:
         with self._lock:
-            self.pages.clear()
-            self.viewers.clear()
-            self._generation += 1
+            self.entries.clear()
+            self.tagged.clear()
+            self._clock += 1
+            self._floor = self._clock
 
-    def on_event(self, body: bytes) -> None:
-        """One envelope from ``ideas.events``: announce its idea and version."""
+    def on_event(self, exchange: str, body: bytes) -> None:
+        """One envelope from ``<exchange>.events``: announce its exchange, aggregate and version."""
         try:
             envelope = json.loads(body)
             data = envelope.get("data") or {}
-            idea_id = data.get("idea_id") or envelope.get("subject")
+            # Comment events are about a comment, but it is the idea's page they change.
+            subject = data.get("idea_id") or data.get("resource_id") or envelope.get("subject")
             version = data.get("version")
         except (ValueError, AttributeError):
-            log.warning("the idea cache heard a message it cannot read; it clears itself to stay correct")
+            log.warning("the page cache heard a message it cannot read; it clears itself to stay correct")
             self.clear()
             return
-        if idea_id:
-            self.announce(str(idea_id), version if isinstance(version, int) else None)
+        self.announce(exchange, str(subject) if subject else None, version if isinstance(version, int) else None)
 
     def _set_connected(self, connected: bool) -> None:
         with self._lock:
-            self.pages.clear()
-            self.viewers.clear()
-            self._generation += 1
+            self.clear()
             self.connected = connected
 
     def _listen(self) -> None:
@@ -170,14 +198,16 @@ class IdeaReadCache(SharedExtension):
             try:
                 with Connection(self.amqp_uri, heartbeat=20, connect_timeout=5) as connection:
                     channel = connection.channel()
-                    # Passive: the ideas service owns its exchange (the gateway may not configure it);
-                    # until it exists there is nothing to hear.
-                    exchange = peer_events_exchange("ideas", declare=False)
-                    exchange(channel).declare()
-                    queue = Queue(f"web.idea-cache.{uuid.uuid4().hex[:12]}", exchange=exchange,
-                                  routing_key="#", durable=False, exclusive=True, auto_delete=True)
-                    consumer = Consumer(channel, queues=[queue], no_ack=True,
-                                        on_message=lambda message: self.on_event(message.body))
+                    queues = []
+                    for service, routing_key in SUBSCRIPTIONS.items():
+                        # Passive: each service owns its exchange (the gateway may not configure it);
+                        # until it exists there is nothing to hear.
+                        exchange = peer_events_exchange(service, declare=False)
+                        exchange(channel).declare()
+                        queues.append(Queue(f"web.page-cache.{service}.{uuid.uuid4().hex[:12]}", exchange=exchange,
+                                            routing_key=routing_key, durable=False, exclusive=True, auto_delete=True))
+                    consumer = Consumer(channel, queues=queues, no_ack=True, on_message=lambda message: self.on_event(
+                        message.delivery_info["exchange"].removesuffix(".events"), message.body))
                     with consumer:
                         self._set_connected(True)
                         delay = 0.2
@@ -186,9 +216,9 @@ class IdeaReadCache(SharedExtension):
                                 connection.drain_events(timeout=1)
                             except socket.timeout:
                                 connection.heartbeat_check()
-            except Exception as exc:  # the broker went away or the exchange is not there yet
+            except Exception as exc:  # the broker went away or an exchange is not there yet
                 if self.connected:
-                    log.warning("the idea cache lost its event subscription (%s); it answers nothing until it is "
+                    log.warning("the page cache lost its event subscription (%s); it answers nothing until it is "
                                 "back", exc.__class__.__name__)
             finally:
                 self._set_connected(False)
@@ -197,11 +227,10 @@ class IdeaReadCache(SharedExtension):
                 delay = min(delay * 2, 5.0)
 
 
-class IdeaCache(DependencyProvider):
-    """Gives route handlers the container's ``IdeaReadCache``."""
+class PageCache(DependencyProvider):
+    """Gives route handlers the container's ``ReadCache``."""
 
-    cache = IdeaReadCache()
+    cache = ReadCache()
 
-    def get_dependency(self, worker_ctx) -> IdeaReadCache:
+    def get_dependency(self, worker_ctx) -> ReadCache:
         return self.cache
-

@@ -71,7 +71,7 @@ def test_a_rating_and_a_comment_show_on_the_very_next_view_and_a_repeat_view_cos
     web = world.platform.url("web")
     author = world.member("Rosa Nguyen")
     idea = world.submit(author)
-    wait_for(lambda: metric(web, "engage_web_idea_cache_subscribed") == 1, timeout=15, message="cache subscribed")
+    wait_for(lambda: metric(web, "engage_web_page_cache_subscribed") == 1, timeout=15, message="cache subscribed")
     first = requests.get(f"{web}/ideas/{idea['id']}", timeout=10)
     assert first.status_code == 200 and "No votes yet." in first.text
     before = page_rpcs(world)
