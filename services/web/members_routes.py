@@ -5,7 +5,7 @@ from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError
 from services.common.http import json_response, read_json
-from services.web.gateway import api, page
+from services.web.gateway import api, page, same_site_path
 
 
 def client_address(request, trusted_proxies: int = 0) -> str:
@@ -80,7 +80,8 @@ class MemberRoutes:
 
     @api("POST", "/api/v1/password-resets")
     def api_request_reset(self, request):
-        return json_response(self.members.request_password_reset(read_json(request)), 202)
+        return json_response(self.members.request_password_reset(
+            read_json(request), client_address(request, self.web.trusted_proxies)), 202)
 
     # -- pages --------------------------------------------------------------
 
@@ -104,7 +105,7 @@ class MemberRoutes:
 
     @page("GET", "/login")
     def login_page(self, request):
-        return self.web.render("members/login.html", next=_safe_next(request.args.get("next")), form={})
+        return self.web.render("members/login.html", next=same_site_path(request.args.get("next"), ""), form={})
 
     @page("POST", "/login")
     def login_submit(self, request):
@@ -114,10 +115,10 @@ class MemberRoutes:
             token = self.members.log_in({"email": form.get("email", ""), "password": form.get("password", "")},
                                         client_address(request, self.web.trusted_proxies))
         except DomainError as error:
-            return self.web.render("members/login.html", status=error.status, next=_safe_next(form.get("next")),
+            return self.web.render("members/login.html", status=error.status, next=same_site_path(form.get("next"), ""),
                                    form=form, message=error.message)
         self.web.log_in(token["token"], "")
-        return self.web.redirect(_safe_next(form.get("next")) or "/", flash="You are logged in.")
+        return self.web.redirect(same_site_path(form.get("next")), flash="You are logged in.")
 
     @page("POST", "/logout")
     def logout_submit(self, request):
@@ -133,7 +134,8 @@ class MemberRoutes:
     def forgot_submit(self, request):
         self.web.check_csrf(request.form)
         try:
-            answer = self.members.request_password_reset({"email": request.form.get("email", "")})
+            answer = self.members.request_password_reset({"email": request.form.get("email", "")},
+                                                         client_address(request, self.web.trusted_proxies))
         except DomainError as error:
             return self.web.render("members/forgot.html", status=error.status, message=error.message)
         return self.web.redirect("/login", flash=answer["status"])
@@ -192,9 +194,3 @@ class MemberRoutes:
         self.members.join_network(slug)
         return self.web.redirect(f"/networks/{slug}", flash="You have joined the network.")
 
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths, so a log-in link cannot send people elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return ""
