@@ -26,6 +26,8 @@ from services.members.store import MemberStore
 TOKEN_TTL_SECONDS = 8 * 3600
 ACCOUNT_FAILURES = "10 per 15 minutes"
 ADDRESS_FAILURES = "50 per 15 minutes"
+RESETS_PER_ACCOUNT = "3 per hour"
+RESETS_PER_ADDRESS = "20 per hour"
 
 
 class MembersSettings(DependencyProvider):
@@ -34,6 +36,8 @@ class MembersSettings(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         self.hasher = domain.PasswordPolicy.for_environment(environment(config)).hasher()
+        # checked when nobody has the address, so an unknown account costs the same hash as a known one
+        self.stand_in_hash = domain.stand_in_password_hash(self.hasher)
         self.limits = RateLimits(config.get("REDIS_URL") or None)
         self.public_url = str(config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
 
@@ -133,8 +137,11 @@ class MembersService(service_base.ServiceBase):
         limits.check(ACCOUNT_FAILURES, "login-account", email, message=too_many)
         limits.check(ADDRESS_FAILURES, "login-address", address, message=too_many)
         member = self.store.member_by_email(email)
-        if (member is None or member.get("status") != "active"
-                or not domain.password_matches(self.settings.hasher, member.get("password_hash"), data["password"])):
+        # always one hash check, so the time taken does not say whether the address has an account
+        stored_hash = member.get("password_hash") if member is not None else None
+        matches = domain.password_matches(self.settings.hasher, stored_hash or self.settings.stand_in_hash,
+                                          data["password"])
+        if member is None or not stored_hash or not matches or member.get("status") != "active":
             limits.count(ACCOUNT_FAILURES, "login-account", email)
             limits.count(ADDRESS_FAILURES, "login-address", address)
             raise Unauthorized("The email or password is not right.")
@@ -173,10 +180,18 @@ class MembersService(service_base.ServiceBase):
     # -- password reset -----------------------------------------------------
 
     @rpc
-    def request_password_reset(self, payload: dict) -> dict:
-        """Always answers the same, so it cannot tell who has an account."""
+    def request_password_reset(self, payload: dict, address: str = "unknown") -> dict:
+        """Always answers the same, so it cannot tell who has an account; limited per address asked about and per caller.
+
+        Every request counts, known or not, so the limit itself says nothing
+        about who is registered; it stops anyone filling a mailbox with links.
+        """
         data = load(schemas.ResetRequest(), payload)
-        member = self.store.member_by_email(domain.normalise_email(data["email"]))
+        email = domain.normalise_email(data["email"])
+        too_many = "Too many reset requests; wait before asking again."
+        self.settings.limits.take(RESETS_PER_ACCOUNT, "reset-account", email, message=too_many)
+        self.settings.limits.take(RESETS_PER_ADDRESS, "reset-address", address, message=too_many)
+        member = self.store.member_by_email(email)
         if member is not None and member.get("status") == "active":
             token, token_digest = domain.new_reset_token()
             expires = utc_now() + timedelta(hours=1)
