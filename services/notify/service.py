@@ -66,7 +66,7 @@ class NotifySettings(DependencyProvider):
         self.templates = mail.MailTemplates()
         self.tokens = domain.UnsubscribeTokens(str(config["UNSUBSCRIBE_SECRET"]))
         self.digest_time_zone = str(config.get("DIGEST_TIME_ZONE") or "Australia/Sydney")
-        self.dev_mail_page = environment(config) in ("development", "test")
+        self.dev_mail_page = environment(config) == "development"  # everyone's mail, so never where others can reach it
         self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.fanout = fanout.FanoutSettings(
             public_url=self.public_url, mail_domain=self.mail_domain,
@@ -230,7 +230,7 @@ class NotifyService(service_base.ServiceBase):
 
     @rpc
     def caught_mail(self) -> list[dict]:
-        """Mail the local run's catch-all SMTP server received (development and test only)."""
+        """Mail the local run's catch-all SMTP server received (``ENGAGE_ENV=development`` only)."""
         if not self.settings.dev_mail_page:
             raise NotFound("The caught-mail page exists only in development.")
         return [{**row, "received_at": isoformat(row["received_at"])} for row in self.store.caught_mail()]
