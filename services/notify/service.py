@@ -31,7 +31,7 @@ from services.notify.store import NotifyStore
 from services.notify.webhook_delivery import WebhookSettings
 
 MEMBERS_EVENTS = ("member.registered", "member.joined_network", "member.left_network", "member.deactivated",
-                  "member.password_reset_requested", "agency.created", "network.created")
+                  "member.password_reset_requested", "member.verification_requested", "agency.created", "network.created")
 IDEAS_EVENTS = tuple(sorted(spec.name for spec in contract.all_specs() if spec.publisher == "ideas"))
 ARCHIVE_EVENTS = tuple(sorted(spec.name for spec in contract.all_specs() if spec.publisher == "archive"))
 

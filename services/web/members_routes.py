@@ -32,7 +32,16 @@ class MemberRoutes:
 
     @api("POST", "/api/v1/members")
     def api_register(self, request):
-        return json_response(self.members.register(read_json(request)), 201)
+        return json_response(self.members.register(read_json(request), client_address(request, self.web.trusted_proxies)),
+                             201)
+
+    @api("POST", "/api/v1/invites")
+    def api_invite(self, request):
+        return json_response(self.members.invite(read_json(request)), 201)
+
+    @api("GET", "/api/v1/audit-log")
+    def api_audit_log(self, request):
+        return json_response({"items": self.members.audit_log(request.args.get("agency")), "next_cursor": None})
 
     @api("POST", "/api/v1/tokens")
     def api_token(self, request):
@@ -87,21 +96,37 @@ class MemberRoutes:
 
     @page("GET", "/register")
     def register_page(self, request):
-        return self.web.render("members/register.html", agencies=self.members.list_agencies(), form={}, errors={})
+        invited = {k: request.args.get(k, "") for k in ("invite", "email", "agency") if request.args.get(k)}
+        return self.web.render("members/register.html", agencies=self.members.list_agencies(), form=invited, errors={})
 
     @page("POST", "/register")
     def register_submit(self, request):
         self.web.check_csrf(request.form)
         form = request.form.to_dict()
+        address = client_address(request, self.web.trusted_proxies)
+        fields = {k: form.get(k, "") for k in ("email", "display_name", "password", "agency")}
         try:
-            self.members.register({k: form.get(k, "") for k in ("email", "display_name", "password", "agency")})
-            token = self.members.log_in({"email": form.get("email", ""), "password": form.get("password", "")},
-                                        client_address(request, self.web.trusted_proxies))
+            if form.get("invite"):
+                self.members.register({**fields, "invite": form["invite"]}, address)
+                token = self.members.log_in({"email": fields["email"], "password": fields["password"]}, address)
+            else:
+                self.members.register(fields, address)
         except DomainError as error:
             return self.web.render("members/register.html", status=error.status, agencies=self.members.list_agencies(),
                                    form=form, errors=error.fields, message=error.message)
+        if not form.get("invite"):
+            return self.web.redirect("/login", flash="Nearly there: open the link we emailed you to confirm your address, "
+                                                     "then log in.")
         self.web.log_in(token["token"], form.get("display_name", ""))
         return self.web.redirect("/me", flash="Welcome to Engagement Network. Join a network of practice to get started.")
+
+    @page("GET", "/verify/<string:token>")
+    def verify_page(self, request, token):
+        try:
+            answer = self.members.verify_email({"token": token})
+        except DomainError as error:
+            return self.web.render("error.html", status=error.status, status_code=error.status, message=error.message)
+        return self.web.redirect("/login", flash=answer["status"])
 
     @page("GET", "/login")
     def login_page(self, request):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import requests
 
+from tests.support.accounts import confirm_address
 from tests.support.platform import wait_for
 
 PASSWORD = "a long enough password"
@@ -34,6 +35,7 @@ class IdeasWorld:
                 "email": email, "display_name": name, "password": PASSWORD, "agency": agency}, timeout=10)
             assert created.status_code == 201, created.text
             self.ids[name] = created.json()["id"]
+            confirm_address(self.platform, self.ids[name])
             self.tokens[name] = self.log_in(email)
         return self.tokens[name]
 
