@@ -232,7 +232,13 @@ def cmd_operator_grant(args) -> int:
     if member is None:
         print(f"No member has the email {args.email}; register them first.", file=sys.stderr)
         return 1
-    store.transaction(lambda tx: tx.change_roles(member["id"], domain.with_operator(member.get("roles", []))))
+    def write(tx: MemberStore) -> None:
+        roles = domain.with_operator(member.get("roles", []))
+        tx.audit({"action": "operator.granted", "actor": "operator-cli", "agency": member["agency"],
+                  "target": member["id"], "from": member.get("roles", ["member"]), "to": roles})
+        tx.change_roles(member["id"], roles)
+
+    store.transaction(write)
     print(f"{member['display_name']} is now a platform operator (from their next log-in).")
     return 0
 

@@ -536,14 +536,29 @@ def _idea_row(record: Mapping[str, Any]) -> dict:
     return row
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return _LIST_SEPARATOR.join(str(item) for item in value)
-    return str(value)
+    if isinstance(value, (int, float)):
+        return str(value)  # our own figures, never a formula
+    text = _LIST_SEPARATOR.join(str(item) for item in value) if isinstance(value, (list, tuple)) else str(value)
+    return inert_in_spreadsheets(text)
+
+
+def inert_in_spreadsheets(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would otherwise run it as a formula.
+
+    Member-written text (titles, comments, names) lands in people's
+    spreadsheets through the open-data CSV; ``=HYPERLINK(...)`` there would
+    be a live link or worse. The quote shows as text and changes nothing else.
+    """
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def to_csv(dataset: str, records: Iterable[Mapping[str, Any]]) -> str:

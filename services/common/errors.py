@@ -50,6 +50,13 @@ class Unauthorized(DomainError):
 
 
 @deserialize_to_instance
+class Unverified(Unauthorized):
+    """The right password for an account whose address has not been confirmed yet."""
+
+    code = "unverified"
+
+
+@deserialize_to_instance
 class Forbidden(DomainError):
     code, status = "forbidden", 403
 

@@ -90,6 +90,16 @@ def check_transition(idea: dict, to_state: str, actor: Actor) -> None:
     raise RuleBroken("Only moderators and administrators of the idea's agency change its state.", "forbidden")
 
 
+def check_network(network: str | None, member_networks: set[str]) -> None:
+    """An idea may name a network of practice only when its author belongs to it.
+
+    A network of another agency, one the author has left, or one that does
+    not exist is refused the same way, so the answer names no one's networks.
+    """
+    if network is not None and network not in member_networks:
+        raise RuleBroken("Choose a network of practice you belong to, or none.", "invalid", "network")
+
+
 def check_author_edit(idea: dict, actor: Actor) -> None:
     if idea["author_id"] != actor.member_id:
         raise RuleBroken("Only the idea's author edits it.", "forbidden")

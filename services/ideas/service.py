@@ -76,6 +76,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         """A new idea by the caller: open at once, or a draft when ``draft`` is true. The author follows it."""
         principal = self.caller.required("ideas:write")
         data = load(schemas.IdeaSubmission(), payload)
+        self._check_network(principal, data["network"])
         now = utc_now()
         idea = {
             "_id": str(uuid.uuid4()), "title": data["title"], "description": data["description"],
@@ -99,6 +100,15 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             return stored
 
         return idea_view(self.store.transaction(write))
+
+    def _check_network(self, principal: Principal, network: str | None) -> None:
+        """Memberships as the members service's events told this service; a join is known within moments."""
+        if network is None:
+            return
+        try:
+            domain.check_network(network, self.store.networks_of(principal.member_id))
+        except domain.RuleBroken as error:
+            raise _fail(error) from None
 
     @rpc(allow=ANYONE)
     def get_idea(self, idea_id: str) -> dict:
@@ -136,6 +146,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         """The author's edit, while the idea is a draft or open."""
         principal = self.caller.required("ideas:write")
         data = load(schemas.IdeaEdit(), payload)
+        if data.get("network") is not None:
+            self._check_network(principal, data["network"])
         if "tags" in data:
             data["tags"] = domain.normalise_tags(data["tags"])
 
@@ -511,6 +523,13 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 tx.record("idea.updated", subject=idea_id, data=idea_event_data(changed))
 
         self.store.transaction(anonymise)
+
+    @consume_events("members", "member.joined_network", "member.left_network")
+    def keep_memberships(self, event: Event) -> None:
+        """Which networks each member belongs to, so an idea names only a network its author is in."""
+        data = event.data
+        self.store.transaction(lambda tx: tx.note_membership(
+            data["member_id"], data["network_slug"], event.name == "member.joined_network", data["version"]))
 
 
 def _with_version(comment: dict, idea_version: int | None) -> dict:

@@ -67,6 +67,7 @@ class IdeaStore(Store):
         "follows": [IndexModel([("idea_id", ASCENDING), ("followed_at", ASCENDING)]),
                     IndexModel([("member_id", ASCENDING)])],
         "member_names": [IndexModel([("agency", ASCENDING), ("name_key", ASCENDING)])],
+        "network_memberships": [IndexModel([("member_id", ASCENDING), ("member", ASCENDING)])],
         "moderation_log": [IndexModel([("agency", ASCENDING), ("at", DESCENDING)])],
     }
 
@@ -226,6 +227,27 @@ class IdeaStore(Store):
     def followers(self, idea_id: str, limit: int = 10000) -> list[str]:
         cursor = self.db.follows.find({"idea_id": idea_id}, {"member_id": 1}, session=self.session)
         return [row["member_id"] for row in cursor.sort("followed_at", ASCENDING).limit(limit)]
+
+    # -- networks members belong to ------------------------------------------
+
+    def note_membership(self, member_id: str, network: str, member: bool, version: int) -> None:
+        """Keep the newest join or leave heard of for (network, member); an older event changes nothing.
+
+        ``version`` is the network's, which every join and leave raises, so it
+        orders the events about one member's membership.
+        """
+        key = f"{network}:{member_id}"
+        found = self.db.network_memberships.find_one({"_id": key}, {"version": 1}, session=self.session)
+        if found and found.get("version", 0) >= version:
+            return
+        self.db.network_memberships.update_one(
+            {"_id": key}, {"$set": {"member_id": member_id, "network": network, "member": member, "version": version}},
+            upsert=True, session=self.session)
+
+    def networks_of(self, member_id: str) -> set[str]:
+        rows = self.db.network_memberships.find({"member_id": member_id, "member": True}, {"network": 1},
+                                                session=self.session)
+        return {row["network"] for row in rows}
 
     # -- members' names -----------------------------------------------------
 

@@ -82,6 +82,11 @@ def password_matches(hasher: PasswordHasher, stored_hash: str | None, password: 
         return False
 
 
+def stand_in_password_hash(hasher: PasswordHasher) -> str:
+    """A hash of a random password nobody knows, to check against when an account does not exist."""
+    return hasher.hash(secrets.token_urlsafe(24))
+
+
 def new_api_key() -> tuple[str, str]:
     """A key to show once and the digest to store (keys are long random strings, so SHA-256 suffices)."""
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)

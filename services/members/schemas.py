@@ -26,6 +26,7 @@ class Registration(Strict):
                                                    error=f"must be {MIN_PASSWORD_LENGTH} to 1024 characters"))
     agency = fields.Str(required=True, validate=_SLUG)
     time_zone = fields.Str(load_default="Australia/Sydney", validate=validate.Length(max=64))
+    invite = fields.Str(load_default=None, validate=validate.Length(min=10, max=200))
 
 
 class Login(Strict):
@@ -52,6 +53,14 @@ class ApiKeyCreation(Strict):
     name = shared.Title(required=True)
     scopes = fields.List(fields.Str(validate=validate.OneOf(API_KEY_SCOPES)), required=True,
                          validate=validate.Length(min=1))
+
+
+class Invitation(Strict):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+
+
+class Verification(Strict):
+    token = fields.Str(required=True, validate=validate.Length(min=10, max=200))
 
 
 class ResetRequest(Strict):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 from nameko.extensions import DependencyProvider
 
 from services.common.config import environment
-from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unverified, ValidationFailed
 from services.common.events import as_json_safe, isoformat, utc_now
 from services.common.http import api, json_response, load
 from services.common.ratelimit import RateLimits
@@ -29,6 +30,11 @@ TOKEN_TTL_SECONDS = 8 * 3600
 API_KEY_TOKEN_TTL_SECONDS = 60
 ACCOUNT_FAILURES = "10 per 15 minutes"
 ADDRESS_FAILURES = "50 per 15 minutes"
+RESETS_PER_ACCOUNT = "3 per hour"
+RESETS_PER_ADDRESS = "20 per hour"
+DEFAULT_REGISTRATION_LIMIT = "20 per hour"
+VERIFICATION_HOURS = 48
+INVITE_DAYS = 14
 
 
 class MembersSettings(DependencyProvider):
@@ -37,8 +43,11 @@ class MembersSettings(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         self.hasher = domain.PasswordPolicy.for_environment(environment(config)).hasher()
+        # checked when nobody has the address, so an unknown account costs the same hash as a known one
+        self.stand_in_hash = domain.stand_in_password_hash(self.hasher)
         self.limits = RateLimits(config.get("REDIS_URL") or None)
         self.public_url = str(config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+        self.registration_limit = str(config.get("REGISTRATION_LIMIT") or DEFAULT_REGISTRATION_LIMIT)
 
     def get_dependency(self, worker_ctx):
         return self
@@ -90,6 +99,8 @@ class MembersService(service_base.ServiceBase):
             tx.add_agency(agency)
             tx.record("agency.created", subject=agency["_id"], data={
                 "agency_id": agency["_id"], "slug": agency["slug"], "name": agency["name"], "version": 1})
+            tx.audit({"action": "agency.created", "actor": principal.member_id if principal else "operator-cli",
+                      "agency": agency["slug"], "target": agency["slug"]})
             if admin_data:
                 self._add_member(tx, admin_data, roles=["member", "agency_admin"], check_domain=False)
 
@@ -99,12 +110,98 @@ class MembersService(service_base.ServiceBase):
     # -- registration, log-in, tokens ---------------------------------------
 
     @rpc(allow=ANYONE)
-    def register(self, payload: dict) -> dict:
-        data = load(schemas.Registration(), payload)
-        member = self.store.transaction(lambda tx: self._add_member(tx, data, roles=["member"]))
-        return member_view(member, [], private=True)
+    def register(self, payload: dict, address: str = "unknown") -> dict:
+        """A new account: unverified until the link mailed to it is opened, or active at once with an invite.
 
-    def _add_member(self, tx: MemberStore, data: dict, *, roles: list[str], check_domain: bool = True) -> dict:
+        An address already registered answers ``Conflict`` (409). That tells
+        the caller the address has an account, a trade-off for people who
+        forgot they registered; the per-caller limit keeps anyone from
+        checking addresses in bulk.
+        """
+        self.settings.limits.take(self.settings.registration_limit, "register-address", address,
+                                  message="Too many registrations from here; wait before trying again.")
+        data = load(schemas.Registration(), payload)
+
+        def write(tx: MemberStore) -> dict:
+            invited = data["invite"] is not None
+            if invited and tx.use_invite(domain.digest(data["invite"]), domain.normalise_email(data["email"]),
+                                         data["agency"]) is None:
+                raise NotFound("That invitation is not valid for this address any more; ask for a new one.",
+                               {"invite": ["expired, used or for another address"]})
+            member = self._add_member(tx, data, roles=["member"], check_domain=not invited,
+                                      status="active" if invited else "unverified")
+            if not invited:
+                self._ask_to_verify(tx, member)
+            return member
+
+        return member_view(self.store.transaction(write), [], private=True)
+
+    def _ask_to_verify(self, tx: MemberStore, member: dict) -> None:
+        # The link rides on member.verification_requested like the reset link, for notify to mail.
+        token, token_digest = domain.new_reset_token()
+        expires = utc_now() + timedelta(hours=VERIFICATION_HOURS)
+        tx.add_verification_token({"_id": token_digest, "member_id": member["id"], "expires_at": expires, "used": False})
+        tx.record("member.verification_requested", subject=member["id"], data={
+            "member_id": member["id"], "verify_url": f"{self.settings.public_url}/verify/{token}",
+            "expires_at": isoformat(expires), "version": member["version"]})
+
+    @rpc(allow=ANYONE)
+    def verify_email(self, payload: dict) -> dict:
+        """Open the link mailed at registration: the account becomes active and may log in."""
+        data = load(schemas.Verification(), payload)
+
+        def write(tx: MemberStore) -> None:
+            used = tx.use_verification_token(domain.digest(data["token"]))
+            if used is None:
+                raise NotFound("That confirmation link is not valid any more; register again or ask for help.",
+                               {"token": ["expired or used"]})
+            tx.db.members.update_one({"_id": used["member_id"], "status": "unverified"},
+                                     {"$set": {"status": "active"}, "$inc": {"version": 1}}, session=tx.session)
+
+        self.store.transaction(write)
+        return {"status": "Your address is confirmed; log in to start."}
+
+    @rpc(allow=MEMBER)
+    def invite(self, payload: dict) -> dict:
+        """An agency administrator invites an address, also one outside the agency's email domains.
+
+        The answer holds the link, shown once to the administrator, who passes
+        it on; registering through it makes the account active at once, since
+        the link reached its address.
+        """
+        principal = self.caller.required()
+        principal.require_role("agency_admin", principal.agency)
+        data = load(schemas.Invitation(), payload)
+        token, token_digest = domain.new_reset_token()
+        email = domain.normalise_email(data["email"])
+        expires = utc_now() + timedelta(days=INVITE_DAYS)
+
+        def write(tx: MemberStore) -> None:
+            tx.add_invite({"_id": token_digest, "email": email, "agency": principal.agency, "used": False,
+                           "invited_by": principal.member_id, "created_at": utc_now(), "expires_at": expires})
+            tx.audit({"action": "member.invited", "actor": principal.member_id, "agency": principal.agency,
+                      "target": email})
+
+        self.store.transaction(write)
+        return {"email": email, "agency": principal.agency, "expires_at": isoformat(expires),
+                "invite_url": f"{self.settings.public_url}/register?invite={token}&email={quote(email)}"
+                              f"&agency={principal.agency}"}
+
+    @rpc(allow=MEMBER)
+    def audit_log(self, agency: str | None = None) -> list[dict]:
+        """Role changes, API keys, invitations and operator actions, newest first.
+
+        An agency administrator sees their agency's; the platform operator
+        sees every agency's, or one when ``agency`` is given.
+        """
+        principal = self.caller.required()
+        if not principal.is_operator:
+            principal.require_role("agency_admin", principal.agency)
+            agency = principal.agency
+        return [{**as_json_safe(row), "at": isoformat(row["at"])} for row in self.store.audit_entries(agency)]
+
+    def _add_member(self, tx: MemberStore, data: dict, *, roles: list[str], check_domain: bool = True,
+                    status: str = "active") -> dict:
         agency = tx.agency(data["agency"])
         email = domain.normalise_email(data["email"])
         if check_domain:
@@ -114,7 +211,7 @@ class MembersService(service_base.ServiceBase):
                 raise _fail_on_rule(error) from None
         member = {"_id": str(uuid.uuid4()), "email": email, "display_name": data["display_name"].strip(),
                   "password_hash": domain.hash_password(self.settings.hasher, data["password"]),
-                  "agency": agency["slug"], "roles": roles, "status": "active",
+                  "agency": agency["slug"], "roles": roles, "status": status,
                   "time_zone": data.get("time_zone") or "Australia/Sydney", "created_at": utc_now(), "version": 1}
         tx.add_member(member)
         tx.record("member.registered", subject=member["_id"], data={
@@ -136,8 +233,14 @@ class MembersService(service_base.ServiceBase):
         limits.check(ACCOUNT_FAILURES, "login-account", email, message=too_many)
         limits.check(ADDRESS_FAILURES, "login-address", address, message=too_many)
         member = self.store.member_by_email(email)
-        if (member is None or member.get("status") != "active"
-                or not domain.password_matches(self.settings.hasher, member.get("password_hash"), data["password"])):
+        # always one hash check, so the time taken does not say whether the address has an account
+        stored_hash = member.get("password_hash") if member is not None else None
+        matches = domain.password_matches(self.settings.hasher, stored_hash or self.settings.stand_in_hash,
+                                          data["password"])
+        if member is not None and stored_hash and matches and member.get("status") == "unverified":
+            # only someone who knows the password learns the account exists
+            raise Unverified("Confirm your address first: open the link we emailed when you registered.")
+        if member is None or not stored_hash or not matches or member.get("status") != "active":
             limits.count(ACCOUNT_FAILURES, "login-account", email)
             limits.count(ADDRESS_FAILURES, "login-address", address)
             raise Unauthorized("The email or password is not right.")
@@ -183,10 +286,18 @@ class MembersService(service_base.ServiceBase):
     # -- password reset -----------------------------------------------------
 
     @rpc(allow=ANYONE)
-    def request_password_reset(self, payload: dict) -> dict:
-        """Always answers the same, so it cannot tell who has an account."""
+    def request_password_reset(self, payload: dict, address: str = "unknown") -> dict:
+        """Always answers the same, so it cannot tell who has an account; limited per address asked about and per caller.
+
+        Every request counts, known or not, so the limit itself says nothing
+        about who is registered; it stops anyone filling a mailbox with links.
+        """
         data = load(schemas.ResetRequest(), payload)
-        member = self.store.member_by_email(domain.normalise_email(data["email"]))
+        email = domain.normalise_email(data["email"])
+        too_many = "Too many reset requests; wait before asking again."
+        self.settings.limits.take(RESETS_PER_ACCOUNT, "reset-account", email, message=too_many)
+        self.settings.limits.take(RESETS_PER_ADDRESS, "reset-address", address, message=too_many)
+        member = self.store.member_by_email(email)
         if member is not None and member.get("status") == "active":
             token, token_digest = domain.new_reset_token()
             expires = utc_now() + timedelta(hours=1)
@@ -288,7 +399,12 @@ class MembersService(service_base.ServiceBase):
         except domain.RuleBroken as error:
             raise _fail_on_rule(error) from None
 
-        return member_view(self.store.transaction(lambda tx: tx.change_roles(target["id"], roles)))
+        def write(tx: MemberStore) -> dict:
+            tx.audit({"action": "member.roles_changed", "actor": principal.member_id, "agency": target["agency"],
+                      "target": target["id"], "from": target.get("roles", ["member"]), "to": roles})
+            return tx.change_roles(target["id"], roles)
+
+        return member_view(self.store.transaction(write))
 
     @rpc(allow=MEMBER)
     def create_api_key(self, payload: dict) -> dict:
@@ -297,9 +413,15 @@ class MembersService(service_base.ServiceBase):
         data = load(schemas.ApiKeyCreation(), payload)
         key, key_digest = domain.new_api_key()
         key_id = uuid.uuid4().hex
-        self.store.add_api_key({"_id": key_digest, "key_id": key_id, "member_id": principal.member_id,
-                                "name": data["name"], "scopes": data["scopes"], "created_at": utc_now(),
-                                "revoked": False})
+
+        def write(tx: MemberStore) -> None:
+            tx.add_api_key({"_id": key_digest, "key_id": key_id, "member_id": principal.member_id,
+                            "name": data["name"], "scopes": data["scopes"], "created_at": utc_now(),
+                            "revoked": False})
+            tx.audit({"action": "api_key.created", "actor": principal.member_id, "agency": principal.agency,
+                      "target": key_id, "scopes": data["scopes"]})
+
+        self.store.transaction(write)
         return {"id": key_id, "key": key, "name": data["name"], "scopes": data["scopes"]}
 
     @rpc(allow=MEMBER)
@@ -348,6 +470,9 @@ class MembersService(service_base.ServiceBase):
                                             target["id"], target["agency"])
             tx.record("member.deactivated", subject=member["id"], data={
                 "member_id": member["id"], "agency": member["agency"], "version": member["version"]})
+            if principal.member_id != target["id"]:
+                tx.audit({"action": "member.deactivated", "actor": principal.member_id, "agency": target["agency"],
+                          "target": target["id"]})
             return member
 
         return member_view(self.store.transaction(write))

@@ -22,6 +22,9 @@ class MemberStore(Store):
         "memberships": [IndexModel([("member_id", ASCENDING)]), IndexModel([("network_id", ASCENDING), ("joined_at", ASCENDING)])],
         "api_keys": [IndexModel([("member_id", ASCENDING)]), IndexModel([("key_id", ASCENDING)])],
         "reset_tokens": [IndexModel([("member_id", ASCENDING)])],
+        "verification_tokens": [IndexModel([("member_id", ASCENDING)])],
+        "invites": [IndexModel([("agency", ASCENDING), ("created_at", ASCENDING)])],
+        "audit_log": [IndexModel([("agency", ASCENDING), ("at", ASCENDING)]), IndexModel([("at", ASCENDING)])],
     }
 
     def gauges(self):
@@ -69,7 +72,8 @@ class MemberStore(Store):
         return [plain(m) for m in cursor.limit(limit)]
 
     def contacts(self, member_ids: list[str]) -> list[dict]:
-        cursor = self.db.members.find({"_id": {"$in": member_ids}, "status": "active"},
+        # unverified members too: the link that confirms their address is the first mail they get
+        cursor = self.db.members.find({"_id": {"$in": member_ids}, "status": {"$in": ["active", "unverified"]}},
                                       {"email": 1, "display_name": 1, "time_zone": 1}, session=self.session)
         return [plain(m) for m in cursor]
 
@@ -215,6 +219,34 @@ class MemberStore(Store):
         self.db.api_keys.update_one({"_id": key["_id"]}, {"$set": {"last_used_at": utc_now(), "key_id": key_id}},
                                     session=self.session)
         return key_id
+
+    # -- confirming addresses, invitations, the audit log --------------------
+
+    def add_verification_token(self, token: dict) -> None:
+        self.db.verification_tokens.insert_one(token, session=self.session)
+
+    def use_verification_token(self, token_digest: str) -> dict | None:
+        """The unused, unexpired verification token with this digest, now marked used; None otherwise."""
+        return self.update_and_get("verification_tokens",
+                                   {"_id": token_digest, "used": False, "expires_at": {"$gt": utc_now()}},
+                                   {"$set": {"used": True}})
+
+    def add_invite(self, invite: dict) -> None:
+        self.db.invites.insert_one(invite, session=self.session)
+
+    def use_invite(self, invite_digest: str, email: str, agency: str) -> dict | None:
+        """The unused, unexpired invite for ``email`` to ``agency``, now marked used; None otherwise."""
+        return self.update_and_get("invites", {"_id": invite_digest, "email": email, "agency": agency, "used": False,
+                                               "expires_at": {"$gt": utc_now()}}, {"$set": {"used": True}})
+
+    def audit(self, entry: dict) -> None:
+        """One line of the audit log, written in the same transaction as the change it records."""
+        self.db.audit_log.insert_one({"at": utc_now(), **entry}, session=self.session)
+
+    def audit_entries(self, agency: str | None, limit: int = 200) -> list[dict]:
+        query = {"agency": agency} if agency is not None else {}
+        cursor = self.db.audit_log.find(query, session=self.session).sort("at", -1).limit(limit)
+        return [plain(row) for row in cursor]
 
     def add_reset_token(self, token: dict) -> None:
         self.db.reset_tokens.insert_one(token, session=self.session)

@@ -275,8 +275,8 @@ MAX_MAIL_ATTEMPTS = 12
 # -- webhooks -----------------------------------------------------------------
 
 # Events a webhook may ask for: what anyone may read (ideas, discussions, the
-# archive, agencies and networks). Never member.password_reset_requested,
-# which carries a one-time link.
+# archive, agencies and networks). Never member.password_reset_requested or
+# member.verification_requested, which carry one-time links.
 WEBHOOK_PUBLISHERS = ("ideas", "archive")
 WEBHOOK_EXTRA_TYPES = ("agency.created", "network.created")
 

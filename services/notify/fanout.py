@@ -48,6 +48,11 @@ def _notices(tx: NotifyStore, name: str, data: dict, event_id: str, settings: Fa
         tx.queue_mail(key, data["member_id"], "password_reset",
                       {"reset_url": data["reset_url"], "expires_at": str(data["expires_at"])}, kind=None,
                       message_id=domain.stable_message_id(key, settings.mail_domain), at=now)
+    elif name == "member.verification_requested":
+        key = f"{event_id}|{data['member_id']}|verify_email"
+        tx.queue_mail(key, data["member_id"], "verify_email",
+                      {"verify_url": data["verify_url"], "expires_at": str(data["expires_at"])}, kind=None,
+                      message_id=domain.stable_message_id(key, settings.mail_domain), at=now)
     elif name in ("idea.submitted", "idea.updated", "idea.state_changed"):
         return _idea_notices(tx, name, data)
     elif name in ("idea.followed", "idea.unfollowed"):

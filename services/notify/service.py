@@ -30,7 +30,7 @@ from services.notify.store import NotifyStore
 from services.notify.webhook_delivery import WebhookSettings
 
 MEMBERS_EVENTS = ("member.registered", "member.joined_network", "member.left_network", "member.deactivated",
-                  "member.password_reset_requested", "agency.created", "network.created")
+                  "member.password_reset_requested", "member.verification_requested", "agency.created", "network.created")
 IDEAS_EVENTS = tuple(sorted(spec.name for spec in contract.all_specs() if spec.publisher == "ideas"))
 ARCHIVE_EVENTS = tuple(sorted(spec.name for spec in contract.all_specs() if spec.publisher == "archive"))
 
@@ -65,7 +65,7 @@ class NotifySettings(DependencyProvider):
         self.templates = mail.MailTemplates()
         self.tokens = domain.UnsubscribeTokens(str(config["UNSUBSCRIBE_SECRET"]))
         self.digest_time_zone = str(config.get("DIGEST_TIME_ZONE") or "Australia/Sydney")
-        self.dev_mail_page = environment(config) in ("development", "test")
+        self.dev_mail_page = environment(config) == "development"  # everyone's mail, so never where others can reach it
         self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.fanout = fanout.FanoutSettings(
             public_url=self.public_url, mail_domain=self.mail_domain,
@@ -229,7 +229,7 @@ class NotifyService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
     @rpc(allow=service("web") | OPERATOR)
     def caught_mail(self) -> list[dict]:
-        """Mail the local run's catch-all SMTP server received (development and test only)."""
+        """Mail the local run's catch-all SMTP server received (``ENGAGE_ENV=development`` only)."""
         if not self.settings.dev_mail_page:
             raise NotFound("The caught-mail page exists only in development.")
         return [{**row, "received_at": isoformat(row["received_at"])} for row in self.store.caught_mail()]

@@ -15,7 +15,7 @@ import secrets
 import time
 from functools import partial
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import eventlet
 from eventlet.event import Event
@@ -50,6 +50,45 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_MEMBER_WRITE_LIMIT = "120 per minute"
 
 
+def same_site_path(target: str | None, fallback: str = "/") -> str:
+    """``target`` when it is a path on this site, else ``fallback``: where to send someone after log-in.
+
+    Browsers read ``\\`` as ``/`` and drop tabs and newlines inside URLs, so
+    ``/\\evil.example`` and ``/<TAB>/evil.example`` lead off site just as
+    ``//evil.example`` does; a value that still looks dangerous after
+    percent-decoding is refused too, in case something on the way decodes it
+    again. Only a plain absolute path passes.
+    """
+    if not isinstance(target, str):
+        return fallback
+    seen = target
+    for _ in range(3):  # the raw value and two rounds of decoding
+        if not _plain_absolute_path(seen):
+            return fallback
+        decoded = unquote(seen)
+        if decoded == seen:
+            break
+        seen = decoded
+    else:
+        return fallback  # still changing after three rounds: nobody sends that honestly
+    return target
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased, as browsers write it in ``Origin``."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _plain_absolute_path(value: str) -> bool:
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return False
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return False
+    parts = urlsplit(value)
+    return not parts.scheme and not parts.netloc
+
+
 def credential_context(request: Request) -> dict:
     """Context data for services: the bearer token, an API key, or the page session's token."""
     header = request.headers.get("Authorization", "")
@@ -75,10 +114,15 @@ class GatewayHandler(ApiHandler):
     def gateway(self) -> "Gateway":
         return next(d for d in self.container.dependencies if isinstance(d, Gateway))
 
+    # JSON writes made with the page session need the CSRF header; page forms carry the token in the body instead.
+    cookie_writes_need_csrf_header = True
+
     def handle_request(self, request):
         request.shallow = False
         try:
             request.environ["engage.session"] = self.gateway.codec.read(request)
+            if self.cookie_writes_need_csrf_header:
+                self.gateway.refuse_cross_site_cookie_write(request)
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             context = self.gateway.exchange_api_key(credential_context(request))
@@ -96,6 +140,7 @@ class PageHandler(GatewayHandler):
     """Like ``api`` but errors answer as pages: log-in for 401, an error page otherwise."""
 
     renders_pages = True  # the router's 404 and 405 outside /api/ answer as this error page too
+    cookie_writes_need_csrf_header = False
 
     def response_from_exception(self, exc):
         gateway = self.gateway
@@ -155,6 +200,7 @@ class Gateway(DependencyProvider):
         public = str(config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000")
         self.trusted_proxies = int(config.get("TRUSTED_PROXIES") or 0)
         self.codec = SessionCodec(str(config["SECRET_KEY"]), secure=public.startswith("https://"))
+        self.public_origin = _origin(public)
         self.env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                                extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
         self.env.install_gettext_translations(i18n.translations(), newstyle=True)
@@ -215,6 +261,33 @@ class Gateway(DependencyProvider):
             return None
         except Exception:  # members not running or refusing: dates show in Canberra time
             return None
+
+    def refuse_cross_site_cookie_write(self, request: Request) -> None:
+        """``Forbidden`` for a JSON write carried by the session cookie alone, the shape a forged request takes.
+
+        Browsers attach the cookie to requests another site makes, and a body
+        sent without a Content-Type (or as text/plain) needs no CORS preflight.
+        So a write authenticated by the cookie must also send ``X-CSRF-Token``
+        equal to the session's token (pages publish it in a ``csrf-token`` meta
+        tag), which another site can neither read nor set without a preflight,
+        and its ``Origin`` (or ``Referer``), when sent, must be this site's own.
+        Bearer tokens and API keys are never sent by a browser on its own, so
+        they need neither.
+        """
+        if request.method not in WRITE_METHODS or request.headers.get("Authorization", "").startswith("Bearer "):
+            return
+        session = request.environ.get("engage.session") or {}
+        if not session.get("token"):
+            return
+        sent = request.headers.get("X-CSRF-Token", "")
+        expected = str(session.get("csrf") or "")
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise Forbidden("A change made with the site's session needs the X-CSRF-Token header; "
+                            "scripts elsewhere should send a token as Authorization: Bearer.",
+                            {"X-CSRF-Token": ["missing or not this session's"]})
+        claimed = request.headers.get("Origin") or request.headers.get("Referer")
+        if claimed and _origin(claimed) != self.public_origin:
+            raise Forbidden("This change did not come from this site.", {"Origin": ["not this site"]})
 
     def exchange_api_key(self, context: dict) -> dict:
         """Context data with an API key replaced by the short-lived token members issues for it.

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from services.common.errors import DomainError
 from services.common.http import json_response, read_json
 from services.common.scopes import SCOPES
-from services.web.gateway import api, page
+from services.web.gateway import api, page, same_site_path
 
 
 def client_address(request, trusted_proxies: int = 0) -> str:
@@ -35,7 +35,16 @@ class MemberRoutes:
 
     @api("POST", "/api/v1/members")
     def api_register(self, request):
-        return json_response(self.members.register(read_json(request)), 201)
+        return json_response(self.members.register(read_json(request), client_address(request, self.web.trusted_proxies)),
+                             201)
+
+    @api("POST", "/api/v1/invites")
+    def api_invite(self, request):
+        return json_response(self.members.invite(read_json(request)), 201)
+
+    @api("GET", "/api/v1/audit-log")
+    def api_audit_log(self, request):
+        return json_response({"items": self.members.audit_log(request.args.get("agency")), "next_cursor": None})
 
     @api("POST", "/api/v1/tokens")
     def api_token(self, request):
@@ -103,31 +112,48 @@ class MemberRoutes:
 
     @api("POST", "/api/v1/password-resets")
     def api_request_reset(self, request):
-        return json_response(self.members.request_password_reset(read_json(request)), 202)
+        return json_response(self.members.request_password_reset(
+            read_json(request), client_address(request, self.web.trusted_proxies)), 202)
 
     # -- pages --------------------------------------------------------------
 
     @page("GET", "/register")
     def register_page(self, request):
-        return self.web.render("members/register.html", agencies=self.members.list_agencies(), form={}, errors={})
+        invited = {k: request.args.get(k, "") for k in ("invite", "email", "agency") if request.args.get(k)}
+        return self.web.render("members/register.html", agencies=self.members.list_agencies(), form=invited, errors={})
 
     @page("POST", "/register")
     def register_submit(self, request):
         self.web.check_csrf(request.form)
         form = request.form.to_dict()
+        address = client_address(request, self.web.trusted_proxies)
+        fields = {k: form.get(k, "") for k in ("email", "display_name", "password", "agency")}
         try:
-            self.members.register({k: form.get(k, "") for k in ("email", "display_name", "password", "agency")})
-            token = self.members.log_in({"email": form.get("email", ""), "password": form.get("password", "")},
-                                        client_address(request, self.web.trusted_proxies))
+            if form.get("invite"):
+                self.members.register({**fields, "invite": form["invite"]}, address)
+                token = self.members.log_in({"email": fields["email"], "password": fields["password"]}, address)
+            else:
+                self.members.register(fields, address)
         except DomainError as error:
             return self.web.render("members/register.html", status=error.status, agencies=self.members.list_agencies(),
                                    form=form, errors=error.fields, message=error.message)
+        if not form.get("invite"):
+            return self.web.redirect("/login", flash="Nearly there: open the link we emailed you to confirm your address, "
+                                                     "then log in.")
         self.web.log_in(token["token"], form.get("display_name", ""))
         return self.web.redirect("/me", flash="Welcome to Engagement Network. Join a network of practice to get started.")
 
+    @page("GET", "/verify/<string:token>")
+    def verify_page(self, request, token):
+        try:
+            answer = self.members.verify_email({"token": token})
+        except DomainError as error:
+            return self.web.render("error.html", status=error.status, status_code=error.status, message=error.message)
+        return self.web.redirect("/login", flash=answer["status"])
+
     @page("GET", "/login")
     def login_page(self, request):
-        return self.web.render("members/login.html", next=_safe_next(request.args.get("next")), form={})
+        return self.web.render("members/login.html", next=same_site_path(request.args.get("next"), ""), form={})
 
     @page("POST", "/login")
     def login_submit(self, request):
@@ -137,10 +163,10 @@ class MemberRoutes:
             token = self.members.log_in({"email": form.get("email", ""), "password": form.get("password", "")},
                                         client_address(request, self.web.trusted_proxies))
         except DomainError as error:
-            return self.web.render("members/login.html", status=error.status, next=_safe_next(form.get("next")),
+            return self.web.render("members/login.html", status=error.status, next=same_site_path(form.get("next"), ""),
                                    form=form, message=error.message)
         self.web.log_in(token["token"], "")
-        return self.web.redirect(_safe_next(form.get("next")) or "/", flash="You are logged in.")
+        return self.web.redirect(same_site_path(form.get("next")), flash="You are logged in.")
 
     @page("POST", "/logout")
     def logout_submit(self, request):
@@ -158,7 +184,8 @@ class MemberRoutes:
     def forgot_submit(self, request):
         self.web.check_csrf(request.form)
         try:
-            answer = self.members.request_password_reset({"email": request.form.get("email", "")})
+            answer = self.members.request_password_reset({"email": request.form.get("email", "")},
+                                                         client_address(request, self.web.trusted_proxies))
         except DomainError as error:
             return self.web.render("members/forgot.html", status=error.status, message=error.message)
         return self.web.redirect("/login", flash=answer["status"])
@@ -244,9 +271,3 @@ class MemberRoutes:
         self.members.join_network(slug)
         return self.web.redirect(f"/networks/{slug}", flash="You have joined the network.")
 
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths, so a log-in link cannot send people elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return ""

@@ -5,7 +5,7 @@ from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError
 from services.common.http import json_response, query_int, read_json
-from services.web.gateway import api, page
+from services.web.gateway import api, page, same_site_path
 
 
 class NotifyRoutes:
@@ -89,7 +89,7 @@ class NotifyRoutes:
         self.web.require_principal()
         notification = self.notify.mark_read(notification_id)
         self.web.forget_unread_count()
-        return self.web.redirect(_same_site(notification["link"]))
+        return self.web.redirect(same_site_path(notification["link"], "/notifications"))
 
     @page("POST", "/notifications/read")
     def notifications_read_submit(self, request):
@@ -134,6 +134,3 @@ class NotifyRoutes:
         """Mail caught by the local run's SMTP server, so a new user sees it without configuring anything."""
         return self.web.render("notify/caught_mail.html", caught=self.notify.caught_mail())
 
-
-def _same_site(link: str) -> str:
-    return link if link.startswith("/") and not link.startswith("//") else "/notifications"

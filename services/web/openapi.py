@@ -61,8 +61,13 @@ OPERATIONS: dict[str, Operation] = {
     "api_openapi": Operation("This description (OpenAPI 3)", "documentation", auth="none", errors=()),
     # members
     "api_agencies": Operation("List agencies", "members", answers="list", auth="none", errors=()),
-    "api_register": Operation("Register a member of an agency", "members", 201, members_schemas.Registration,
-                              auth="none", errors=(409, 422)),
+    "api_register": Operation("Register a member of an agency (confirm the address by the link mailed, or bring "
+                              "an invite); 409 when the address is already registered", "members", 201,
+                              members_schemas.Registration, auth="none", errors=(404, 409, 422, 429)),
+    "api_invite": Operation("Invite an address to the caller's agency (agency administrators; the link is shown once)",
+                            "members", 201, members_schemas.Invitation, auth="required", errors=(401, 403, 422)),
+    "api_audit_log": Operation("Role changes, API keys, invitations and operator actions (administrators)",
+                               "members", answers="list", auth="required", errors=(401, 403)),
     "api_token": Operation("Log in: exchange an email and password for a token", "members", 201,
                            members_schemas.Login, auth="none", errors=(401, 422, 429)),
     "api_me": Operation("The calling member, with email, agency, roles and networks", "members", auth="required",

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import requests
 
+from tests.support.accounts import register_confirmed
+
 PASSWORD = "a long enough password"
 PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "archive"
 ADMIN = "grace@health.example.gov.au"
@@ -20,9 +22,8 @@ class ArchiveClient:
         with platform.rpc() as rpc:
             rpc.members.create_agency({"slug": "health", "name": "Department of Health"},
                                       {"email": ADMIN, "display_name": "Grace Okafor", "password": PASSWORD})
-        requests.post(f"{self.url}/api/v1/members", json={"email": MEMBER, "display_name": "Mei Chen",
-                                                          "password": PASSWORD, "agency": "health"},
-                      timeout=10).raise_for_status()
+        register_confirmed(platform, {"email": MEMBER, "display_name": "Mei Chen", "password": PASSWORD,
+                                      "agency": "health"})
         self.admin = self.token(ADMIN)
         self.member = self.token(MEMBER)
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import requests
 
+from tests.support.accounts import confirm_address
+from tests.support.platform import wait_for
+
 PASSWORD = "a long enough password"
 IDEA = {
     "title": "A network for engagement practitioners",
@@ -32,6 +35,7 @@ class IdeasWorld:
                 "email": email, "display_name": name, "password": PASSWORD, "agency": agency}, timeout=10)
             assert created.status_code == 201, created.text
             self.ids[name] = created.json()["id"]
+            confirm_address(self.platform, self.ids[name])
             self.tokens[name] = self.log_in(email)
         return self.tokens[name]
 
@@ -43,6 +47,15 @@ class IdeasWorld:
     def call(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def network(self, token: str, name: str) -> str:
+        """Create a network of practice as the token's member (its first member); its slug once ideas knows."""
+        created = self.call("POST", "/api/v1/networks", token, json={"name": name, "description": "For testing."})
+        assert created.status_code == 201, created.text
+        slug = created.json()["slug"]
+        wait_for(lambda: self.platform.db("ideas").network_memberships.count_documents(
+            {"network": slug, "member": True}) > 0, message=f"ideas hears that {name} has a member")
+        return slug
 
     def submit(self, token: str, **changes) -> dict:
         answer = self.call("POST", "/api/v1/ideas", token, json={**IDEA, **changes})

@@ -2,6 +2,7 @@
 from services.archive import demo
 from services.archive.domain import RESOURCE_KINDS
 from services.demo import DEMO_PASSWORD, DemoClient
+from tests.support.accounts import register_confirmed
 
 
 def test_seeding_twice_gives_every_kind_once_a_waiting_proposal_and_one_imported_idea(platform):
@@ -12,8 +13,8 @@ def test_seeding_twice_gives_every_kind_once_a_waiting_proposal_and_one_imported
             rpc.members.create_agency({"slug": slug, "name": slug.upper()},
                                       {"email": email, "display_name": name, "password": DEMO_PASSWORD})
     client = DemoClient(platform.url("web"))
-    client.call("POST", "/api/v1/members", json={"email": demo.JILL, "display_name": "Jill Moreton",
-                                                 "password": DEMO_PASSWORD, "agency": "apsc"}).raise_for_status()
+    register_confirmed(platform, {"email": demo.JILL, "display_name": "Jill Moreton", "password": DEMO_PASSWORD,
+                                  "agency": "apsc"})
     said = []
     demo.seed(client, say=said.append)
     demo.seed(client, say=said.append)

@@ -3,6 +3,7 @@ import pytest
 import requests
 
 from tests.integration.archive_support import PASSWORD, ArchiveClient
+from tests.support.accounts import register_confirmed
 from tests.support.bus import Subscriber
 from tests.support.platform import wait_for
 
@@ -12,9 +13,8 @@ def archive(platform):
     platform.start("members", "ideas", "archive", "web")
     client = ArchiveClient(platform)
     for email, name in (("ola@health.example.gov.au", "Ola Berg"), ("kai@health.example.gov.au", "Kai Moana")):
-        requests.post(f"{client.url}/api/v1/members", json={"email": email, "display_name": name,
-                                                            "password": PASSWORD, "agency": "health"},
-                      timeout=10).raise_for_status()
+        register_confirmed(platform, {"email": email, "display_name": name, "password": PASSWORD,
+                                      "agency": "health"})
     client.third = client.token("ola@health.example.gov.au")
     client.fourth = client.token("kai@health.example.gov.au")
     return client

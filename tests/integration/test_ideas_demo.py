@@ -3,6 +3,7 @@ import requests
 
 from services import demo
 from services.ideas import demo as ideas_demo
+from tests.support.accounts import register_confirmed
 
 
 def test_seeding_twice_creates_the_demo_ideas_once_with_ratings_and_threads(platform):
@@ -12,9 +13,8 @@ def test_seeding_twice_creates_the_demo_ideas_once_with_ratings_and_threads(plat
         for slug, name, admin in demo.AGENCIES:
             rpc.members.create_agency({"slug": slug, "name": name}, {**admin, "password": demo.DEMO_PASSWORD})
     for email, display_name, agency in demo.MEMBERS:
-        requests.post(f"{web}/api/v1/members", json={"email": email, "display_name": display_name,
-                                                     "password": demo.DEMO_PASSWORD, "agency": agency},
-                      timeout=10).raise_for_status()
+        register_confirmed(platform, {"email": email, "display_name": display_name,
+                                      "password": demo.DEMO_PASSWORD, "agency": agency})
     client = demo.DemoClient(web)
     ideas_demo.seed(client)
     ideas_demo.seed(client)

@@ -71,8 +71,9 @@ def test_lists_filter_sort_and_page_with_a_cursor(world):
                                      {"network": "practitioners"}, {"state": "open", "tag": "budget"}])
 def test_every_list_query_is_served_by_its_index(world, platform, sort, filters):
     token = world.member("Rosa Nguyen")
+    network = world.network(token, "Practitioners")
     for n in range(3):
-        world.submit(token, title=f"Idea {n}", tags=["budget"], network="practitioners")
+        world.submit(token, title=f"Idea {n}", tags=["budget"], network=network)
     facet, rest = domain.facet_for(filters, None)
     field = domain.SORT_FIELDS[sort]
     query = {"facets": facet, **{("tags" if k == "tag" else k): v for k, v in rest.items()}, field: {"$lt": "9"}}

@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from services.common.contract import spec_for
+from tests.support.accounts import confirm_address
 from tests.support.bus import Subscriber
 from tests.support.platform import wait_for
 
@@ -25,14 +26,26 @@ def register(gateway, email="rosa@example.gov.au", **changes):
     return requests.post(f"{gateway}/api/v1/members", json=body, timeout=10)
 
 
+def registered(gateway, platform, email="rosa@example.gov.au", **changes):
+    """Register and open the confirmation link, as a new member does before logging in."""
+    created = register(gateway, email, **changes)
+    assert created.status_code == 201, created.text
+    confirm_address(platform, created.json()["id"])
+    return created
+
+
 def token(gateway, email="rosa@example.gov.au", password=PASSWORD):
     return requests.post(f"{gateway}/api/v1/tokens", json={"email": email, "password": password}, timeout=10)
 
 
-def test_register_then_log_in_then_read_me(gateway, platform):
+def test_register_then_confirm_the_address_then_log_in_then_read_me(gateway, platform):
     created = register(gateway)
     assert created.status_code == 201
     assert "password" not in created.text and "hash" not in created.text
+    unconfirmed = token(gateway)
+    assert unconfirmed.status_code == 401 and unconfirmed.json()["error"]["code"] == "unverified"
+    assert token(gateway, password="not the password").json()["error"]["code"] == "unauthorized"
+    confirm_address(platform, created.json()["id"])
     issued = token(gateway)
     assert issued.status_code == 201
     me = requests.get(f"{gateway}/api/v1/me", headers={"Authorization": f"Bearer {issued.json()['token']}"}, timeout=10)
@@ -98,7 +111,7 @@ def test_a_duplicate_email_is_a_conflict_and_adds_nobody(gateway, platform):
 
 
 def test_tokens_that_are_bad_expired_or_for_another_audience_are_refused(gateway, platform):
-    register(gateway)
+    registered(gateway, platform)
     good = token(gateway).json()["token"]
     key = platform.db("members").signing_keys.find_one({})
     claims = jwt.decode(good, options={"verify_signature": False})
@@ -113,8 +126,8 @@ def test_tokens_that_are_bad_expired_or_for_another_audience_are_refused(gateway
         assert answer.json()["error"]["code"] == "unauthorized"
 
 
-def test_wrong_passwords_are_limited_per_account(gateway):
-    register(gateway)
+def test_wrong_passwords_are_limited_per_account(gateway, platform):
+    registered(gateway, platform)
     for _ in range(10):
         assert token(gateway, password="wrong password!").status_code == 401
     blocked = token(gateway)
@@ -122,8 +135,8 @@ def test_wrong_passwords_are_limited_per_account(gateway):
 
 
 def test_networks_can_be_created_joined_and_left(gateway, platform):
-    register(gateway)
-    register(gateway, email="tariq@example.gov.au", display_name="Tariq Haddad")
+    registered(gateway, platform)
+    registered(gateway, platform, email="tariq@example.gov.au", display_name="Tariq Haddad")
     rosa = {"Authorization": f"Bearer {token(gateway).json()['token']}"}
     tariq = {"Authorization": f"Bearer {token(gateway, 'tariq@example.gov.au').json()['token']}"}
     created = requests.post(f"{gateway}/api/v1/networks", json={"name": "Engagement practitioners"}, headers=rosa,
@@ -142,7 +155,7 @@ def test_networks_can_be_created_joined_and_left(gateway, platform):
 
 
 def test_metrics_count_calls_and_events_by_outcome(gateway, platform):
-    register(gateway)
+    registered(gateway, platform)
     register(gateway)  # a conflict: an expected outcome, counted as a successful call that said no
     wait_for(lambda: platform.db("members").outbox.count_documents({"state": "sent"}) >= 2)
     text = requests.get(f"{platform.url('members')}/metrics", timeout=10).text
@@ -155,7 +168,7 @@ def test_metrics_count_calls_and_events_by_outcome(gateway, platform):
 def test_an_operator_is_made_from_the_command_line_and_the_change_is_published(gateway, platform, monkeypatch):
     from services import cli
 
-    register(gateway)
+    registered(gateway, platform)
     monkeypatch.setenv("MONGO_URI", platform.mongo_uri)
     monkeypatch.setenv("MEMBERS_DATABASE", platform.database_name("members"))
     assert cli.main(["operator", "grant", "rosa@example.gov.au"]) == 0

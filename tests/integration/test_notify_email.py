@@ -11,7 +11,7 @@ import requests
 
 from services.common.events import isoformat, utc_now
 from services.notify import domain
-from tests.integration.notify_world import World
+from tests.integration.notify_world import PASSWORD, World
 from tests.support.platform import free_port, wait_for
 
 
@@ -39,7 +39,9 @@ def mail_port(platform):
 
 @pytest.fixture
 def world(platform, mail_port):
-    platform.overrides["notify"] = {"SMTP_URL": f"smtp://127.0.0.1:{mail_port}", "MAIL_SEND_SECONDS": 0.2}
+    # development, as in the local run: the caught-mail page exists only there
+    platform.overrides["notify"] = {"SMTP_URL": f"smtp://127.0.0.1:{mail_port}", "MAIL_SEND_SECONDS": 0.2,
+                                    "ENGAGE_ENV": "development"}
     platform.start("members", "notify", "web")
     world = World(platform)
     for name in ("Rosa", "Tariq", "Mei"):
@@ -94,6 +96,19 @@ def test_a_password_reset_request_is_emailed_with_its_one_time_link(world, platf
     mail = wait_for(lambda: caught_for(platform, "rosa@example.gov.au"), timeout=15, message="the reset email")[0]
     assert "Reset your" in mail["subject"]
     assert re.search(re.escape(platform.url("web")) + r"/reset/\S+", mail["text"])
+
+
+
+def test_a_new_account_is_emailed_the_link_that_confirms_its_address_and_then_logs_in(world, platform):
+    with world.rpc() as rpc:
+        rpc.members.register({"email": "newcomer@example.gov.au", "display_name": "Nia Newcomer",
+                              "password": PASSWORD, "agency": "dta"})
+    mail = wait_for(lambda: caught_for(platform, "newcomer@example.gov.au"), timeout=15, message="the confirmation")[0]
+    assert "Confirm your" in mail["subject"]
+    link = re.search(re.escape(platform.url("web")) + r"/verify/\S+", mail["text"]).group(0)
+    assert requests.get(link, allow_redirects=False, timeout=10).status_code == 303
+    with world.rpc() as rpc:
+        assert rpc.members.log_in({"email": "newcomer@example.gov.au", "password": PASSWORD})["token"]
 
 
 def test_a_daily_digest_groups_three_events_into_one_email_and_its_unsubscribe_link_turns_that_kind_off(world, platform):

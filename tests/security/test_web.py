@@ -11,6 +11,7 @@ from services.web.gateway import PageHandler
 from services.web.service import WebGateway
 from tests.chaos.conftest import report
 from tests.integration.ideas_support import IDEA, PASSWORD, start_world
+from tests.support.accounts import confirm_address
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "services" / "web" / "templates"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>"\'><svg onload=alert(2)>'
@@ -86,6 +87,7 @@ def test_member_written_text_renders_inert_on_every_page(platform):
     created = world.call("POST", "/api/v1/members", json={"email": email, "display_name": f"Mallory {XSS}"[:80],
                                                           "password": PASSWORD, "agency": "dta"})
     assert created.status_code == 201, created.text
+    confirm_address(platform, created.json()["id"])
     token = world.log_in(email)
     idea = world.submit(token, title=f"Title {XSS}"[:200], description=f"Description {XSS}",
                         what_it_might_look_like=f"Look {XSS}", why_it_matters=f"Why {XSS}",

@@ -76,6 +76,17 @@ class PasswordResetRequested(EventData):
     version = fields.Int(required=True, strict=True)
 
 
+@register("members", "member.verification_requested",
+          summary="Someone registered; the notify service emails the one-time link that confirms their address.",
+          example={"member_id": _MEMBER, "verify_url": "http://127.0.0.1:8000/verify/abc",
+                   "expires_at": "2026-11-24T05:00:00+00:00", "version": 1})
+class VerificationRequested(EventData):
+    member_id = fields.Str(required=True)
+    verify_url = fields.Url(required=True, require_tld=False)
+    expires_at = fields.DateTime(required=True)
+    version = fields.Int(required=True, strict=True)
+
+
 @register("members", "agency.created", summary="The platform operator created an agency.",
           example={"agency_id": "a-1", "slug": "dta", "name": "Digital Transformation Agency", "version": 1})
 class AgencyCreated(EventData):

@@ -30,6 +30,7 @@ def test_members_are_kept_out_admins_manage_webhooks_and_operators_see_dead_lett
     assert system.api().post("/api/v1/members", json={
         "email": operator_email, "display_name": "Ola Operator", "password": PASSWORD, "agency": slug,
         "time_zone": "Australia/Perth"}).status_code == 201
+    system.confirm(operator_email)
     make_operator(system, operator_email)
     with MongoClient(system.env["MONGO_URI"]) as client:
         client[system.env["IDEAS_DATABASE"]].dead_letters.insert_one({

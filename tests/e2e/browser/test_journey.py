@@ -139,7 +139,15 @@ def test_a_public_servants_whole_journey_is_accessible_and_fits_a_phone(system, 
     journey.shot(me, "register")
     with me.expect_navigation():
         me.get_by_role("button", name="Create my account").click()
-    expect(me.get_by_text("Welcome to Engagement Network.")).to_be_visible()
+    expect(me.get_by_text("open the link we emailed you")).to_be_visible()
+    # 1a. Confirm the address from the mail, then log in.
+    me.goto(system.verification_link(author_email))
+    expect(me.get_by_text("Your address is confirmed")).to_be_visible()
+    me.get_by_label("Email").fill(author_email)
+    me.get_by_label("Password").fill(PASSWORD)
+    with me.expect_navigation():
+        me.get_by_role("button", name="Log in").click()
+    me.goto(f"{base}/me")
     journey.check(me, "profile")
 
     # 2. Join a network of practice.

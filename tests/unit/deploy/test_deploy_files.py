@@ -790,3 +790,18 @@ def test_services_an_agency_runs_alone_read_the_settings_deploy_readme_tells_it_
     assert {"MEMBERS_JWKS_URL", "ENGAGE_AGENCY", "AMQP_URI", "MONGO_URI"} <= settings
     readme = (ROOT / "deploy" / "README.md").read_text()
     assert "MEMBERS_JWKS_URL=" in readme and "ENGAGE_AGENCY=" in readme
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_listens_on_loopback_unless_told_otherwise(service, monkeypatch):
+    from services.common.config import load_config
+
+    monkeypatch.delenv(f"{service.upper()}_HOST", raising=False)
+    assert load_config(service)["WEB_SERVER_ADDRESS"].startswith("127.0.0.1:")
+    monkeypatch.setenv(f"{service.upper()}_HOST", "0.0.0.0")
+    assert load_config(service)["WEB_SERVER_ADDRESS"].startswith("0.0.0.0:")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_lets_each_service_listen_inside_its_network(service):
+    assert compose_environment(service)[f"{service.upper()}_HOST"] == "0.0.0.0"
