@@ -259,17 +259,21 @@ def cmd_dead_letters_list(args) -> int:
 
 def cmd_dead_letters_replay(args) -> int:
     from services.common.bus import QueueMissing
-    from services.common.consumer import replay_dead_letters
+    from services.common.consumer import RefusedReplay, refused_dead_letters, replay_dead_letters
 
     total = 0
     for service in _services(args.service):
         try:
             count = replay_dead_letters(_database(service), _amqp_uri(), args.id or None)
-        except QueueMissing as missing:
+        except (QueueMissing, RefusedReplay) as missing:
             print(f"{service}: not replayed: {missing}.", file=sys.stderr)
             return 1
         if count:
             print(f"{service}: replayed {count}")
+        refused = 0 if args.id else refused_dead_letters(_database(service))
+        if refused:
+            print(f"{service}: {refused} dead letter(s) failed the publisher check and are never replayed",
+                  file=sys.stderr)
         total += count
     print(f"Replayed {total} dead letter(s)." if total else "Nothing to replay.")
     return 0
