@@ -145,13 +145,13 @@ def post(url: str, address: str, body: str, headers: dict, timeout: float) -> tu
     except eventlet.Timeout as expired:
         if expired is not deadline:
             raise
-        code, error = None, "no answer in time"
+        code, error = None, f"no answer within {timeout:g} s"
     except urllib3.exceptions.SSLError:
         code, error = None, "TLS handshake failed"
     except urllib3.exceptions.NewConnectionError:  # before TimeoutError: urllib3 2 derives it from that
         code, error = None, "could not connect"
     except (urllib3.exceptions.TimeoutError, socket.timeout):
-        code, error = None, "no answer in time"
+        code, error = None, f"no answer within {timeout:g} s"
     except (urllib3.exceptions.HTTPError, OSError):
         code, error = None, "could not connect"
     finally:
