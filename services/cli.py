@@ -7,6 +7,7 @@
     engage dead-letters list|replay             what consumers gave up on, and sending it back
     engage events replay --since T --types … --to QUEUE
                                                 history from the event logs into one subscriber's queue
+    engage subscriber create|list|revoke NAME   broker accounts for outside systems: read public events only
     engage contract [--check]                   write docs/asyncapi.yaml from the event registry, or check it
     engage seed-demo                            demonstration content (idempotent)
     engage import FILE…  /  engage export       legacy pages into the archive; open data out of it
@@ -265,17 +266,21 @@ def cmd_dead_letters_list(args) -> int:
 
 def cmd_dead_letters_replay(args) -> int:
     from services.common.bus import QueueMissing
-    from services.common.consumer import replay_dead_letters
+    from services.common.consumer import RefusedReplay, refused_dead_letters, replay_dead_letters
 
     total = 0
     for service in _services(args.service):
         try:
             count = replay_dead_letters(_database(service), _amqp_uri(), args.id or None)
-        except QueueMissing as missing:
+        except (QueueMissing, RefusedReplay) as missing:
             print(f"{service}: not replayed: {missing}.", file=sys.stderr)
             return 1
         if count:
             print(f"{service}: replayed {count}")
+        refused = 0 if args.id else refused_dead_letters(_database(service))
+        if refused:
+            print(f"{service}: {refused} dead letter(s) failed the publisher check and are never replayed",
+                  file=sys.stderr)
         total += count
     print(f"Replayed {total} dead letter(s)." if total else "Nothing to replay.")
     return 0
@@ -302,6 +307,51 @@ def cmd_events_replay(args) -> int:
         return 1
     print(f"\nReplayed {count} events into {args.to}.")
     return 0
+
+
+# -- outside subscribers -----------------------------------------------------
+
+def _management_url() -> str:
+    """The broker's management API as the operator: ``RABBITMQ_MANAGEMENT_URL``, else port 15672 of the AMQP host."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    amqp = urlsplit(_amqp_uri())
+    configured = os.environ.get("RABBITMQ_MANAGEMENT_URL") or f"http://{amqp.hostname}:15672/"
+    parts = urlsplit(configured)
+    if parts.username:
+        return configured
+    netloc = f"{amqp.username}:{amqp.password}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def cmd_subscriber_create(args) -> int:
+    from services import subscriber_accounts
+
+    account = subscriber_accounts.create(_management_url(), _amqp_uri(), args.name)
+    print(f"Subscriber account {account.user}: may read the public *.events exchanges into queues named "
+          f"subscriber.{account.name}.… (or server-named); it may publish nothing and call nothing.")
+    print("Its URI (shown once; `engage subscriber create` again makes a new password):")
+    print(account.uri)
+    return 0
+
+
+def cmd_subscriber_list(args) -> int:
+    from services import subscriber_accounts
+
+    names = subscriber_accounts.listed(_management_url())
+    print("\n".join(names) if names else "No subscriber accounts.")
+    return 0
+
+
+def cmd_subscriber_revoke(args) -> int:
+    from services import subscriber_accounts
+
+    if subscriber_accounts.revoke(_management_url(), args.name):
+        print(f"Revoked {args.name}: its user is deleted and its connections closed; its queues stay until deleted.")
+        return 0
+    print(f"No subscriber account called {args.name}.", file=sys.stderr)
+    return 1
 
 
 # -- the published event contract -------------------------------------------
@@ -386,6 +436,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     history.add_argument("--to", required=True, help="the subscriber's queue")
     history.add_argument("--service", choices=STORED_SERVICES, help="only this publisher's log")
     history.set_defaults(run=cmd_events_replay)
+
+    subscriber = commands.add_parser("subscriber", help="broker accounts for outside subscribers") \
+        .add_subparsers(dest="action", required=True)
+    for action, run, help_text in (("create", cmd_subscriber_create, "make an account and print its amqp:// URI"),
+                                   ("revoke", cmd_subscriber_revoke, "delete an account")):
+        command = subscriber.add_parser(action, help=help_text)
+        command.add_argument("name", help="lower-case letters, digits and hyphens")
+        command.set_defaults(run=run)
+    subscriber.add_parser("list", help="the accounts on the broker").set_defaults(run=cmd_subscriber_list)
 
     contract_cmd = commands.add_parser("contract", help="generate docs/asyncapi.yaml from the event registry")
     contract_cmd.add_argument("--check", action="store_true", help="fail when the file differs from the registry")

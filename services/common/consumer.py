@@ -58,6 +58,8 @@ from services.common.contract import routing_key
 from services.common.events import Event, PoisonMessage, read_envelope, utc_now
 from services.common.metrics import ServiceMetrics
 from services.common.mongo import MongoConnection, storage_unreachable
+from services.common.trust import (EVENTS_SUFFIX, PUBLISHER_HEADER, UntrustedPublisher, check_publisher,
+                                   proven_publisher)
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +218,13 @@ class ReliableConsumer(Entrypoint):
         return {"event_id": (message.properties or {}).get("message_id"), "type": None, "source": None,
                 "subject": None}
 
+    def prove_publisher(self, message) -> str | None:
+        """Who the broker says published this message; raises ``UntrustedPublisher``. None: nothing to prove."""
+        return None
+
+    def check_item(self, item: Any, publisher: str | None) -> None:
+        """Raise ``UntrustedPublisher`` when the decoded item claims a publisher other than the proven one."""
+
     # -- set-up ---------------------------------------------------------------
 
     def setup(self) -> None:
@@ -246,9 +255,22 @@ class ReliableConsumer(Entrypoint):
     def handle_message(self, body: bytes, message) -> None:
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
         try:
+            publisher = self.prove_publisher(message)
+        except UntrustedPublisher as exc:
+            self._dead_letter(body, message, self._readable(body), attempt + 1, f"untrusted publisher: {exc}",
+                              refused=True)
+            return
+        if _exchange_of(message).endswith(EVENTS_SUFFIX):
+            attempt = 0  # a first delivery: the attempt header is the sender's claim, not ours
+        try:
             item = self.decode(body)
         except PoisonMessage as exc:
-            self._dead_letter(body, message, None, attempt + 1, f"poison: {exc}")
+            self._dead_letter(body, message, None, attempt + 1, f"poison: {exc}", publisher=publisher)
+            return
+        try:
+            self.check_item(item, publisher)
+        except UntrustedPublisher as exc:
+            self._dead_letter(body, message, item, attempt + 1, f"untrusted publisher: {exc}", refused=True)
             return
         # Messages of one aggregate are handled one at a time, in the order they arrived, so a
         # handler never sees a rating before the idea it rates when both came in that order.
@@ -269,7 +291,7 @@ class ReliableConsumer(Entrypoint):
                 return
             self.container.spawn_worker(
                 self, (item,), {}, context_data=self.context_data(item, message),
-                handle_result=partial(self._handle_result, body, message, item, attempt))
+                handle_result=partial(self._handle_result, body, message, item, attempt, publisher))
         except ContainerBeingKilled:
             self._release(key)
             self._requeue(message)
@@ -282,17 +304,24 @@ class ReliableConsumer(Entrypoint):
             log.exception("could not start a worker for a message from %s", self.queue_name)
             self._requeue_after_pause(message)
 
+    def _readable(self, body: bytes) -> Any:
+        """The decoded item if it decodes (so a refused event is listed by its id and type), else None."""
+        try:
+            return self.decode(body)
+        except PoisonMessage:
+            return None
+
     def _release(self, key: str | None) -> None:
         if key is not None:
             self.subjects.release(key)
 
-    def _handle_result(self, body, message, item, attempt: int, worker_ctx, result, exc_info):
+    def _handle_result(self, body, message, item, attempt: int, publisher, worker_ctx, result, exc_info):
         try:
-            return self._conclude(body, message, item, attempt, result, exc_info)
+            return self._conclude(body, message, item, attempt, publisher, result, exc_info)
         finally:
             self._release(self.ordering_key(item))
 
-    def _conclude(self, body, message, item, attempt: int, result, exc_info):
+    def _conclude(self, body, message, item, attempt: int, publisher: str | None, result, exc_info):
         from services.common.storage import AlreadyHandled
 
         if exc_info is None:
@@ -310,9 +339,12 @@ class ReliableConsumer(Entrypoint):
             return result, exc_info
         reason = f"{error.__class__.__name__}: {error}"
         if isinstance(error, EventRejected) or attempt + 1 >= self.max_attempts:
-            self._dead_letter(body, message, item, attempt + 1, reason)
+            self._dead_letter(body, message, item, attempt + 1, reason, publisher=publisher)
             return result, exc_info
         headers = {**(message.headers or {}), ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: reason[:500]}
+        if publisher is not None:
+            # The retry is stamped with this service's own user_id; the publisher proven now rides along.
+            headers[PUBLISHER_HEADER] = publisher
         try:
             self.retries.send_later(body, queue=self.queue_name, schedule=self.schedule, step=attempt + 1,
                                     message_id=(message.properties or {}).get("message_id") or "",
@@ -358,12 +390,18 @@ class ReliableConsumer(Entrypoint):
 
         self.container.spawn_managed_thread(later, identifier=f"requeue-later[{self.queue_name}]")
 
-    def _dead_letter(self, body: bytes, message, item, attempts: int, reason: str) -> None:
-        """Store the message with its reason, then ack. If it cannot be stored, it goes back to the queue later."""
+    def _dead_letter(self, body: bytes, message, item, attempts: int, reason: str, *, publisher: str | None = None,
+                     refused: bool = False) -> None:
+        """Store the message with its reason, then ack. If it cannot be stored, it goes back to the queue later.
+
+        The record keeps the publisher proven at the first check, which a replay carries; one that failed
+        the check is marked ``refused`` and is never replayed.
+        """
         record = {
             "_id": uuid.uuid4().hex, "queue": self.queue_name, "service": self.container.service_name,
             **self.dead_letter_fields(item, message), "body": bytes(body), "content_type": message.content_type,
             "error": reason, "attempts": attempts, "dead_at": utc_now(), "state": "dead",
+            "publisher": publisher, "refused": refused,
         }
         if not self.mongo.gate.wait(HOLD_SECONDS):
             self._hand_back(message, record["type"] or "unreadable")
@@ -427,6 +465,17 @@ class EventConsumer(ReliableConsumer):
             return super().dead_letter_fields(None, message)
         return {"event_id": event.id, "type": event.name, "source": event.source, "subject": event.subject}
 
+    def prove_publisher(self, message) -> str:
+        return proven_publisher(exchange=_exchange_of(message), user_id=(message.properties or {}).get("user_id"),
+                                headers=message.headers, consumer=self.container.service_name)
+
+    def check_item(self, event: Event, publisher: str | None) -> None:
+        check_publisher(publisher or "", source=event.source, expected=self.source_service)
+        # The handler is chosen by routing key; a body of another type must not reach it under that key.
+        if event.name not in self.event_names or event.version != self.event_version:
+            raise UntrustedPublisher(f"a {event.name} v{event.version} event arrived as "
+                                     f"{' or '.join(self.event_names)} v{self.event_version}")
+
 
 class WorkConsumer(ReliableConsumer):
     """Entrypoint: the service's own work items (JSON objects) on ``<service>.<method>``.
@@ -469,6 +518,10 @@ class WorkConsumer(ReliableConsumer):
                                   content_type="application/json")
 
 
+def _exchange_of(message) -> str:
+    return str((getattr(message, "delivery_info", None) or {}).get("exchange") or "")
+
+
 consume_events = EventConsumer.decorator
 consume_work = WorkConsumer.decorator
 
@@ -481,6 +534,10 @@ def work_consumer(container, method_name: str) -> WorkConsumer:
     raise LookupError(f"{container.service_name} has no consume_work entrypoint called {method_name}")
 
 
+class RefusedReplay(ValueError):
+    """A dead letter that failed the publisher check was asked for: such an event is never replayed."""
+
+
 def replay_dead_letters(db, amqp_uri: str, ids: list[str] | None = None) -> int:
     """Send stored dead letters back to the queues they came from, as fresh deliveries.
 
@@ -488,11 +545,19 @@ def replay_dead_letters(db, amqp_uri: str, ids: list[str] | None = None) -> int:
     requeue exchange to a queue that must exist (checked first: a passive
     declare) and must be routed there (a mandatory publish), and a record is
     marked replayed only after the broker's confirm, so a failed replay leaves
-    it to be replayed again. Raises ``QueueMissing`` before sending anything
-    when a queue is gone. Returns how many were replayed.
+    it to be replayed again. Each carries the publisher proven when it was
+    first received; dead letters that failed that check are never sent
+    (asking for one by id raises ``RefusedReplay`` before anything is sent).
+    Raises ``QueueMissing`` before sending anything when a queue is gone.
+    Returns how many were replayed.
     """
-    query: dict = {"state": "dead"}
+    query: dict = {"state": "dead", "refused": {"$ne": True}}
     if ids:
+        refused = [record["_id"] for record in db.dead_letters.find(
+            {"_id": {"$in": list(ids)}, "state": "dead", "refused": True}, {"_id": 1})]
+        if refused:
+            raise RefusedReplay(f"{', '.join(refused)} failed the publisher check when received and are never "
+                                f"replayed; nothing was replayed")
         query["_id"] = {"$in": list(ids)}
     records = list(db.dead_letters.find(query, {"_id": 1, "queue": 1, "service": 1}))
     for queue in sorted({record["queue"] for record in records}):
@@ -503,14 +568,21 @@ def replay_dead_letters(db, amqp_uri: str, ids: list[str] | None = None) -> int:
     try:
         for record in db.dead_letters.find(query).sort("dead_at", 1):
             service = record.get("service") or record["queue"].split(".", 1)[0]
+            headers = {ATTEMPT_HEADER: 0, QUEUE_HEADER: record["queue"]}
+            if record.get("publisher"):
+                headers[PUBLISHER_HEADER] = record["publisher"]
             publisher.publish(record["body"], exchange=requeue_exchange(service), routing_key="",
                               message_id=record.get("event_id") or record["_id"],
                               content_type=record.get("content_type") or "application/octet-stream",
-                              headers={ATTEMPT_HEADER: 0, QUEUE_HEADER: record["queue"]},
-                              declare=[requeue_exchange(service)], mandatory=True)
+                              headers=headers, declare=[requeue_exchange(service)], mandatory=True)
             db.dead_letters.update_one({"_id": record["_id"], "state": "dead"},
                                        {"$set": {"state": "replayed", "replayed_at": utc_now()}})
             replayed += 1
     finally:
         publisher.close()
     return replayed
+
+
+def refused_dead_letters(db) -> int:
+    """How many stored dead letters failed the publisher check (kept for operators to see, never replayed)."""
+    return db.dead_letters.count_documents({"state": "dead", "refused": True})

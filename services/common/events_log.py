@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 from services.common.bus import (QUEUE_HEADER, ConfirmedPublisher, QueueMissing, addressed_to, require_queue,
                                  requeue_exchange)
 from services.common.events import CONTENT_TYPE, encode
+from services.common.trust import PUBLISHER_HEADER
 
 __all__ = ["QueueMissing", "history", "replay_history"]
 
@@ -57,7 +58,9 @@ def replay_history(databases: dict, amqp_uri: str, *, to_queue: str, since: date
             envelope = row["envelope"]
             publisher.publish(encode(envelope), exchange=exchange, routing_key="", message_id=envelope["id"],
                               content_type=CONTENT_TYPE, mandatory=True,
+                              # The log holds only what this service published itself: that is its proof.
                               headers={QUEUE_HEADER: to_queue, "engage-replayed": True,
+                                       PUBLISHER_HEADER: row["service"],
                                        "engage-routing-key": row["routing_key"]})
             count += 1
             if progress and count % 100 == 0:

@@ -296,26 +296,50 @@ def check_event_types(requested: Sequence[str]) -> list[str]:
     return sorted(set(requested))
 
 
+# Ranges that embed an IPv4 address the network may translate and reach: the embedded one is checked too.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
+
+
 def address_refusal(address: str) -> str | None:
-    """Why an IP address may not receive webhooks by default, or None when it may."""
+    """Why an IP address may not receive webhooks by default, or None when it may.
+
+    Only globally routable unicast addresses pass. IPv6 forms that carry an
+    IPv4 address a gateway would reach (IPv4-mapped, 6to4, NAT64) pass only
+    when that IPv4 address would; Teredo is refused outright, since its
+    relay, not the receiver, is what the address names.
+    """
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return address_refusal(str(ip.ipv4_mapped))
+        if ip.teredo:
+            return "a Teredo tunnel address"
+        if ip.sixtofour:
+            return address_refusal(str(ip.sixtofour))
+        if ip in NAT64:
+            return address_refusal(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
         return "a link-local address"
-    if ip.is_private or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in CARRIER_GRADE_NAT:
+        return "a shared (carrier-grade NAT) address"
+    if ip.is_private or ip.is_reserved or not ip.is_global:
         return "a private or reserved address"
     return None
 
 
-def check_webhook_target(url: str, resolve: Callable[[str], list[str]], allow_private: bool) -> str:
-    """Return ``url`` when it may receive webhooks, else raise ``RuleBroken`` on ``url``.
+def webhook_addresses(url: str, resolve: Callable[[str], list[str]], allow_private: bool) -> list[str]:
+    """The addresses ``url``'s host resolves to, each checked; deliveries connect to these and no others.
 
-    Only http and https; the host must resolve, and no address it resolves to
-    may be loopback, link-local or private unless ``allow_private``.
-    ``resolve(host)`` returns the host's IP addresses (raises ``OSError`` when none).
+    Resolving once and connecting to what was checked is what stops DNS
+    rebinding: a second lookup could answer differently. Raises ``RuleBroken``
+    on ``url`` as ``check_webhook_target`` does.
     """
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https"):
@@ -330,7 +354,7 @@ def check_webhook_target(url: str, resolve: Callable[[str], list[str]], allow_pr
     if parts.username or parts.password:
         raise RuleBroken("Put no user name or password in a webhook URL; deliveries are signed instead.", "url")
     try:
-        addresses = [host] if _is_ip(host) else resolve(host)
+        addresses = [host] if _is_ip(host) else list(resolve(host))
     except OSError:
         raise RuleBroken(f"The host {host} cannot be found.", "url") from None
     if not addresses:
@@ -340,7 +364,24 @@ def check_webhook_target(url: str, resolve: Callable[[str], list[str]], allow_pr
             reason = address_refusal(address)
             if reason:
                 raise RuleBroken(f"The host {host} is {reason}; webhooks go only to public addresses here.", "url")
+    return addresses
+
+
+def check_webhook_target(url: str, resolve: Callable[[str], list[str]], allow_private: bool) -> str:
+    """Return ``url`` when it may receive webhooks, else raise ``RuleBroken`` on ``url``.
+
+    Only http and https; the host must resolve, and every address it resolves
+    to must be public (``address_refusal``) unless ``allow_private``.
+    ``resolve(host)`` returns the host's IP addresses (raises ``OSError`` when none).
+    """
+    webhook_addresses(url, resolve, allow_private)
     return url
+
+
+def check_webhook_count(existing: int, limit: int) -> None:
+    """Refuse a member's webhook beyond ``limit``: each one is outgoing traffic the platform makes for them."""
+    if existing >= limit:
+        raise RuleBroken(f"You have {existing} webhooks, the most one member may have; delete one first.", "url")
 
 
 def _is_ip(host: str) -> bool:

@@ -246,7 +246,9 @@ class NotifyService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         principal = self.caller.required("webhooks:write")
         data = load(schemas.WebhookCreation(), payload)
         problems: dict[str, list[str]] = {}
-        for check in (lambda: self.webhooks.check_target(data["url"]), lambda: domain.check_event_types(data["event_types"])):
+        for check in (lambda: self.webhooks.check_target(data["url"]), lambda: domain.check_event_types(data["event_types"]),
+                      lambda: domain.check_webhook_count(len(self.store.webhooks_of(principal.member_id)),
+                                                         self.webhooks.max_per_member)):
             try:
                 check()
             except domain.RuleBroken as error:

@@ -13,6 +13,10 @@ sweep, which takes rows whose ``due_at`` has passed. A duplicate message
 finds its try already made and does nothing. Receivers drop repeats by the
 ``Engage-Delivery`` header or the event id in the body.
 
+Each try resolves the URL's host once, checks every address against the
+public-only rule, and connects to a checked address (the host name rides
+only in ``Host`` and the TLS server name), so a name that answers
+differently the second time cannot steer a delivery inside the network.
 Each POST has one deadline, ``WEBHOOK_TIMEOUT_SECONDS``, for connecting,
 sending and the answer's status line and headers together (the body is not
 read), so a receiver that accepts and then stalls or trickles bytes costs at
@@ -25,9 +29,11 @@ import logging
 import socket
 import time
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
+import certifi
 import eventlet
-import requests
+import urllib3
 from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.common.consumer import EventRejected, WorkConsumer, work_consumer
@@ -101,6 +107,7 @@ class WebhookSettings(DependencyProvider):
         self.disable_after = timedelta(seconds=float(config.get("WEBHOOK_DISABLE_AFTER_SECONDS") or 3 * 86400))
         self.secret_overlap = timedelta(seconds=float(config.get("WEBHOOK_SECRET_OVERLAP_SECONDS") or 86400))
         self.stuck_after = timedelta(seconds=float(config.get("WEBHOOK_STUCK_SECONDS") or 120))
+        self.max_per_member = int(config.get("MAX_WEBHOOKS_PER_MEMBER") or 10)
 
     def get_dependency(self, worker_ctx) -> "WebhookSettings":
         return self
@@ -109,32 +116,73 @@ class WebhookSettings(DependencyProvider):
         return self.queues.delays()
 
     def check_target(self, url: str) -> str:
-        return domain.check_webhook_target(url, resolve_host, self.allow_private)
+        return domain.check_webhook_target(url, self.resolve, self.allow_private)
+
+    def target_addresses(self, url: str) -> list[str]:
+        """``url``'s host resolved once and checked: the only addresses a delivery may connect to."""
+        return domain.webhook_addresses(url, self.resolve, self.allow_private)
+
+    def resolve(self, host: str) -> list[str]:
+        return resolve_host(host)
 
 
-def post(url: str, body: str, headers: dict, timeout: float) -> tuple[int | None, str | None, int]:
-    """``(status code or None, error or None, duration in ms)`` of one POST; never raises.
+def post(url: str, address: str, body: str, headers: dict, timeout: float) -> tuple[int | None, str | None, int]:
+    """``(status code or None, short reason or None, duration in ms)`` of one POST to ``address``; never raises.
 
-    ``timeout`` bounds the whole call: connecting, sending, and the status
-    line and headers of the answer, however slowly they trickle in.
+    The connection goes to ``address`` (one that was checked) and nowhere
+    else: the URL's host name is sent only as ``Host`` and as the TLS server
+    name, whose certificate must match it. Redirects are not followed. The
+    reason is one of a few fixed phrases, so the delivery log cannot be used
+    to map what answers inside the network. ``timeout`` bounds the whole
+    call: connecting, sending, and the status line and headers of the answer.
     """
     started = time.perf_counter()
     deadline = eventlet.Timeout(timeout)
     try:
-        # stream=True: the answer's body is never read, so a large or endless one cannot hold the worker.
-        response = requests.post(url, data=body.encode("utf-8"), headers=headers, timeout=(timeout, timeout),
-                                 allow_redirects=False, stream=True)
-        code, error = response.status_code, None if domain.is_success(response.status_code) else f"HTTP {response.status_code}"
-        response.close()
+        code, error = _post_pinned(url, address, body, headers, timeout), None
+        if not domain.is_success(code):
+            error = f"HTTP {code}"
     except eventlet.Timeout as expired:
         if expired is not deadline:
             raise
         code, error = None, f"no answer within {timeout:g} s"
-    except requests.RequestException as exc:
-        code, error = None, f"{exc.__class__.__name__}: {str(exc)[:300]}"
+    except urllib3.exceptions.SSLError:
+        code, error = None, "TLS handshake failed"
+    except urllib3.exceptions.NewConnectionError:  # before TimeoutError: urllib3 2 derives it from that
+        code, error = None, "could not connect"
+    except (urllib3.exceptions.TimeoutError, socket.timeout):
+        code, error = None, f"no answer within {timeout:g} s"
+    except (urllib3.exceptions.HTTPError, OSError):
+        code, error = None, "could not connect"
     finally:
         deadline.cancel()
     return code, error, int((time.perf_counter() - started) * 1000)
+
+
+def _post_pinned(url: str, address: str, body: str, headers: dict, timeout: float) -> int:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    options: dict = {"timeout": urllib3.Timeout(connect=timeout, read=timeout), "retries": False, "maxsize": 1}
+    if https:
+        pool = urllib3.HTTPSConnectionPool(address, port, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+                                           server_hostname=host, assert_hostname=host, **options)
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, **options)
+    shown_host = f"[{host}]" if ":" in host else host
+    default_port = port == (443 if https else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        # preload_content=False: the answer's body is never read, so a large or endless one cannot hold the worker.
+        response = pool.urlopen("POST", path, body=body.encode("utf-8"), redirect=False, assert_same_host=False,
+                                preload_content=False, release_conn=False,
+                                headers={**headers, "Host": shown_host if default_port else f"{shown_host}:{port}"})
+        status = response.status
+        response.release_conn()
+        return status
+    finally:
+        pool.close()
 
 
 def make_try(store: NotifyStore, settings: WebhookSettings, fanout: FanoutSettings, delivery_id: str,
@@ -156,14 +204,14 @@ def make_try(store: NotifyStore, settings: WebhookSettings, fanout: FanoutSettin
         store.trim_deliveries(delivery["webhook_id"], DELIVERY_LOG_SIZE)
         return "cancelled"
     try:
-        settings.check_target(webhook["url"])
+        address = settings.target_addresses(webhook["url"])[0]
         stamp = int(time.time())
         headers = {"Content-Type": "application/cloudevents+json; charset=utf-8", "User-Agent": USER_AGENT,
                    DELIVERY_HEADER: delivery_id,
                    SIGNATURE_HEADER: sign(domain.signing_secrets(webhook["secrets"], now), delivery["body"], stamp)}
-        code, error, duration = post(webhook["url"], delivery["body"], headers, settings.timeout)
-    except domain.RuleBroken as refused:
-        code, error, duration = None, str(refused), 0
+        code, error, duration = post(webhook["url"], address, delivery["body"], headers, settings.timeout)
+    except domain.RuleBroken:
+        code, error, duration = None, "refused: the host is not a public address or cannot be found", 0
     outcome = domain.after_try(domain.is_success(code), attempt, settings.delays())
     record = domain.TrySummary(attempt, now, "delivered" if outcome.state == "delivered" else "failed", code,
                                duration, error).as_record()

@@ -36,14 +36,22 @@ class Subscriber:
 
 
 def publish(amqp_uri: str, exchange: str, routing_key: str, body: bytes | str,
-            content_type: str = "application/cloudevents+json; charset=utf-8") -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+            content_type: str = "application/cloudevents+json; charset=utf-8", *, as_user: str | None = None,
+            headers: dict | None = None) -> None:
+    """Publish as a project broker user stamping its ``user_id``: by default the service owning ``exchange``.
+
+    That is what the service's own relay does, so consumers accept it as that service's event.
+    """
+    from deploy.local import broker_users
+
+    user = as_user or (exchange[:-len(".events")] if exchange.endswith(".events") else broker_users.OPERATOR)
+    connection = pika.BlockingConnection(pika.URLParameters(broker_users.uri_for(amqp_uri, user)))
     try:
         channel = connection.channel()
         channel.confirm_delivery()
-        channel.exchange_declare(exchange, exchange_type="topic", durable=True)
         channel.basic_publish(exchange, routing_key, body if isinstance(body, bytes) else body.encode(),
-                              pika.BasicProperties(content_type=content_type, delivery_mode=2))
+                              pika.BasicProperties(content_type=content_type, delivery_mode=2, user_id=user,
+                                                   headers=headers))
     finally:
         connection.close()
 

@@ -15,6 +15,8 @@ keep ``event.dedupe_key`` of what you have handled and drop repeats.
 from engage_subscriber.envelope import Event, InvalidEnvelope, read_event
 from engage_subscriber.signatures import SignatureInvalid, verify_signature
 from engage_subscriber.subscriber import Subscriber
+from engage_subscriber.trust import UntrustedPublisher, check_publisher
 
-__all__ = ["Event", "InvalidEnvelope", "read_event", "Subscriber", "SignatureInvalid", "verify_signature"]
+__all__ = ["Event", "InvalidEnvelope", "read_event", "Subscriber", "SignatureInvalid", "verify_signature",
+           "UntrustedPublisher", "check_publisher"]
 __version__ = "1.0.0"

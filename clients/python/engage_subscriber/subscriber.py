@@ -5,7 +5,9 @@ callback raises, the message is returned to the queue (after
 ``requeue_delay`` seconds, so a failing handler does not spin) and delivered
 again. A message that is not a valid event can never succeed: it is rejected
 without requeueing, which sends it to your queue's dead-letter exchange when
-you give one. The queue is durable and outlives the subscriber, so events
+you give one. So is an event whose publisher the broker does not prove
+(its AMQP ``user_id`` is not the service its exchange and ``source`` name).
+The queue is durable and outlives the subscriber, so events
 published while your system is down wait for it.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pika
 from pika.exceptions import AMQPConnectionError, ChannelClosedByBroker, ConnectionClosedByBroker
 
 from engage_subscriber.envelope import Event, InvalidEnvelope, read_event
+from engage_subscriber.trust import UntrustedPublisher, check_publisher
 
 log = logging.getLogger("engage_subscriber")
 
@@ -128,8 +131,10 @@ class Subscriber:
         try:
             event = read_event(body, routing_key=routing_key, exchange=method.exchange,
                                redelivered=bool(method.redelivered), replayed=replayed)
-        except InvalidEnvelope as exc:
-            log.error("rejected a message on %s that is not a valid event: %s", self.queue, exc)
+            check_publisher(exchange=method.exchange, user_id=properties.user_id, headers=headers,
+                            publisher=event.publisher)
+        except (InvalidEnvelope, UntrustedPublisher) as exc:
+            log.error("rejected a message on %s that is not a genuine event: %s", self.queue, exc)
             channel.basic_reject(method.delivery_tag, requeue=False)
             return
         try:

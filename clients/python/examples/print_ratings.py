@@ -1,10 +1,12 @@
 """Print every rating made on an Engagement Network instance, as it happens.
 
-    python examples/print_ratings.py                       # the local run's broker
-    AMQP_URI=amqp://user:pass@broker:5672/ python examples/print_ratings.py --queue my-system.ratings
+    engage subscriber create my-system        # prints the account's amqp:// URI, once
+    AMQP_URI=amqp://subscriber-my-system:…@broker:5672/ python examples/print_ratings.py
 
-The queue is durable and yours: ratings made while this script is stopped
-are printed when it starts again. Ctrl-C stops it.
+It uses a named durable queue on purpose, ``subscriber.<name>.print-ratings``
+(the only names a subscriber account may declare): ratings made while the
+script is stopped wait there and are printed when it starts again. Delete
+the queue, or revoke the account, when you are done with it. Ctrl-C stops it.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+from urllib.parse import unquote, urlsplit
 
 from engage_subscriber import Event, Subscriber
 
@@ -27,14 +30,20 @@ def print_rating(event: Event) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
-    parser.add_argument("--queue", default="example.print-ratings", help="your durable queue's name")
+    parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI"),
+                        help="a subscriber account's URI (engage subscriber create NAME)")
+    parser.add_argument("--queue", help="your durable queue (default: subscriber.<name>.print-ratings)")
     args = parser.parse_args(argv)
+    if not args.amqp_uri:
+        parser.error("give the URI `engage subscriber create NAME` printed (--amqp-uri or AMQP_URI)")
+    user = unquote(urlsplit(args.amqp_uri).username or "")
+    queue = args.queue or f"subscriber.{user[len('subscriber-'):] if user.startswith('subscriber-') else user}" \
+                          f".print-ratings"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
-    subscriber = Subscriber(args.amqp_uri, args.queue, bindings=[("ideas.events", "idea.rated")])
+    subscriber = Subscriber(args.amqp_uri, queue, bindings=[("ideas.events", "idea.rated")])
     signal.signal(signal.SIGTERM, lambda *_: subscriber.stop())
-    print(f"Waiting for ratings on queue {args.queue} (Ctrl-C to stop)", flush=True)
+    print(f"Waiting for ratings on queue {queue} (Ctrl-C to stop)", flush=True)
     try:
         subscriber.run(print_rating)
     except KeyboardInterrupt:

@@ -568,6 +568,13 @@ def test_web_publishes_no_events_that_anyone_reads():
         assert not permitted(service, "read", "web.events")
 
 
+def test_outside_subscriber_queues_are_bounded_by_a_policy():
+    (policy,) = [p for p in definitions()["policies"] if p["name"] == "subscriber-queues-bounded"]
+    assert policy["apply-to"] == "queues" and policy["definition"]["max-length"] > 0
+    assert re.match(policy["pattern"], "subscriber.acme.ratings") and re.match(policy["pattern"], "amq.gen-x1")
+    assert not re.match(policy["pattern"], "notify.on_ideas_event")
+
+
 def test_the_operator_may_do_everything():
     for resource in ("members.events", "ideas.on_event", "rpc-notify", "", "archive.retry.1"):
         for permission in ("configure", "write", "read"):
@@ -592,7 +599,7 @@ def test_prometheus_scrapes_every_service_and_the_broker():
 def test_the_alert_rules_cover_delivery_failures_and_the_web():
     names = {rule["alert"] for rule in alert_rules()}
     assert {"OutboxStuck", "DeadLettersGrowing", "ConsumerDown", "WebhookFailures",
-            "High5xxRate", "HighP99Latency"} <= names
+            "High5xxRate", "HighP99Latency", "SubscriberQueueGrowing"} <= names
     for rule in alert_rules():
         assert rule["labels"]["severity"] in ("warning", "critical")
         assert rule["annotations"]["summary"]
@@ -661,6 +668,12 @@ tests:
         values: '0+5x30'
       - series: 'engage_notify_webhook_deliveries_total{{job="engage",instance="notify:8003",service="notify",outcome="failed"}}'
         values: '0+5x30'
+      # an outside subscriber that stopped reading: past 10 000 waiting from 11m, firing 5m later.
+      - series: 'rabbitmq_detailed_queue_messages_ready{{job="rabbitmq-queues",instance="rabbitmq:15692",vhost="/",queue="subscriber.acme.ratings"}}'
+        values: '0+1000x30'
+      # the platform's own queues are not a subscriber's.
+      - series: 'rabbitmq_detailed_queue_messages_ready{{job="rabbitmq-queues",instance="rabbitmq:15692",vhost="/",queue="notify.on_ideas_event"}}'
+        values: '0+1000x30'
     promql_expr_test:
       - expr: count by (alertname) (ALERTS{{alertstate="firing"}})
         eval_time: 4m
@@ -681,6 +694,7 @@ tests:
           - {{labels: '{{alertname="High5xxRate"}}', value: 1}}
           - {{labels: '{{alertname="HighP99Latency", service="ideas"}}', value: 1}}
           - {{labels: '{{alertname="OutboxStuck", service="ideas"}}', value: 1}}
+          - {{labels: '{{alertname="SubscriberQueueGrowing"}}', value: 1}}
           - {{labels: '{{alertname="WebhookFailures"}}', value: 1}}
 """
 
