@@ -2,7 +2,9 @@
 
 Everything in the document comes from ``services.common.contract.REGISTRY``:
 one channel per event type and version on its publisher's ``<service>.events``
-topic exchange (the channel's address is the routing key), the CloudEvents
+topic exchange, or ``<service>.private`` for a type private to named readers
+(the channel's address is the routing key; ``x-engage-visibility`` says
+``public`` or ``private``, and a private one names its readers), the CloudEvents
 1.0 envelope every message travels in, each type's ``data`` as JSON Schema
 derived from its marshmallow fields, and the registered example wrapped in
 an envelope. The output is deterministic, so ``engage contract --check`` can
@@ -114,11 +116,19 @@ def _message(spec: contract.EventSpec) -> dict:
 
 
 def _channel(spec: contract.EventSpec) -> dict:
+    if spec.private:
+        visibility = {"x-engage-visibility": "private", "x-engage-readers": list(spec.private_to)}
+        reach = (f"Private: only {', '.join(spec.private_to)} may read {spec.exchange}; it carries a secret and is "
+                 f"never replayed from the event log. ")
+    else:
+        visibility = {"x-engage-visibility": "public"}
+        reach = "Public: any subscriber may bind to it. "
     return {
         "address": spec.routing_key,
         "title": f"{spec.exchange} / {spec.routing_key}",
         "description": f"Published by the {spec.publisher} service on the {spec.exchange} topic exchange "
-                       f"with routing key {spec.routing_key}. {spec.summary}",
+                       f"with routing key {spec.routing_key}. {reach}{spec.summary}",
+        **visibility,
         "messages": {message_id(spec): {"$ref": f"#/components/messages/{message_id(spec)}"}},
         "bindings": {"amqp": {
             "is": "routingKey",
@@ -131,7 +141,7 @@ def _channel(spec: contract.EventSpec) -> dict:
 def build_document(specs: list[contract.EventSpec] | None = None) -> dict:
     """The AsyncAPI 3.0 document for ``specs`` (every registered type by default)."""
     specs = contract.all_specs() if specs is None else specs
-    exchanges = sorted({spec.exchange for spec in specs})
+    exchanges = sorted({spec.exchange for spec in specs if not spec.private})
     channels, operations, messages = {}, {}, {}
     for spec in specs:
         key = channel_id(spec)
@@ -158,6 +168,9 @@ def build_document(specs: list[contract.EventSpec] | None = None) -> dict:
                 "you want. Bodies are CloudEvents 1.0 structured envelopes in JSON; `data` always carries the "
                 "aggregate's `version`, which rises by one per change, so a consumer can ignore an event older "
                 "than the state it holds. Delivery is at least once: drop repeats by `source` and `id`.\n\n"
+                "Channels marked `x-engage-visibility: private` travel on a `<service>.private` exchange that "
+                "only the services named in `x-engage-readers` may read: they carry secrets (one-time links) "
+                "and are listed so the platform's own contract is whole, not for outside subscribers.\n\n"
                 "Generated from the schema registry by `engage contract`; do not edit by hand."
             ),
         },

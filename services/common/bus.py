@@ -33,6 +33,11 @@ def events_exchange(service: str) -> Exchange:
     return Exchange(f"{service}.events", type="topic", durable=True)
 
 
+def private_exchange(service: str) -> Exchange:
+    """``<service>.private``: topic, durable; carries secrets to the few services the broker lets read it."""
+    return Exchange(f"{service}.private", type="topic", durable=True)
+
+
 def peer_events_exchange(service: str, declare: bool) -> Exchange:
     """Another service's exchange, for binding a consumer queue.
 
@@ -40,7 +45,12 @@ def peer_events_exchange(service: str, declare: bool) -> Exchange:
     deploy/), services may not configure each other's exchanges, so the
     consumer only checks it exists (``declare=False``: a passive declare).
     """
-    return Exchange(f"{service}.events", type="topic", durable=True, passive=not declare)
+    return peer_exchange(f"{service}.events", declare)
+
+
+def peer_exchange(name: str, declare: bool) -> Exchange:
+    """Another service's ``<service>.events`` or ``<service>.private`` exchange by name (see ``peer_events_exchange``)."""
+    return Exchange(name, type="topic", durable=True, passive=not declare)
 
 
 def retry_exchange(service: str) -> Exchange:

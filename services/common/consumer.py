@@ -52,13 +52,13 @@ from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import QueueConsumer
 
 from services.common.backoff import Backoff
-from services.common.bus import (QUEUE_HEADER, ConfirmedPublisher, addressed_to, peer_events_exchange,
-                                 require_queue, requeue_exchange, retry_exchange)
-from services.common.contract import routing_key
+from services.common.bus import (QUEUE_HEADER, ConfirmedPublisher, addressed_to, peer_exchange, require_queue,
+                                 requeue_exchange, retry_exchange)
+from services.common.contract import routing_key, spec_for
 from services.common.events import Event, PoisonMessage, read_envelope, utc_now
 from services.common.metrics import ServiceMetrics
 from services.common.mongo import MongoConnection, storage_unreachable
-from services.common.trust import (EVENTS_SUFFIX, PUBLISHER_HEADER, UntrustedPublisher, check_publisher,
+from services.common.trust import (PUBLISHER_HEADER, UntrustedPublisher, check_publisher, is_first_delivery,
                                    proven_publisher)
 
 log = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ class ReliableConsumer(Entrypoint):
             self._dead_letter(body, message, self._readable(body), attempt + 1, f"untrusted publisher: {exc}",
                               refused=True)
             return
-        if _exchange_of(message).endswith(EVENTS_SUFFIX):
+        if is_first_delivery(_exchange_of(message)):
             attempt = 0  # a first delivery: the attempt header is the sender's claim, not ours
         try:
             item = self.decode(body)
@@ -439,8 +439,10 @@ class EventConsumer(ReliableConsumer):
 
     def bindings(self) -> list:
         declare = str(self.container.config.get("DECLARE_PEER_EXCHANGES", True)).lower() not in ("false", "0", "no")
-        exchange = peer_events_exchange(self.source_service, declare)
-        return [binding(exchange, routing_key=routing_key(name, self.event_version)) for name in self.event_names]
+        # Each type binds on the exchange the registry puts it on: public types on <service>.events,
+        # private ones on <service>.private (which the broker lets only their readers bind to).
+        return [binding(peer_exchange(spec_for(name, self.event_version).exchange, declare),
+                        routing_key=routing_key(name, self.event_version)) for name in self.event_names]
 
     def retry_prefix(self) -> str:
         return f"{self.container.service_name}.retry"

@@ -7,7 +7,8 @@ exchange (``<service>.requeue``), never the default exchange: the target
 queue, which must already exist, is bound there by its own name first (a
 binding that matches nothing but messages addressed to that queue), and each
 event is published mandatory and confirmed, so one that reaches no queue
-stops the replay instead of vanishing.
+stops the replay instead of vanishing. Private rows (secrets handed to one
+service over ``<service>.private``) are not part of the log and never replayed.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def history(databases: dict, *, since: datetime, types: Iterable[str] | None = N
     """Sent outbox rows of every given service since ``since``, merged in creation order; each names its ``service``."""
     streams = []
     for service, db in databases.items():
-        query: dict = {"state": "sent", "created_at": {"$gte": since}}
+        query: dict = {"state": "sent", "created_at": {"$gte": since}, "private": {"$ne": True}}
         if types:
             query["type"] = {"$in": list(types)}
         rows = db.outbox.find(query, {"envelope": 1, "routing_key": 1, "created_at": 1, "type": 1}) \

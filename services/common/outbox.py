@@ -13,6 +13,11 @@ row. A row published twice after a lease expiry keeps its event id, so
 consumers drop the repeat. Sent rows are kept: they are the service's event
 log for replay.
 
+A private row (a type the registry makes private, published on
+``<service>.private``) keeps its secret only until the broker confirms it:
+the "sent" mark erases its ``data`` in the same update, and the event log
+never replays it.
+
 While the broker or storage is down the relay tries again after growing
 pauses (0.5 s doubling to ``MAX_BACKOFF_SECONDS``), however many commits wake
 it meanwhile, and it holds at most ``MAX_FRESH_ROWS`` committed rows in
@@ -35,8 +40,8 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from services.common.backoff import Backoff
-from services.common.bus import ConfirmedPublisher, events_exchange
-from services.common.contract import routing_key
+from services.common import contract
+from services.common.bus import ConfirmedPublisher, events_exchange, private_exchange
 from services.common.events import CONTENT_TYPE, encode, utc_now
 from services.common.metrics import ServiceMetrics
 from services.common.mongo import MongoConnection
@@ -62,10 +67,12 @@ OUTBOX_INDEXES = {
 
 def outbox_row(envelope: dict, service: str, name: str, version: int) -> dict:
     """The stored form of one event waiting to be published (and, once sent, its log entry)."""
+    spec = contract.spec_for(name, version)
     return {
         "event_id": envelope["id"],
-        "exchange": f"{service}.events",
-        "routing_key": routing_key(name, version),
+        "exchange": spec.exchange,
+        "private": spec.private,
+        "routing_key": spec.routing_key,
         "type": name,
         "version": version,
         "subject": envelope["subject"],
@@ -92,6 +99,9 @@ class OutboxRelay(SharedExtension):
         self.sweep_seconds = float(config.get("OUTBOX_SWEEP_SECONDS") or 1.0)
         self.publisher = ConfirmedPublisher(config["AMQP_URI"])
         self.exchange = events_exchange(self.service)
+        self.exchanges = {self.exchange.name: self.exchange}
+        if any(spec.private and spec.publisher == self.service for spec in contract.all_specs()):
+            self.exchanges[f"{self.service}.private"] = private_exchange(self.service)
         self._wakeup = threading.Event()
         # Rows just committed (leased to this relay), handed over by Store.transaction: publishing them
         # from memory costs one storage round trip per batch, the "sent" mark.
@@ -137,9 +147,9 @@ class OutboxRelay(SharedExtension):
         self._wakeup.set()
 
     def declare_exchange(self) -> None:
-        """Declare ``<service>.events`` so subscribers can bind to it before the first event is published."""
+        """Declare ``<service>.events`` (and ``.private``) so consumers can bind before the first event is published."""
         try:
-            self.publisher.declare([self.exchange])
+            self.publisher.declare(list(self.exchanges.values()))
         except Exception:
             self.publisher.close()
             raise
@@ -148,7 +158,8 @@ class OutboxRelay(SharedExtension):
         try:
             self.declare_exchange()
         except Exception as exc:  # the first publish declares it again
-            log.warning("could not declare %s at start (%s: %s)", self.exchange.name, exc.__class__.__name__, exc)
+            log.warning("could not declare %s at start (%s: %s)", ", ".join(self.exchanges), exc.__class__.__name__,
+                        exc)
         backoff = Backoff(0.5, MAX_BACKOFF_SECONDS)
         last_sweep = 0.0
         while self._running:
@@ -222,19 +233,23 @@ class OutboxRelay(SharedExtension):
     def _publish(self, rows: list[dict], leased_to: str | None = None) -> None:
         """Publish ``rows`` in order and mark them sent; rows ``leased_to`` us that failed are given back."""
         outbox = self.mongo.db.outbox
-        published = []
+        published, private = [], []
         try:
             for row in rows:
+                exchange = self.exchanges[row.get("exchange") or self.exchange.name]
                 self.publisher.publish(
-                    encode(row["envelope"]), exchange=self.exchange, routing_key=row["routing_key"],
-                    message_id=row["event_id"], content_type=CONTENT_TYPE, declare=[self.exchange])
-                published.append(row["_id"])
+                    encode(row["envelope"]), exchange=exchange, routing_key=row["routing_key"],
+                    message_id=row["event_id"], content_type=CONTENT_TYPE, declare=[exchange])
+                (private if row.get("private") else published).append(row["_id"])
                 self.metrics.published.labels(row["type"]).inc()
         finally:
+            sent_mark = {"state": "sent", "published_at": utc_now()}
             if published:
-                outbox.update_many({"_id": {"$in": published}},
-                                   {"$set": {"state": "sent", "published_at": utc_now()}})
-            sent = set(published)
+                outbox.update_many({"_id": {"$in": published}}, {"$set": sent_mark})
+            if private:
+                # The reader has it now; the row keeps what happened and when, not the secret.
+                outbox.update_many({"_id": {"$in": private}}, {"$set": sent_mark, "$unset": {"envelope.data": ""}})
+            sent = set(published) | set(private)
             left = [row["_id"] for row in rows if row["_id"] not in sent]
             if left and leased_to:  # let the next sweep (ours or a replica's) take them at once
                 self._give_back(left, leased_to)

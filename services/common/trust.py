@@ -1,8 +1,9 @@
 """Who published an event, as the broker proves it, checked once when a consumer first receives it.
 
 Guarantee: an event reaches a handler only when the AMQP ``user_id`` of its
-first delivery (from a public ``<service>.events`` exchange, which RabbitMQ
-stamps with the connection's user and refuses to let anyone fake) is the
+first delivery (from a public ``<service>.events`` exchange or a private
+``<service>.private`` one, both written only by that service; RabbitMQ
+refuses a ``user_id`` that is not the connection's user) is the
 service that both its exchange and its envelope ``source`` name. Anything
 else is refused with the reason and never retried.
 
@@ -19,6 +20,9 @@ import re
 
 PUBLISHER_HEADER = "engage-publisher"
 EVENTS_SUFFIX = ".events"
+PRIVATE_SUFFIX = ".private"
+# Exchanges a service publishes its own events on: a message through one is a first delivery.
+PUBLISHER_SUFFIXES = (EVENTS_SUFFIX, PRIVATE_SUFFIX)
 REQUEUE_SUFFIX = ".requeue"
 _SOURCE = re.compile(r"^urn:engage:(?P<agency>[^:\s]+):(?P<service>[a-z]+)$")
 
@@ -39,8 +43,8 @@ def proven_publisher(*, exchange: str, user_id: str | None, headers: dict | None
     Raises ``UntrustedPublisher`` saying why when nothing proves one.
     """
     exchange = exchange or ""
-    if exchange.endswith(EVENTS_SUFFIX):
-        named = exchange[:-len(EVENTS_SUFFIX)]
+    if is_first_delivery(exchange):
+        named = exchange.rsplit(".", 1)[0]
         if user_id != named:
             raise UntrustedPublisher(f"published on {exchange} by broker user {user_id or '(none)'}, not {named}")
         return named
@@ -56,6 +60,11 @@ def proven_publisher(*, exchange: str, user_id: str | None, headers: dict | None
             raise UntrustedPublisher(f"came through {exchange} naming {claimed} as its publisher")
         return claimed
     raise UntrustedPublisher(f"came through {exchange or 'the default exchange'}, which proves no publisher")
+
+
+def is_first_delivery(exchange: str) -> bool:
+    """True when ``exchange`` is a publishing service's own (``<service>.events`` or ``<service>.private``)."""
+    return (exchange or "").endswith(PUBLISHER_SUFFIXES)
 
 
 def check_publisher(publisher: str, *, source: str, expected: str) -> None:

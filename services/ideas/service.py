@@ -51,6 +51,19 @@ def idea_event_data(idea: dict, **extra) -> dict:
     return {**view, **extra}
 
 
+def record_unless_draft(tx: IdeaStore, idea: dict, name: str, data: dict) -> None:
+    """Record an event about ``idea`` unless it is a draft.
+
+    ``ideas.events`` is public and a draft is its author's alone, so while an
+    idea is a draft nothing about it is published: not its creation, edits or
+    follows. The state change that takes it out of draft carries all of its
+    public fields, and consumers start from that.
+    """
+    if idea["state"] == "draft":
+        return
+    tx.record(name, subject=idea["id"], data=data)
+
+
 def comment_view(comment: dict) -> dict:
     """A comment as anyone may see it: removed and hidden comments keep their place but not their text."""
     status = comment["status"]
@@ -93,8 +106,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             tx.add_idea(idea)
             tx.add_follow(idea["_id"], principal.member_id, now)
             stored = tx.idea(idea["_id"])
-            tx.record("idea.submitted", subject=stored["id"], data=idea_event_data(stored))
-            tx.record("idea.followed", subject=stored["id"], data={
+            record_unless_draft(tx, stored, "idea.submitted", idea_event_data(stored))
+            record_unless_draft(tx, stored, "idea.followed", {
                 "idea_id": stored["id"], "member_id": principal.member_id, "follower_count": 1,
                 "version": stored["version"]})
             return stored
@@ -158,7 +171,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             except domain.RuleBroken as error:
                 raise _fail(error) from None
             changed = tx.change_idea(idea["id"], set_fields={**data, "updated_at": utc_now()})
-            tx.record("idea.updated", subject=changed["id"], data=idea_event_data(changed))
+            record_unless_draft(tx, changed, "idea.updated", idea_event_data(changed))
             return changed
 
         return idea_view(self.store.transaction(write))
@@ -487,7 +500,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             if not done:
                 return idea
             changed = tx.change_idea(idea_id, inc={"follower_count": 1 if follow else -1})
-            tx.record("idea.followed" if follow else "idea.unfollowed", subject=idea_id, data={
+            record_unless_draft(tx, changed, "idea.followed" if follow else "idea.unfollowed", {
                 "idea_id": idea_id, "member_id": principal.member_id,
                 "follower_count": changed["follower_count"], "version": changed["version"]})
             return changed
@@ -520,7 +533,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             tx.rename_author(data["member_id"], domain.FORMER_MEMBER)
             for idea_id in touched:
                 changed = tx.change_idea(idea_id)
-                tx.record("idea.updated", subject=idea_id, data=idea_event_data(changed))
+                record_unless_draft(tx, changed, "idea.updated", idea_event_data(changed))
 
         self.store.transaction(anonymise)
 

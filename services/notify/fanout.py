@@ -70,8 +70,9 @@ def _idea_notices(tx: NotifyStore, name: str, data: dict) -> list[domain.Notice]
     before = tx.apply_idea(data)
     if before is not None and before.get("version", 0) >= data["version"]:
         return []  # a late copy of something already applied
-    if name == "idea.submitted":
+    if name == "idea.submitted" or (name == "idea.state_changed" and data.get("from_state") == "draft"):
         # Authors follow their own ideas; the ideas service says so too, and either order ends the same.
+        # A draft is published by its state change alone: nothing about it went out before.
         tx.apply_follow(data["idea_id"], data["author_id"], True, data["version"])
     notices: list[domain.Notice] = []
     if name == "idea.state_changed":

@@ -2,8 +2,8 @@
 
 Registration leaves an account unverified until the link in
 ``member.verification_requested`` is opened. Tests that need a member who can
-log in open that link (read from the members service's event log, where
-notify reads it too) instead of switching verification off.
+log in open that link (read from ``members.private``, the private route notify
+reads it from) instead of switching verification off.
 """
 from __future__ import annotations
 
@@ -11,13 +11,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tests.support.platform import wait_for
-
 
 def verification_link(platform, member_id: str) -> str:
-    row = wait_for(lambda: platform.db("members").outbox.find_one(
-        {"type": "member.verification_requested", "subject": member_id}), message="the verification event")
-    return row["envelope"]["data"]["verify_url"]
+    return platform.private_event("member.verification_requested", member_id)["data"]["verify_url"]
 
 
 def confirm_address(platform, member_id: str) -> None:

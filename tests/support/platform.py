@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import importlib
+import json
 import socket
 import time
 from contextlib import contextmanager
 
+import pika
 import requests
 from nameko.containers import ServiceContainer
 
@@ -16,6 +18,9 @@ from services.common.mongo import connect
 from services.common.rpc import ClusterRpcProxy
 from services.common.tokens import CONTEXT_KEY
 from tests.support.processes import broker_user_of
+
+# The tests' own queue on members.private, standing in for notify's where a test reads a one-time link.
+PRIVATE_INBOX = "test.members-private"
 
 SERVICE_CLASSES = {
     "members": "services.members.service:MembersService",
@@ -53,6 +58,7 @@ class Platform:
         self.containers: dict[str, ServiceContainer] = {}
         self.overrides: dict[str, dict] = {}
         self._mongo = connect(mongo_uri)
+        self._private: list[dict] = []  # envelopes read so far from PRIVATE_INBOX
 
     def config(self, name: str, **extra) -> dict:
         overrides = {
@@ -85,6 +91,8 @@ class Platform:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def start(self, *names: str, **extra) -> "Platform":
+        if "members" in names:
+            self._open_private_inbox()
         for name in names:
             config = self.config(name, **extra)
             container = container_class(config)(service_class(name), config)
@@ -93,6 +101,44 @@ class Platform:
         for name in names:
             self.wait_ready(name)
         return self
+
+    def _open_private_inbox(self) -> None:
+        """Bind PRIVATE_INBOX to members.private as the operator (who may read every exchange), as notify's queue is.
+
+        Private rows lose their secret once published, so this is where tests
+        read the one-time links members hands to notify.
+        """
+        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_uri))
+        try:
+            channel = connection.channel()
+            channel.exchange_declare("members.private", exchange_type="topic", durable=True)
+            channel.queue_declare(PRIVATE_INBOX, durable=True)
+            channel.queue_bind(PRIVATE_INBOX, "members.private", routing_key="#")
+        finally:
+            connection.close()
+
+    def private_event(self, name: str, subject: str | None = None, timeout: float = 10) -> dict:
+        """The first envelope of type ``name`` (about ``subject``) that members sent over ``members.private``."""
+        def wanted(envelope: dict) -> bool:
+            return envelope["type"].startswith(f"au.gov.engage.{name}.v") and subject in (None, envelope["subject"])
+
+        deadline = time.monotonic() + timeout
+        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_uri))
+        try:
+            channel = connection.channel()
+            while True:
+                found = next((envelope for envelope in self._private if wanted(envelope)), None)
+                if found is not None:
+                    return found
+                method, _properties, body = channel.basic_get(PRIVATE_INBOX, auto_ack=True)
+                if method is not None:
+                    self._private.append(json.loads(body))
+                    continue
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no {name} arrived on members.private")
+                connection.sleep(0.05)
+        finally:
+            connection.close()
 
     def wait_ready(self, name: str, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

@@ -4,6 +4,12 @@ Publishing and consuming both validate ``data`` against the schema registered
 here. Changes to a version are additive (consumers accept unknown fields); a
 breaking change is registered as a new version and published beside the old
 one for a release. ``docs/asyncapi.yaml`` is generated from this registry.
+
+Most types are public: they travel on ``<publisher>.events``, which any
+subscriber may read. A type registered ``private_to`` some services carries a
+secret (a one-time link, an address) and travels on ``<publisher>.private``,
+which the broker lets only those services read; it is never replayed from
+the event log.
 """
 from __future__ import annotations
 
@@ -32,6 +38,11 @@ class EventSpec:
     schema: type[Schema]
     summary: str
     example: dict = field(default_factory=dict)
+    private_to: tuple[str, ...] = ()
+
+    @property
+    def private(self) -> bool:
+        return bool(self.private_to)
 
     @property
     def routing_key(self) -> str:
@@ -43,7 +54,7 @@ class EventSpec:
 
     @property
     def exchange(self) -> str:
-        return f"{self.publisher}.events"
+        return f"{self.publisher}.private" if self.private else f"{self.publisher}.events"
 
 
 REGISTRY: dict[tuple[str, int], EventSpec] = {}
@@ -53,8 +64,12 @@ class UnknownEventType(LookupError):
     pass
 
 
-def register(publisher: str, name: str, *, version: int = 1, summary: str, example: dict) -> Callable:
-    """Class decorator: register ``schema`` as the data of ``name`` version ``version``."""
+def register(publisher: str, name: str, *, version: int = 1, summary: str, example: dict,
+             private_to: tuple[str, ...] = ()) -> Callable:
+    """Class decorator: register ``schema`` as the data of ``name`` version ``version``.
+
+    ``private_to`` names the only services that may read it (on ``<publisher>.private``).
+    """
 
     def decorate(schema: type[Schema]) -> type[Schema]:
         key = (name, version)
@@ -63,7 +78,7 @@ def register(publisher: str, name: str, *, version: int = 1, summary: str, examp
         errors = schema().validate(example)
         if errors:
             raise ValueError(f"the example of {name} v{version} fails its own schema: {errors}")
-        REGISTRY[key] = EventSpec(name, version, publisher, schema, summary, example)
+        REGISTRY[key] = EventSpec(name, version, publisher, schema, summary, example, tuple(private_to))
         return schema
 
     return decorate

@@ -1,4 +1,8 @@
-"""Events published by the members service. None carries an email or a password hash."""
+"""Events published by the members service. None carries an email or a password hash.
+
+The one-time links (password reset, address confirmation) are secrets: those
+two types are private to notify, which mails them, and never reach ``members.events``.
+"""
 from marshmallow import fields, validate
 
 from services.common.contract import EventData, register
@@ -65,7 +69,7 @@ class MemberSessionsRevoked(EventData):
     version = fields.Int(required=True, strict=True)
 
 
-@register("members", "member.password_reset_requested",
+@register("members", "member.password_reset_requested", private_to=("notify",),
           summary="A member asked to reset their password; the notify service emails the one-time link.",
           example={"member_id": _MEMBER, "reset_url": "http://127.0.0.1:8000/reset/abc", "expires_at": "2026-11-23T05:00:00+00:00",
                    "version": 1})
@@ -76,7 +80,7 @@ class PasswordResetRequested(EventData):
     version = fields.Int(required=True, strict=True)
 
 
-@register("members", "member.verification_requested",
+@register("members", "member.verification_requested", private_to=("notify",),
           summary="Someone registered; the notify service emails the one-time link that confirms their address.",
           example={"member_id": _MEMBER, "verify_url": "http://127.0.0.1:8000/verify/abc",
                    "expires_at": "2026-11-24T05:00:00+00:00", "version": 1})
