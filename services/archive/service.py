@@ -234,7 +234,12 @@ class ArchiveService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     @consume_events("members", "member.deactivated")
     def on_member_deactivated(self, event: Event) -> None:
         """The member is "former member" in every snapshot, resource and export from now on."""
-        self.store.transaction(lambda tx: actions.forget_member_name(tx, event.data["member_id"]))
+        def forget(tx) -> None:
+            changed = actions.forget_member_name(tx, event.data["member_id"])
+            if changed:  # readers with copies (the gateway's page cache) learn that what they hold is stale
+                tx.record("records.anonymised", subject=str(uuid.uuid4()), data={"records": changed, "version": 1})
+
+        self.store.transaction(forget)
 
 
 def _proposal_view(proposal: dict) -> dict:

@@ -21,7 +21,7 @@ from deploy.local.run import PHASES, RestartPolicy, Service, Supervisor, wait_re
 from services.cli import supervised_services
 from services.common.rpc import ClusterRpcProxy
 from tests.chaos.conftest import report
-from tests.integration.ideas_support import IdeasWorld
+from tests.integration.ideas_support import PASSWORD, IdeasWorld
 from tests.support.processes import ServiceProcess, base_env
 
 BACK_WITHIN = 10.0  # seconds from SIGKILL to answering /ready again
@@ -58,9 +58,10 @@ def supervised(vhost, mongo_uri, tmp_path):
 def member_and_idea(web_url: str, vhost: str) -> tuple[str, str]:
     """An agency, a member and an idea to read: (the member's token, the idea's id)."""
     with ClusterRpcProxy({"AMQP_URI": vhost}) as rpc:
-        rpc.members.create_agency({"slug": "dta", "name": "Digital Transformation Agency"})
+        rpc.members.create_agency({"slug": "dta", "name": "Digital Transformation Agency"},
+                                  {"email": "mei.chen@example.gov.au", "display_name": "Mei Chen", "password": PASSWORD})
     world = IdeasWorld(SimpleNamespace(url=lambda name: web_url))
-    token = world.member("Mei Chen")
+    token = world.log_in("mei.chen@example.gov.au")
     return token, world.submit(token)["id"]
 
 

@@ -72,6 +72,8 @@ class Platform:
             "OUTBOX_SWEEP_SECONDS": 0.2,
             "EVENT_RETRY_DELAYS": "0.2,0.4",
             "ALLOW_PRIVATE_WEBHOOK_TARGETS": True,
+            # Every test registers its members from 127.0.0.1; the limit has tests of its own.
+            "REGISTRATION_LIMIT": "100000 per hour",
             **self.overrides.get(name, {}),
             **extra,
         }

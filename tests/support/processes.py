@@ -124,7 +124,7 @@ def base_env(amqp_uri: str, mongo_uri: str, prefix: str, **extra: str) -> dict:
     """Environment for service processes of one scenario: its vhost, its databases, test settings."""
     env = {key: value for key, value in os.environ.items() if not key.endswith("_DATABASE")}
     env.update({DATABASE_PREFIX: prefix, "AMQP_URI": amqp_uri, "MONGO_URI": mongo_uri, "ENGAGE_ENV": "test", "LOG_FORMAT": "text",
-                "OUTBOX_SWEEP_SECONDS": "0.2", "EVENT_RETRY_DELAYS": "0.2,0.4",
+                "OUTBOX_SWEEP_SECONDS": "0.2", "EVENT_RETRY_DELAYS": "0.2,0.4", "REGISTRATION_LIMIT": "100000 per hour",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
     env.update(extra)
     return env

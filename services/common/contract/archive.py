@@ -81,3 +81,12 @@ class IdeaArchived(EventData):
     comment_count = fields.Int(required=True, strict=True)
     archived_at = fields.DateTime(required=True)
     version = fields.Int(required=True, strict=True)
+
+
+@register("archive", "records.anonymised",
+          summary="Records that named a deactivated member now call them \"former member\" (running copies, snapshots, "
+                  "resources); a reader keeping copies of archive pages reads them again.",
+          example={"records": 3, "version": 1})
+class RecordsAnonymised(EventData):
+    records = fields.Int(required=True, strict=True)
+    version = fields.Int(required=True, strict=True)

@@ -67,7 +67,7 @@ def test_time_is_rfc3339_in_utc(spec):
 def test_routing_key_is_the_type_with_a_version_suffix_after_the_first(spec):
     expected = spec.name if spec.version == 1 else f"{spec.name}.v{spec.version}"
     assert spec.routing_key == expected
-    assert spec.exchange == f"{spec.publisher}.events"
+    assert spec.exchange == (f"{spec.publisher}.private" if spec.private_to else f"{spec.publisher}.events")
 
 
 def test_data_carries_the_aggregate_version_as_a_positive_integer(spec):
