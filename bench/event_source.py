@@ -14,7 +14,8 @@ from services.common.events import utc_now
 from services.common.http import api, json_response, query_int
 from services.common.storage import Storage, Store
 
-SERVICE_NAME = "bench_source"
+# The exchange (bench.events) and the broker user are named after it, as a service's are.
+SERVICE_NAME = "bench"
 
 
 class SourceStore(Store):

@@ -8,18 +8,21 @@ storage server of the benchmark's own, on free ports, so a running
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pymongo
 import requests
 
 from deploy.local import broker_users, processes
-from deploy.local.broker import PrivateBroker
+from deploy.local.broker import PrivateBroker, management_request
+from bench import event_source
 from deploy.local.storage import PrivateStorage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +36,10 @@ MODULES = {
 START_ORDER = ("members", "ideas", "notify", "archive", "web")
 
 
+PUBLISHER = event_source.SERVICE_NAME
+BENCH_PUBLISHER_URI = "BENCH_PUBLISHER_AMQP_URI"
+
+
 class ServiceProcess:
     """One service as a `nameko run` process in its own session, on its own HTTP port."""
 
@@ -43,9 +50,14 @@ class ServiceProcess:
         self.port = processes.free_port()
         prefix = "BENCH" if name in MODULES else name.upper()
         self.env = {**env, f"{prefix}_PORT": str(self.port), f"{prefix}_HOST": "127.0.0.1"}
-        # Each service logs in as its own broker user, as in production; the benchmark's own probes as the operator.
-        user = name if name in broker_users.service_users() else broker_users.OPERATOR
-        self.env["AMQP_URI"] = broker_users.uri_for(env["AMQP_URI"], user)
+        # Each service logs in as its own broker user, as in production; the event path's producer as the
+        # benchmark's own publisher (consumers believe only the user an exchange is named after); the
+        # benchmark's other probes as the operator.
+        if name == "event_source":
+            self.env["AMQP_URI"] = env[BENCH_PUBLISHER_URI]
+        else:
+            user = name if name in broker_users.service_users() else broker_users.OPERATOR
+            self.env["AMQP_URI"] = broker_users.uri_for(env["AMQP_URI"], user)
         if name in MODULES:
             self.env["BENCH_SERVICE"] = name
             self.env["BENCH_DATABASE"] = f"bench_{name}"
@@ -117,11 +129,23 @@ class System:
     def start_infrastructure(self) -> None:
         self.broker.start()
         self.storage.start()
+        publisher_uri = self._add_bench_publisher()
         self.env = {key: value for key, value in os.environ.items()
                     if not key.endswith(("_DATABASE", "_PORT", "_HOST"))}
         self.env.update({"AMQP_URI": self.broker.amqp_uri, "MONGO_URI": self.storage.mongo_uri,
-                         "ENGAGE_ENV": "development", "PYTHONUNBUFFERED": "1",
+                         BENCH_PUBLISHER_URI: publisher_uri, "ENGAGE_ENV": "development", "PYTHONUNBUFFERED": "1",
                          "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+
+    def _add_bench_publisher(self) -> str:
+        """A broker user for the event path's producer, with a service's rights over its own ``bench.*`` names."""
+        own = rf"^({PUBLISHER}\..*|rpc-{PUBLISHER}|rpc\.reply-{PUBLISHER}-.*|nameko-rpc)$"
+        password = secrets.token_urlsafe(18)
+        management_request(self.broker.management_url, "PUT", f"/api/users/{PUBLISHER}",
+                           {"password": password, "tags": ""})
+        management_request(self.broker.management_url, "PUT", f"/api/permissions/%2F/{PUBLISHER}",
+                           {"configure": own, "write": own, "read": own[:-2] + r"|.*\.events)$"})
+        parts = urlsplit(self.broker.amqp_uri)
+        return urlunsplit((parts.scheme, f"{PUBLISHER}:{password}@{parts.hostname}:{parts.port}", parts.path, "", ""))
 
     def oplog_entries(self) -> tuple[int, int]:
         """(entries in the storage server's oplog, how many of them are data changes rather than no-op notes)."""

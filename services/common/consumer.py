@@ -439,10 +439,14 @@ class EventConsumer(ReliableConsumer):
 
     def bindings(self) -> list:
         declare = str(self.container.config.get("DECLARE_PEER_EXCHANGES", True)).lower() not in ("false", "0", "no")
-        # Each type binds on the exchange the registry puts it on: public types on <service>.events,
-        # private ones on <service>.private (which the broker lets only their readers bind to).
-        return [binding(peer_exchange(spec_for(name, self.event_version).exchange, declare),
-                        routing_key=routing_key(name, self.event_version)) for name in self.event_names]
+        # Public types come on <service>.events, private ones on <service>.private (which the broker lets
+        # only their readers bind to), of the service this consumer listens to, as its relay publishes them.
+        def exchange_of(name: str) -> str:
+            suffix = "private" if spec_for(name, self.event_version).private else "events"
+            return f"{self.source_service}.{suffix}"
+
+        return [binding(peer_exchange(exchange_of(name), declare), routing_key=routing_key(name, self.event_version))
+                for name in self.event_names]
 
     def retry_prefix(self) -> str:
         return f"{self.container.service_name}.retry"

@@ -70,7 +70,8 @@ def outbox_row(envelope: dict, service: str, name: str, version: int) -> dict:
     spec = contract.spec_for(name, version)
     return {
         "event_id": envelope["id"],
-        "exchange": spec.exchange,
+        # The writer's own exchange: the only ones its relay (and its broker user) may publish to.
+        "exchange": (private_exchange(service) if spec.private else events_exchange(service)).name,
         "private": spec.private,
         "routing_key": spec.routing_key,
         "type": name,
