@@ -433,8 +433,14 @@ class MembersService(service_base.ServiceBase):
     def revoke_api_key(self, key_id: str) -> dict:
         """Only the owner revokes a key; anyone else's key is ``NotFound`` (not a hint that it exists)."""
         principal = self.caller.required()
-        if not self.store.revoke_api_key(principal.member_id, str(key_id)):
-            raise NotFound("You have no such API key.")
+
+        def write(tx: MemberStore) -> None:
+            if not tx.revoke_api_key(principal.member_id, str(key_id)):
+                raise NotFound("You have no such API key.")
+            tx.audit({"action": "api_key.revoked", "actor": principal.member_id, "agency": principal.agency,
+                      "target": str(key_id)})
+
+        self.store.transaction(write)
         return {"id": str(key_id), "revoked": True}
 
     @rpc(allow=service("web"))

@@ -103,7 +103,10 @@ def test_the_audit_log_records_role_changes_keys_invites_and_operator_actions_fo
     rosa_id = created.json()["id"]
     assert requests.put(f"{url}/api/v1/members/{rosa_id}/roles", json={"roles": ["moderator"]}, timeout=10,
                         headers={"Authorization": f"Bearer {admin}"}).status_code == 200
-    assert _post(url, "/api/v1/api-keys", {"name": "Reports", "scopes": ["ideas:read"]}, admin).status_code == 201
+    key = _post(url, "/api/v1/api-keys", {"name": "Reports", "scopes": ["ideas:read"]}, admin)
+    assert key.status_code == 201
+    assert requests.delete(f"{url}/api/v1/api-keys/{key.json()['id']}", timeout=10,
+                           headers={"Authorization": f"Bearer {admin}"}).status_code == 204
     assert _post(url, "/api/v1/invites", {"email": "friend@mail.example.com"}, admin).status_code == 201
 
     def log(token: str) -> requests.Response:
@@ -111,7 +114,7 @@ def test_the_audit_log_records_role_changes_keys_invites_and_operator_actions_fo
 
     entries = log(admin).json()["items"]
     actions = {entry["action"] for entry in entries}
-    assert {"agency.created", "member.roles_changed", "api_key.created", "member.invited"} <= actions
+    assert {"agency.created", "member.roles_changed", "api_key.created", "api_key.revoked", "member.invited"} <= actions
     change = next(entry for entry in entries if entry["action"] == "member.roles_changed")
     assert change["target"] == rosa_id and change["to"] == ["member", "moderator"] and change["agency"] == "dta"
     assert {entry["agency"] for entry in log(_token(url, "otto@ato.example.gov.au")).json()["items"]} == {"ato"}

@@ -1,6 +1,9 @@
-"""A draft is its author's alone: nothing about it reaches ideas.events until it is published."""
+"""A draft is its author's alone: nothing about it reaches ideas.events, or a webhook, until it is published."""
 import json
+import time
 
+from tests.integration.ideas_support import start_world
+from tests.integration.test_notify_webhooks import Receiver
 from tests.security.test_private_route import PublicWatcher
 from tests.support.accounts import register_confirmed
 from tests.support.platform import wait_for
@@ -33,3 +36,30 @@ def test_a_drafts_creation_and_edits_reach_no_outside_subscriber_and_publishing_
     opened = [json.loads(b) for b in watcher.seen if idea["id"].encode() in b]
     assert opened[0]["type"] == "au.gov.engage.idea.state_changed.v1"
     assert opened[0]["data"]["description"] == "Still a draft"
+
+
+def test_a_drafts_creation_and_edits_reach_no_webhook_and_publishing_it_does(platform):
+    platform.overrides["notify"] = {"WEBHOOK_RETRY_DELAYS": "0.3,0.6", "SMTP_URL": "smtp://127.0.0.1:9",
+                                    "MAIL_SEND_SECONDS": 0.2}
+    world = start_world(platform)
+    platform.start("notify")
+    hook = Receiver()
+    try:
+        subscriber = world.member("Tariq Aziz")
+        created = world.call("POST", "/api/v1/webhooks", subscriber, json={
+            "url": hook.url, "event_types": ["idea.submitted", "idea.updated", "idea.state_changed"]})
+        assert created.status_code == 201, created.text
+        author = world.member("Rosa Nguyen")
+        draft = world.submit(author, title="Secret draft title", draft=True)
+        edited = world.call("PATCH", f"/api/v1/ideas/{draft['id']}", author, json={"description": "Still a draft"})
+        assert edited.status_code == 200, edited.text
+        time.sleep(2.0)  # time enough for a delivery, as the publication below shows
+        assert [r for r in hook.requests if draft["id"].encode() in r["body"]] == []
+
+        published = world.call("POST", f"/api/v1/ideas/{draft['id']}/state", author, json={"state": "open"})
+        assert published.status_code == 200, published.text
+        delivered = wait_for(lambda: [r for r in hook.requests if b"Secret draft title" in r["body"]],
+                             message="the publication's delivery")
+        assert json.loads(delivered[0]["body"])["data"]["description"] == "Still a draft"
+    finally:
+        hook.close()
