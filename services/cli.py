@@ -36,9 +36,11 @@ def _config(service: str) -> dict:
 def _amqp_uri() -> str:
     """The broker as the ``operator`` user: on the bus the CLI is the platform operator.
 
-    ``AMQP_URI`` when it logs in as the operator (compose, ``make run``); else,
-    on a developer's machine, the operator's password from the secrets file
-    ``make run`` and ``make test`` keep in ``.data/``.
+    ``AMQP_URI`` as given when it names a user (the operator in compose; any
+    other user is taken at its word, with that user's rights); with the
+    configuration's placeholder ``guest``, on a developer's machine, the
+    operator's password from the secrets file ``make run`` and ``make test``
+    keep in ``.data/``.
     """
     from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -48,7 +50,7 @@ def _amqp_uri() -> str:
 
     uri = _config("members")["AMQP_URI"]
     local = ROOT / ".data" / "broker-users.json"
-    if broker_user(uri) == OPERATOR_BROKER_USER or not local.exists():
+    if broker_user(uri) != "guest" or not local.exists():
         return uri
     password = json.loads(local.read_text())[OPERATOR_BROKER_USER]
     parts = urlsplit(uri)
