@@ -32,7 +32,7 @@ ARTIFACTS = ROOT / "artifacts"
 BROWSER_TESTS = "tests/e2e/browser"
 CHROMIUM = Path("/usr/bin/chromium")
 TOOLS = ROOT / ".data" / "tools"  # tools for the tests unpacked from Debian's packages
-RUN_TIMEOUT = float(os.environ.get("ENGAGE_TEST_RUN_TIMEOUT", "1200"))
+RUN_TIMEOUT = float(os.environ.get("ENGAGE_TEST_RUN_TIMEOUT", "1800"))
 # pytest writes its junit file at the end of the session, before session
 # fixtures stop what they started; a run still alive this long afterwards is
 # stuck in interpreter shutdown.

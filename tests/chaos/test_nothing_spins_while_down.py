@@ -23,6 +23,9 @@ from tests.chaos.conftest import report
 from tests.support.bus import publish
 from tests.support.platform import wait_for
 
+# A fault scenario of a minute or more: `make chaos` runs it (CI too), `make test` does not.
+pytestmark = pytest.mark.chaos_long
+
 SOURCE = "urn:engage:chaos:members"
 BACKLOG = 60
 PREFETCH = 20  # max_workers in the test configuration: deliveries a consumer holds at once

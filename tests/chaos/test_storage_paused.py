@@ -7,6 +7,8 @@ exactly one event and one notification: nothing lost, nothing doubled.
 """
 from __future__ import annotations
 
+import pytest
+
 import os
 import signal
 import time
@@ -17,6 +19,9 @@ import requests
 from tests.chaos.conftest import report
 from tests.integration.ideas_support import start_world
 from tests.support.platform import wait_for
+
+# A fault scenario of a minute or more: `make chaos` runs it (CI too), `make test` does not.
+pytestmark = pytest.mark.chaos_long
 
 PAUSE_SECONDS = 20.0
 DEADLINE = 8.0  # the gateway's RPC_TIMEOUT_SECONDS default; a request's storage calls give up after 6 s together

@@ -24,6 +24,9 @@ from tests.chaos.conftest import report
 from tests.integration.ideas_support import PASSWORD, IdeasWorld
 from tests.support.processes import ServiceProcess, base_env
 
+# A fault scenario of a minute or more: `make chaos` runs it (CI too), `make test` does not.
+pytestmark = pytest.mark.chaos_long
+
 BACK_WITHIN = 10.0  # seconds from SIGKILL to answering /ready again
 ANSWER_WITHIN = 12.0  # every request through the gateway, whoever is down
 SETTLE = 1.5  # traffic after a service is back, before the next one is killed

@@ -29,6 +29,9 @@ from schemathesis.generation import GenerationMode
 from services.common.tokens import ALGORITHM, AUDIENCE, ISSUER
 from tests.integration.ideas_support import PASSWORD, IdeasWorld
 
+# A fault scenario of a minute or more: `make chaos` runs it (CI too), `make test` does not.
+pytestmark = pytest.mark.chaos_long
+
 EXAMPLES_PER_OPERATION = {"member": 4, "agency admin": 3, "api key": 2}
 EXAMPLES_PER_BROKEN_CREDENTIAL = 1
 SERVICES = ("members", "ideas", "notify", "archive", "web")
