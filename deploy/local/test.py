@@ -95,7 +95,8 @@ def is_browser_path(path: str) -> bool:
 def plan(chaos: bool, args: list[str]) -> list[PytestRun]:
     paths, options = split_arguments(args)
     if chaos:
-        return [PytestRun("chaos", paths or ["tests/chaos"], ["-m", "chaos_long", *options])]
+        # tee-sys: each scenario's "[scenario] figures" line shows in the run's output (CI's log), not only on failure.
+        return [PytestRun("chaos", paths or ["tests/chaos"], ["-m", "chaos_long", "--capture=tee-sys", *options])]
     if paths:
         main_paths = [path for path in paths if not is_browser_path(path)]
         browser_paths = [path for path in paths if is_browser_path(path)]
