@@ -57,14 +57,16 @@ class Claimed:
 
 @pytest.fixture(scope="module")
 def running(infrastructure):
+    from tests.support.accounts import confirm_address
     from tests.support.shared_platform import shared_platform
 
     with shared_platform(infrastructure) as platform:
         platform.start(*SERVICES)
         with platform.rpc() as rpc:
             rpc.members.create_agency({"slug": "dta", "name": "Digital Transformation Agency"})
-            rpc.members.register({"email": "plain@example.gov.au", "display_name": "Plain Member",
-                                  "password": PASSWORD, "agency": "dta"})
+            member = rpc.members.register({"email": "plain@example.gov.au", "display_name": "Plain Member",
+                                           "password": PASSWORD, "agency": "dta"})
+            confirm_address(platform, member["id"])
             token = rpc.members.log_in({"email": "plain@example.gov.au", "password": PASSWORD})["token"]
         yield platform, token
 
