@@ -108,6 +108,9 @@ class RunningSystem:
         self.engage(*args)
 
     def register(self, email: str, display_name: str, password: str = PASSWORD, agency: str = "dta") -> str:
+        # The demonstration agencies take addresses of their own domain (<slug>.example.gov.au) only.
+        if email.endswith("@example.gov.au"):
+            email = email.replace("@example.gov.au", f"@{agency}.example.gov.au")
         created = requests.post(f"{self.web_url}/api/v1/members", json={
             "email": email, "display_name": display_name, "password": password, "agency": agency}, timeout=20)
         if created.status_code not in (201, 409):
