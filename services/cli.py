@@ -20,11 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Sequence
 
-from services.common.config import SERVICE_NAMES, load_config
+# Libraries' import-time notices (eventlet's deprecation, nameko's pkg_resources) mean nothing to an operator.
+warnings.filterwarnings("ignore", message=r"\s*(Eventlet is deprecated|pkg_resources is deprecated)")
+
+from services.common.config import SERVICE_NAMES, load_config  # noqa: E402
 
 STORED_SERVICES = ("members", "ideas", "notify", "archive")
 
