@@ -1,11 +1,14 @@
 """`make test` and `make chaos`: the suite against a private RabbitMQ node and storage server.
 
 Both are started here, wiped, on free ports, so a running `make run` is never
-disturbed and several test runs can share the machine. pytest runs twice:
-everything except the browser tests, then the browser tests on their own
-(Playwright does not exit cleanly inside an eventlet-patched process). The
-last line printed is the sum over both runs: `N passed, N failed[, N skipped]`.
-The exit status is non-zero when a test failed or errored or pytest crashed.
+disturbed and several test runs can share the machine. pytest runs in three
+stages: the main suite in pieces, `ENGAGE_TEST_WORKERS` (3) processes side by
+side; then the tests marked `alone` with nothing beside them (the fault
+scenarios of `tests/chaos`, which restart the broker and storage, and tests
+that measure time); then the browser tests on their own (Playwright does not exit
+cleanly inside an eventlet-patched process). The last line printed is the sum
+over every run: `N passed, N failed[, N skipped]`. The exit status is non-zero
+when a test failed or errored or pytest crashed.
 
 `--chaos` runs the long fault scenarios instead (`tests/chaos -m chaos_long`).
 Other arguments go to every pytest run (`make test ARGS="-k rating"`); paths
@@ -18,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
@@ -30,6 +34,9 @@ from deploy.local.broker_users import redacted
 ROOT = bootstrap.ROOT
 ARTIFACTS = ROOT / "artifacts"
 BROWSER_TESTS = "tests/e2e/browser"
+FAULT_TESTS = "tests/chaos"
+# pytest processes running the main suite side by side (`make test` on a 2-core machine: 3 keeps both busy).
+WORKERS = max(1, int(os.environ.get("ENGAGE_TEST_WORKERS", "3")))
 CHROMIUM = Path("/usr/bin/chromium")
 TOOLS = ROOT / ".data" / "tools"  # tools for the tests unpacked from Debian's packages
 RUN_TIMEOUT = float(os.environ.get("ENGAGE_TEST_RUN_TIMEOUT", "1800"))
@@ -44,6 +51,7 @@ class PytestRun:
     name: str
     paths: list[str]
     options: list[str] = field(default_factory=list)
+    stage: str = "main"  # runs of one stage go side by side; stages follow one another
     exit_code: int | None = None
     note: str = ""
 
@@ -96,21 +104,57 @@ def plan(chaos: bool, args: list[str]) -> list[PytestRun]:
     paths, options = split_arguments(args)
     if chaos:
         # tee-sys: each scenario's "[scenario] figures" line shows in the run's output (CI's log), not only on failure.
-        return [PytestRun("chaos", paths or ["tests/chaos"], ["-m", "chaos_long", "--capture=tee-sys", *options])]
+        return [PytestRun("chaos", paths or ["tests/chaos"], ["-m", "chaos_long", "--capture=tee-sys", *options],
+                          stage="chaos")]
+    runs = []
     if paths:
         main_paths = [path for path in paths if not is_browser_path(path)]
         browser_paths = [path for path in paths if is_browser_path(path)]
+        if main_paths:
+            runs.append(PytestRun("main", main_paths, ["-m", "not chaos_long", f"--ignore={BROWSER_TESTS}", *options]))
     else:
-        main_paths, browser_paths = ["tests"], [BROWSER_TESTS]
-    runs = []
-    if main_paths:
-        runs.append(PytestRun("main", main_paths, ["-m", "not chaos_long", f"--ignore={BROWSER_TESTS}", *options]))
+        browser_paths = [BROWSER_TESTS]
+        runs += shards(options)
+        # Tests marked `alone` restart the broker and storage every other run uses, or measure time: no run beside them.
+        runs.append(PytestRun("alone", ["tests"], ["-m", "alone and not chaos_long", f"--ignore={BROWSER_TESTS}",
+                                                  *options], stage="alone"))
     if browser_paths:
         # --confcutdir keeps tests/conftest.py (which monkey-patches eventlet) out of this run:
         # Playwright hangs at exit in a monkey-patched process.
         runs.append(PytestRun("browser", browser_paths,
-                              ["-m", "not chaos_long", f"--confcutdir={BROWSER_TESTS}", *options]))
+                              ["-m", "not chaos_long", f"--confcutdir={BROWSER_TESTS}", *options], stage="browser"))
     return [run for run in runs if all((ROOT / path.split("::")[0]).exists() for path in run.paths)]
+
+
+def shards(options: list[str]) -> list[PytestRun]:
+    """The main suite (all but the browser tests) as pieces of about equal weight; ``alone`` tests left out.
+
+    Most of a test's time is spent waiting (for a container to start, an
+    event to arrive), so ``WORKERS`` pytest processes side by side finish
+    the suite in a fraction of the time one takes. A piece holds whole files
+    (module fixtures stay whole); the heaviest pieces start first and a
+    worker takes the next piece when it is free, so an estimate that is off
+    evens out.
+    """
+    files = sorted(path for path in (ROOT / "tests").rglob("test_*.py")
+                   if not path.is_relative_to(ROOT / BROWSER_TESTS) and not path.is_relative_to(ROOT / FAULT_TESTS))
+    # tests/chaos holds fault scenarios only (every one `alone`): its files would make empty pieces.
+    pieces: list[list[float | list[str]]] = [[0.0, []] for _ in range(min(len(files), WORKERS * 3))]
+    for weight, path in sorted(((file_weight(path), path) for path in files), reverse=True):
+        lightest = min(pieces, key=lambda piece: piece[0])
+        lightest[0] += weight
+        lightest[1].append(str(path.relative_to(ROOT)))
+    pieces.sort(key=lambda piece: piece[0], reverse=True)
+    return [PytestRun(f"main-{number:02d}", sorted(paths), ["-m", "not chaos_long and not alone", *options])
+            for number, (_, paths) in enumerate(pieces, start=1) if paths]
+
+
+def file_weight(path: Path) -> float:
+    """A rough cost of a test file: its tests, each heavy when it starts services (seconds) and light when not."""
+    text = path.read_text()
+    tests = max(1, text.count("def test_"))
+    starts_services = any(marker in text for marker in ("platform", "ServiceProcess", "shared_platform", "Cluster("))
+    return tests * (4.0 if starts_services else 0.05)
 
 
 def ensure_test_tools(browser: bool) -> None:
@@ -203,42 +247,86 @@ def read_junit(path: Path) -> Totals | None:
     return totals
 
 
-def run_pytest(run: PytestRun, env: dict) -> None:
-    run.junit.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={run.junit}",
-               *run.paths, *run.options]
-    say(f"\n=== pytest ({run.name}): {' '.join(run.paths + run.options)}")
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    started = time.monotonic()
-    finished_at = None
-    try:
-        while process.poll() is None:
-            time.sleep(0.2)
+class Running:
+    """One pytest process: started, watched for a hang, and finished with its exit code on its run."""
+
+    def __init__(self, run: PytestRun, env: dict, output: Path | None):
+        run.junit.unlink(missing_ok=True)
+        self.run = run
+        self.output = output
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={run.junit}",
+                   *run.paths, *run.options]
+        if output is None:
+            say(f"\n=== pytest ({run.name}): {' '.join(run.paths + run.options)}")
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        else:
+            # Side by side runs would mix their lines; each writes its own file, shown whole when it ends.
+            # Each has its own temporary directory: pytest prunes old ones it believes are its own.
+            command.append(f"--basetemp={output.with_suffix('.tmp')}")
+            with output.open("wb") as out:
+                self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.started = time.monotonic()
+        self.finished_at: float | None = None
+
+    def poll(self) -> bool:
+        """True once the process has ended (its exit code is then on the run)."""
+        if self.process.poll() is None:
             now = time.monotonic()
-            if finished_at is None and run.junit.exists():
-                finished_at = now
-            if finished_at is not None and now - finished_at > EXIT_GRACE:
-                run.note = f"pytest ({run.name}) finished its tests but did not exit; stopped it"
-                processes.kill_tree(process.pid)
-            elif now - started > RUN_TIMEOUT:
-                run.note = f"pytest ({run.name}) ran longer than {int(RUN_TIMEOUT)} s; stopped it"
-                processes.kill_tree(process.pid)
-    except KeyboardInterrupt:
+            if self.finished_at is None and self.run.junit.exists():
+                self.finished_at = now
+            if self.finished_at is not None and now - self.finished_at > EXIT_GRACE:
+                self.run.note = f"pytest ({self.run.name}) finished its tests but did not exit; stopped it"
+                processes.kill_tree(self.process.pid)
+            elif now - self.started > RUN_TIMEOUT:
+                self.run.note = f"pytest ({self.run.name}) ran longer than {int(RUN_TIMEOUT)} s; stopped it"
+                processes.kill_tree(self.process.pid)
+            return False
+        code = self.process.wait()
+        if self.run.note and code < 0 and self.run.note.endswith("did not exit; stopped it"):
+            totals = read_junit(self.run.junit)
+            code = 1 if totals is None or totals.failed else 0
+        self.run.exit_code = 0 if code == 5 else code  # 5: no tests were collected
+        if self.output is not None:
+            say(f"\n=== pytest ({self.run.name}, {time.monotonic() - self.started:.0f} s): {' '.join(self.run.paths)}")
+            sys.stdout.write(self.output.read_text(errors="replace"))
+            sys.stdout.flush()
+        return True
+
+    def interrupt(self) -> None:
         # Ctrl-C in a terminal reaches pytest too; SIGTERM reached only this process.
         if _terminated:
-            process.send_signal(signal.SIGINT)
+            self.process.send_signal(signal.SIGINT)
         # Give pytest a moment to write its summary and stop what it started.
         try:
-            process.wait(timeout=20)
+            self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            processes.kill_tree(process.pid)
-            process.wait()
+            processes.kill_tree(self.process.pid)
+            self.process.wait()
+
+
+def run_stage(runs: list[PytestRun], env: dict) -> None:
+    """Run one stage's pytest runs: a lone run in the foreground, several ``WORKERS`` at a time."""
+    if len(runs) == 1:
+        running = [Running(runs[0], env, None)]
+        waiting: list[PytestRun] = []
+    else:
+        say(f"\n=== {len(runs)} pytest runs, {WORKERS} side by side; each run's output shows when it ends")
+        outputs = Path(tempfile.mkdtemp(prefix="engage-test-"))
+        waiting, running = list(runs), []
+    try:
+        while running or waiting:
+            while waiting and len(running) < WORKERS:
+                run = waiting.pop(0)
+                running.append(Running(run, env, outputs / f"{run.name}.log"))
+            running = [each for each in running if not each.poll()]
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        for each in running:
+            each.interrupt()
         raise
-    code = process.wait()
-    if run.note and code < 0 and run.note.endswith("did not exit; stopped it"):
-        totals = read_junit(run.junit)
-        code = 1 if totals is None or totals.failed else 0
-    run.exit_code = 0 if code == 5 else code  # 5: no tests were collected
+    finally:
+        if len(runs) > 1:
+            shutil.rmtree(outputs, ignore_errors=True)
 
 
 _terminated = False
@@ -289,6 +377,8 @@ def main(argv: list[str]) -> int:
     from deploy.local.storage import StorageError
 
     ARTIFACTS.mkdir(exist_ok=True)
+    for earlier in ARTIFACTS.glob("junit-*.xml"):
+        earlier.unlink()  # what is left in artifacts/ after a run is that run's alone
     runs = plan(chaos, args)
     if not runs:
         say("No tests found to run.")
@@ -316,8 +406,8 @@ def main(argv: list[str]) -> int:
             "MONGO_URI": storage.mongo_uri,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         })
-        for run in runs:
-            run_pytest(run, env)
+        for stage in dict.fromkeys(run.stage for run in runs):
+            run_stage([run for run in runs if run.stage == stage], env)
             stop_leftovers(infrastructure_leaders(broker, storage))
     except KeyboardInterrupt:
         interrupted = True

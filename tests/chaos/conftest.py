@@ -16,6 +16,14 @@ import pytest
 from tests.support.processes import ServiceProcess, base_env
 
 FULL = os.environ.get("CHAOS_SCALE", "").lower() == "full"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pytest_collection_modifyitems(items):
+    """Every scenario here stops or restarts the broker and storage other tests use: it runs alone."""
+    for item in items:
+        if str(item.path).startswith(HERE + os.sep):
+            item.add_marker(pytest.mark.alone)
 
 
 def scale(ci: int, full: int) -> int:

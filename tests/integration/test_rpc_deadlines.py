@@ -10,9 +10,12 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.integration.ideas_support import IDEA, start_world
+
+pytestmark = pytest.mark.alone  # it compares times: another test process beside it would skew them
 
 DEADLINE = 4.0
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 import statistics
 import time
 
+import pytest
 import requests
 
 from tests.integration.ideas_support import PASSWORD
+
+pytestmark = pytest.mark.alone  # it compares times: another test process beside it would skew them
 
 ATTEMPTS_PER_ADDRESS = 10  # under the 10-failures-per-account limit, so every attempt reaches the password check
 
