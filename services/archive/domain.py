@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from services.archive.legacy_page import LegacyIdea
 from services.common import search
+from services.common.rules import RuleBroken
 
 ARCHIVE_TIME_ZONE = ZoneInfo("Australia/Sydney")
 FORMER_MEMBER = "former member"
@@ -61,15 +62,6 @@ CONTENT_LICENCE = "CC-BY-4.0"
 REVISED_FIELDS = ("kind", "title", "summary", "body", "link", "licence", "attribution", "tags", "related_ideas")
 #: Search weights: a title hit outranks any number of hits further down.
 SEARCH_WEIGHTS = {"title": 10, "tags": 5, "summary": 3, "body": 1}
-
-
-class RuleBroken(ValueError):
-    """A rule of the archive said no; ``field`` names the input at fault, ``kind`` the sort of refusal."""
-
-    def __init__(self, message: str, field: str | None = None, kind: str = "invalid"):
-        super().__init__(message)
-        self.field = field
-        self.kind = kind
 
 
 # -- time -------------------------------------------------------------------
@@ -313,7 +305,7 @@ def snapshot_from_copy(copy: Mapping[str, Any], *, former: set[str], archived_at
     """
     idea = copy["idea"]
     if not idea.get("title"):
-        raise RuleBroken("The archive has not yet heard what this idea says.", "idea")
+        raise RuleBroken("The archive has not yet heard what this idea says.", field="idea")
     comments = []
     for comment_id, held in copy["comments"].items():
         if held.get("removed") or held.get("hidden") or not held.get("created_at"):

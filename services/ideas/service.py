@@ -10,10 +10,11 @@ import uuid
 
 from services.common import search, service_base, sessions
 from services.common.consumer import consume_events
-from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed, refusal
 from services.common.events import Event, as_json_safe, isoformat, utc_now
 from services.common.http import load
 from services.common.rpc import ANYONE, MEMBER, OPERATOR, role, rpc, service
+from services.common.rules import RuleBroken
 from services.common.storage import Storage
 from services.common.tokens import Caller, Principal
 from services.ideas import domain, schemas
@@ -21,12 +22,6 @@ from services.ideas.store import IdeaStore
 
 PUBLIC_FIELDS = ("title", "description", "what_it_might_look_like", "why_it_matters", "prompts", "tags", "agency",
                  "network", "author_id", "author_name", "state", "official_response")
-
-
-def _fail(error: domain.RuleBroken) -> Exception:
-    kinds = {"forbidden": Forbidden, "conflict": Conflict}
-    cls = kinds.get(error.kind, ValidationFailed)
-    return cls(str(error), {error.field: [str(error)]} if error.field else None)
 
 
 def _actor(principal: Principal) -> domain.Actor:
@@ -120,8 +115,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             return
         try:
             domain.check_network(network, self.store.networks_of(principal.member_id))
-        except domain.RuleBroken as error:
-            raise _fail(error) from None
+        except RuleBroken as error:
+            raise refusal(error) from None
 
     @rpc(allow=ANYONE)
     def get_idea(self, idea_id: str) -> dict:
@@ -168,8 +163,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             idea = tx.idea(str(idea_id))
             try:
                 domain.check_author_edit(idea, _actor(principal))
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             changed = tx.change_idea(idea["id"], set_fields={**data, "updated_at": utc_now()})
             record_unless_draft(tx, changed, "idea.updated", idea_event_data(changed))
             return changed
@@ -189,8 +184,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             actor = _actor(principal)
             try:
                 domain.check_transition(idea, data["state"], actor)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             changes = {"state": data["state"], "updated_at": utc_now()}
             if data["official_response"] is not None:
                 changes["official_response"] = data["official_response"]
@@ -219,8 +214,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         try:
             facet, rest = domain.facet_for(data, principal.member_id if principal else None)
             after = domain.decode_cursor(data["cursor"]) if data["cursor"] else None
-        except domain.RuleBroken as error:
-            raise _fail(error) from None
+        except RuleBroken as error:
+            raise refusal(error) from None
         found = self.store.list_ideas(facet, rest, data["sort"], after, data["limit"] + 1)
         more = len(found) > data["limit"]
         page = found[: data["limit"]]
@@ -264,8 +259,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
             try:
                 domain.check_can_rate(idea, principal.member_id)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             previous = tx.rating_of(idea["id"], principal.member_id)
             if previous == stars:
                 return idea, stars
@@ -304,8 +299,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             try:
                 domain.check_can_comment(idea)
                 depth = domain.reply_depth(parent)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             ancestors = [*parent.get("path", []), parent["id"]] if parent else []
             comment = {"_id": str(uuid.uuid4()), "idea_id": idea["id"], "agency": idea["agency"],
                        "parent_id": parent["id"] if parent else None, "path": ancestors, "depth": depth,
@@ -359,8 +354,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             comment = tx.comment(str(comment_id))
             try:
                 domain.check_comment_edit(comment, principal.member_id, now)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             changed = tx.change_comment(comment["id"], {"body": data["body"], "edited_at": now})
             idea = tx.change_idea(comment["idea_id"])
             tx.record("comment.edited", subject=changed["id"], data=self._comment_event(tx, changed, idea))
@@ -378,8 +373,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             comment = tx.comment(str(comment_id))
             try:
                 by_moderator = domain.check_comment_removal(comment, _actor(principal))
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             return self._remove(tx, comment, principal, by_moderator, note="")
 
         return _with_version(*self.store.transaction(write))
@@ -412,8 +407,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             comment = tx.comment(str(comment_id))
             try:
                 domain.check_report(comment, principal.member_id)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             if not tx.add_report(comment["id"], principal.member_id, data["reason"], utc_now()):
                 return comment, None
             count = comment.get("report_count", 0) + 1

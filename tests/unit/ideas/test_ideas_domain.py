@@ -3,8 +3,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from services.common.rules import RuleBroken
 from services.ideas import domain
-from services.ideas.domain import Actor, RuleBroken
+from services.ideas.domain import Actor
 
 AUTHOR = Actor("author", "dta")
 MEMBER = Actor("member", "dta")
