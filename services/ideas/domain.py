@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
+from services.common.contract.ideas import STATES
 from services.common.rules import RuleBroken
 
-STATES = ("draft", "open", "under_review", "adopted", "declined", "archived")
 # Who may move an idea where. Moderators and agency administrators of the
 # idea's agency make every move; the author only publishes their draft.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -40,7 +40,6 @@ REPORTS_TO_HIDE = 3
 FORMER_MEMBER = "former member"
 MODERATOR_ROLES = ("moderator", "agency_admin")
 
-SORTS = ("newest", "top", "discussed")
 SORT_FIELDS = {"newest": "sort_newest", "top": "sort_top", "discussed": "sort_discussed"}
 
 

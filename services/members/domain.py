@@ -10,14 +10,11 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from services.common.contract.api.members import AGENCY_ROLES
 from services.common.rules import RuleBroken
-from services.common.scopes import SCOPES
 
-AGENCY_ROLES = ("member", "moderator", "agency_admin")
 ALL_ROLES = AGENCY_ROLES + ("network_admin", "operator")
-MIN_PASSWORD_LENGTH = 10
 API_KEY_PREFIX = "ek_"
-API_KEY_SCOPES = tuple(SCOPES)
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 

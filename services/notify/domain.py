@@ -18,26 +18,11 @@ from zoneinfo import ZoneInfo
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from services.common import contract
+from services.common.contract.api.notify import KINDS, MODES
 from services.common.rules import RuleBroken
 
 # -- kinds of notification and how a member wants each ------------------------
 
-KINDS: dict[str, str] = {
-    "comments": "New comments on your ideas and on ideas you follow",
-    "replies": "Replies to your comments",
-    "mentions": "Mentions of you in a discussion",
-    "idea_updates": "Ideas you wrote or follow changing state",
-    "new_ideas": "New ideas in your networks of practice",
-    "ratings": "Ratings of your ideas (at most one message an hour)",
-    "webhooks": "Problems with webhooks you own",
-}
-MODES: dict[str, str] = {
-    "off": "Off",
-    "in_app": "In the app only",
-    "email": "In the app and by email at once",
-    "daily": "In the app and in a daily email digest",
-    "weekly": "In the app and in a weekly email digest",
-}
 DEFAULT_MODES: dict[str, str] = {
     "comments": "in_app", "replies": "email", "mentions": "email", "idea_updates": "in_app",
     "new_ideas": "off", "ratings": "in_app", "webhooks": "email",
