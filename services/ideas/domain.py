@@ -9,7 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Callable, Iterable
 
 from services.common.contract.ideas import STATES
 from services.common.rules import RuleBroken
@@ -41,6 +41,15 @@ FORMER_MEMBER = "former member"
 MODERATOR_ROLES = ("moderator", "agency_admin")
 
 SORT_FIELDS = {"newest": "sort_newest", "top": "sort_top", "discussed": "sort_discussed"}
+
+
+def allows(check: Callable[..., None], *args) -> bool:
+    """Whether the ``check`` rule lets ``args`` through: how a page learns what to offer from the rule itself."""
+    try:
+        check(*args)
+    except RuleBroken:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,11 @@ def check_transition(idea: dict, to_state: str, actor: Actor) -> None:
     if idea["author_id"] == actor.member_id and current == "draft" and to_state == "open":
         return
     raise RuleBroken("Only moderators and administrators of the idea's agency change its state.", kind="forbidden")
+
+
+def allowed_moves(idea: dict, actor: Actor) -> tuple[str, ...]:
+    """The states ``actor`` may move ``idea`` to, in lifecycle order: what the idea's page offers them."""
+    return tuple(state for state in TRANSITIONS[idea["state"]] if allows(check_transition, idea, state, actor))
 
 
 def check_network(network: str | None, member_networks: set[str]) -> None:
@@ -237,21 +251,27 @@ def check_can_comment(idea: dict) -> None:
         raise RuleBroken(f"Comments are closed on an idea that is {idea['state']}.", kind="conflict")
 
 
+def editable_until(comment: dict) -> datetime | None:
+    """Until when its author may edit ``comment``; None once it is removed.
+
+    A time rather than a yes or no, so a page kept for a while still knows when the window closed.
+    """
+    return None if comment["status"] == "removed" else comment["created_at"] + EDIT_WINDOW
+
+
 def check_comment_edit(comment: dict, member_id: str, now: datetime) -> None:
     if comment["author_id"] != member_id:
         raise RuleBroken("Only the comment's author edits it.", kind="forbidden")
-    if comment["status"] == "removed":
+    until = editable_until(comment)
+    if until is None:
         raise RuleBroken("A removed comment cannot be edited.", kind="conflict")
-    if now - comment["created_at"] > EDIT_WINDOW:
+    if now > until:
         raise RuleBroken("Comments can be edited for 15 minutes after posting.", kind="conflict")
 
 
-def may_edit_comment(comment: dict, member_id: str | None, now: datetime) -> bool:
-    try:
-        check_comment_edit(comment, member_id or "", now)
-    except RuleBroken:
-        return False
-    return True
+def may_reply(idea: dict, comment: dict) -> bool:
+    """Whether ``comment`` takes replies: the idea is open to comments and the thread is not at its deepest."""
+    return allows(check_can_comment, idea) and allows(reply_depth, comment)
 
 
 def check_comment_removal(comment: dict, actor: Actor) -> bool:

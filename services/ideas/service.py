@@ -68,6 +68,7 @@ def comment_view(comment: dict) -> dict:
         "body": comment["body"] if status == "visible" else "", "status": status,
         "created_at": isoformat(comment["created_at"]),
         "edited_at": isoformat(comment["edited_at"]) if comment.get("edited_at") else None,
+        "editable_until": isoformat(until) if (until := domain.editable_until(comment)) else None,
     }
 
 
@@ -128,20 +129,32 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     def idea_page(self, idea_id: str) -> dict:
         """Everything anyone sees on the idea's page: the idea and its thread in reading order.
 
-        The gateway caches this by idea and version; nothing in it depends on who asks.
+        Each comment says whether it takes replies and until when its author may
+        edit it. The gateway caches this by idea and version; nothing in it
+        depends on who asks.
         """
         principal = self.caller.optional("ideas:read")
         idea = self._visible_idea(str(idea_id), principal)
-        comments = domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))
+        comments = [{**comment, "may_reply": domain.may_reply(idea, comment)}
+                    for comment in domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))]
         return {"idea": idea_view(idea), "comments": comments, "version": idea["version"]}
 
     @rpc(allow=MEMBER)
     def viewer_state(self, idea_id: str) -> dict:
-        """What is the caller's own on an idea: their rating and whether they follow it."""
+        """What is the caller's own on an idea (their rating, whether they follow it) and what the rules let them do.
+
+        ``allowed_moves`` are the states they may move it to; ``moderates``,
+        ``may_rate`` and ``may_edit`` say whether they moderate its discussion,
+        may rate it and may edit it.
+        """
         principal = self.caller.required("ideas:read")
         idea = self._visible_idea(str(idea_id), principal)
+        actor = _actor(principal)
         return {"idea_id": idea["id"], "my_rating": self.store.rating_of(idea["id"], principal.member_id),
-                "following": self.store.is_following(idea["id"], principal.member_id), "version": idea["version"]}
+                "following": self.store.is_following(idea["id"], principal.member_id), "version": idea["version"],
+                "allowed_moves": list(domain.allowed_moves(idea, actor)), "moderates": actor.moderates(idea["agency"]),
+                "may_rate": domain.allows(domain.check_can_rate, idea, actor.member_id),
+                "may_edit": domain.allows(domain.check_author_edit, idea, actor)}
 
     def _visible_idea(self, idea_id: str, principal: Principal | None) -> dict:
         idea = self.store.idea(idea_id)
