@@ -18,41 +18,14 @@ from markupsafe import Markup
 
 from services.archive.legacy_page import LegacyIdea
 from services.common import search
+from services.common.contract.api.archive import LICENCES
+from services.common.rules import RuleBroken
 
 ARCHIVE_TIME_ZONE = ZoneInfo("Australia/Sydney")
 FORMER_MEMBER = "former member"
 
-#: Resource kinds, in the order the archive shows them, with their headings.
-RESOURCE_KINDS: dict[str, str] = {
-    "framework": "Frameworks",
-    "tool": "Tools and templates",
-    "network": "Networks",
-    "research": "Research",
-    "course": "Courses",
-    "case_study": "Case studies",
-    "post": "Posts",
-}
-#: What search can filter by: every resource kind, and archived ideas.
-SEARCH_KINDS = (*RESOURCE_KINDS, "idea")
 OUTCOMES = ("adopted", "declined", "archived")
 
-#: Licences a resource may carry (SPDX identifiers), with their names and deeds.
-LICENCES: dict[str, tuple[str, str]] = {
-    "CC-BY-4.0": ("Creative Commons Attribution 4.0 International", "https://creativecommons.org/licenses/by/4.0/"),
-    "CC-BY-SA-4.0": ("Creative Commons Attribution-ShareAlike 4.0 International",
-                     "https://creativecommons.org/licenses/by-sa/4.0/"),
-    "CC-BY-NC-4.0": ("Creative Commons Attribution-NonCommercial 4.0 International",
-                     "https://creativecommons.org/licenses/by-nc/4.0/"),
-    "CC-BY-NC-SA-4.0": ("Creative Commons Attribution-NonCommercial-ShareAlike 4.0 International",
-                        "https://creativecommons.org/licenses/by-nc-sa/4.0/"),
-    "CC-BY-ND-4.0": ("Creative Commons Attribution-NoDerivatives 4.0 International",
-                     "https://creativecommons.org/licenses/by-nd/4.0/"),
-    "CC-BY-3.0-AU": ("Creative Commons Attribution 3.0 Australia", "https://creativecommons.org/licenses/by/3.0/au/"),
-    "CC0-1.0": ("Creative Commons Zero 1.0 Universal (public domain dedication)",
-                "https://creativecommons.org/publicdomain/zero/1.0/"),
-    "MIT": ("MIT License", "https://opensource.org/license/mit"),
-    "Apache-2.0": ("Apache License 2.0", "https://www.apache.org/licenses/LICENSE-2.0"),
-}
 #: Ideas and comments on the platform are shared under the site's licence (see the page footer);
 #: imported legacy pages are carried under the same licence, attributed to the people they name.
 CONTENT_LICENCE = "CC-BY-4.0"
@@ -61,15 +34,6 @@ CONTENT_LICENCE = "CC-BY-4.0"
 REVISED_FIELDS = ("kind", "title", "summary", "body", "link", "licence", "attribution", "tags", "related_ideas")
 #: Search weights: a title hit outranks any number of hits further down.
 SEARCH_WEIGHTS = {"title": 10, "tags": 5, "summary": 3, "body": 1}
-
-
-class RuleBroken(ValueError):
-    """A rule of the archive said no; ``field`` names the input at fault, ``kind`` the sort of refusal."""
-
-    def __init__(self, message: str, field: str | None = None, kind: str = "invalid"):
-        super().__init__(message)
-        self.field = field
-        self.kind = kind
 
 
 # -- time -------------------------------------------------------------------
@@ -313,7 +277,7 @@ def snapshot_from_copy(copy: Mapping[str, Any], *, former: set[str], archived_at
     """
     idea = copy["idea"]
     if not idea.get("title"):
-        raise RuleBroken("The archive has not yet heard what this idea says.", "idea")
+        raise RuleBroken("The archive has not yet heard what this idea says.", field="idea")
     comments = []
     for comment_id, held in copy["comments"].items():
         if held.get("removed") or held.get("hidden") or not held.get("created_at"):

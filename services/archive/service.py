@@ -85,6 +85,16 @@ class ArchiveService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 "revisions": [domain.revision_view(r) for r in self.store.revisions(resource["_id"])],
                 "may_edit": domain.may_publish(principal, resource["agency"])}
 
+    @rpc(allow=ANYONE)
+    def may_publish(self, agency: str | None = None) -> bool:
+        """Whether the caller publishes in ``agency`` (their own when not given); every write checks again.
+
+        Pages ask this to offer editing or publishing, so the gateway keeps no copy of the rule.
+        """
+        principal = self.caller.optional("archive:read")
+        own_agency = principal.agency if principal else ""
+        return domain.may_publish(principal, str(agency) if agency else own_agency)
+
     @rpc(allow=MEMBER)
     def create_resource(self, payload: dict) -> dict:
         """Publish a resource at once (agency administrators, network administrators, operators)."""

@@ -8,6 +8,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from services.archive import domain
 from services.common import search
+from services.common.contract.api.archive import SEARCH_KINDS
+from services.common.contract.archive import RESOURCE_KINDS
 from services.common.errors import Conflict, NotFound
 from services.common.storage import Store
 
@@ -28,7 +30,7 @@ class ArchiveStore(Store):
 
     def gauges(self):
         def items():
-            counts = {kind: 0 for kind in domain.SEARCH_KINDS}
+            counts = {kind: 0 for kind in SEARCH_KINDS}
             for row in self.db.search_entries.aggregate([{"$group": {"_id": "$kind", "n": {"$sum": 1}}}]):
                 counts[row["_id"]] = row["n"]
             return [((kind,), float(n)) for kind, n in counts.items()]
@@ -64,7 +66,7 @@ class ArchiveStore(Store):
         return list(cursor.skip(skip).limit(limit))
 
     def resource_counts(self) -> dict[str, int]:
-        counts = {kind: 0 for kind in domain.RESOURCE_KINDS}
+        counts = {kind: 0 for kind in RESOURCE_KINDS}
         for row in self.db.resources.aggregate([{"$match": {"status": "published"}},
                                                 {"$group": {"_id": "$kind", "n": {"$sum": 1}}}], session=self.session):
             counts[row["_id"]] = row["n"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from nameko.exceptions import deserialize_to_instance
 
+from services.common.rules import RuleBroken
+
 
 class DomainError(Exception):
     """Base class: ``code`` is the machine-readable name, ``status`` the HTTP status."""
@@ -104,6 +106,12 @@ class Unavailable(DomainError):
 @deserialize_to_instance
 class TimedOut(DomainError):
     code, status = "timed_out", 504
+
+
+def refusal(broken: RuleBroken) -> DomainError:
+    """The error a caller receives when a domain rule says no: same message, status by the rule's ``kind``."""
+    cls = {"forbidden": Forbidden, "conflict": Conflict}.get(broken.kind, ValidationFailed)
+    return cls(str(broken), {broken.field: [str(broken)]} if broken.field else None)
 
 
 def _flatten(messages: dict | list, prefix: str = "") -> dict[str, list[str]]:

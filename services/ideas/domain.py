@@ -9,9 +9,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Callable, Iterable
 
-STATES = ("draft", "open", "under_review", "adopted", "declined", "archived")
+from services.common.contract.ideas import STATES
+from services.common.rules import RuleBroken
+
 # Who may move an idea where. Moderators and agency administrators of the
 # idea's agency make every move; the author only publishes their draft.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -38,17 +40,16 @@ REPORTS_TO_HIDE = 3
 FORMER_MEMBER = "former member"
 MODERATOR_ROLES = ("moderator", "agency_admin")
 
-SORTS = ("newest", "top", "discussed")
 SORT_FIELDS = {"newest": "sort_newest", "top": "sort_top", "discussed": "sort_discussed"}
 
 
-class RuleBroken(ValueError):
-    """A rule said no. ``kind`` is forbidden, conflict or invalid; ``field`` names the input at fault."""
-
-    def __init__(self, message: str, kind: str = "invalid", field: str | None = None):
-        super().__init__(message)
-        self.kind = kind
-        self.field = field
+def allows(check: Callable[..., None], *args) -> bool:
+    """Whether the ``check`` rule lets ``args`` through: how a page learns what to offer from the rule itself."""
+    try:
+        check(*args)
+    except RuleBroken:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -77,17 +78,22 @@ def check_transition(idea: dict, to_state: str, actor: Actor) -> None:
     """Raise ``RuleBroken`` unless ``actor`` may move ``idea`` to ``to_state``."""
     current = idea["state"]
     if to_state not in STATES:
-        raise RuleBroken(f"State must be one of {', '.join(STATES)}.", "invalid", "state")
+        raise RuleBroken(f"State must be one of {', '.join(STATES)}.", field="state")
     if to_state == current:
-        raise RuleBroken(f"The idea is already {current.replace('_', ' ')}.", "conflict", "state")
+        raise RuleBroken(f"The idea is already {current.replace('_', ' ')}.", field="state", kind="conflict")
     if to_state not in TRANSITIONS[current]:
         raise RuleBroken(f"An idea that is {current.replace('_', ' ')} cannot become {to_state.replace('_', ' ')}.",
-                         "conflict", "state")
+                         field="state", kind="conflict")
     if actor.moderates(idea["agency"]):
         return
     if idea["author_id"] == actor.member_id and current == "draft" and to_state == "open":
         return
-    raise RuleBroken("Only moderators and administrators of the idea's agency change its state.", "forbidden")
+    raise RuleBroken("Only moderators and administrators of the idea's agency change its state.", kind="forbidden")
+
+
+def allowed_moves(idea: dict, actor: Actor) -> tuple[str, ...]:
+    """The states ``actor`` may move ``idea`` to, in lifecycle order: what the idea's page offers them."""
+    return tuple(state for state in TRANSITIONS[idea["state"]] if allows(check_transition, idea, state, actor))
 
 
 def check_network(network: str | None, member_networks: set[str]) -> None:
@@ -97,14 +103,14 @@ def check_network(network: str | None, member_networks: set[str]) -> None:
     not exist is refused the same way, so the answer names no one's networks.
     """
     if network is not None and network not in member_networks:
-        raise RuleBroken("Choose a network of practice you belong to, or none.", "invalid", "network")
+        raise RuleBroken("Choose a network of practice you belong to, or none.", field="network")
 
 
 def check_author_edit(idea: dict, actor: Actor) -> None:
     if idea["author_id"] != actor.member_id:
-        raise RuleBroken("Only the idea's author edits it.", "forbidden")
+        raise RuleBroken("Only the idea's author edits it.", kind="forbidden")
     if idea["state"] not in AUTHOR_EDITABLE_STATES:
-        raise RuleBroken("An idea can be edited only while it is a draft or open.", "conflict")
+        raise RuleBroken("An idea can be edited only while it is a draft or open.", kind="conflict")
 
 
 def may_view(idea: dict, member_id: str | None) -> bool:
@@ -120,9 +126,9 @@ def is_listed(state: str) -> bool:
 
 def check_can_rate(idea: dict, member_id: str) -> None:
     if idea["author_id"] == member_id:
-        raise RuleBroken("Authors cannot rate their own idea.", "forbidden", "stars")
+        raise RuleBroken("Authors cannot rate their own idea.", field="stars", kind="forbidden")
     if idea["state"] != "open":
-        raise RuleBroken("Only open ideas can be rated.", "conflict", "stars")
+        raise RuleBroken("Only open ideas can be rated.", field="stars", kind="conflict")
 
 
 def rating_change(stars: int, previous: int | None) -> dict[str, int]:
@@ -197,7 +203,7 @@ def facet_for(filters: dict, member_id: str | None) -> tuple[str, dict]:
     named = [(name, filters[name]) for name in ("tag", "network", "agency") if filters.get(name)]
     if state == "draft":
         if member_id is None:
-            raise RuleBroken("Log in to see your drafts.", "forbidden", "state")
+            raise RuleBroken("Log in to see your drafts.", field="state", kind="forbidden")
         return f"draft:{member_id}", {}
     rest: dict = {}
     if named:
@@ -220,9 +226,9 @@ def decode_cursor(cursor: str) -> str:
     try:
         key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
-        raise RuleBroken("The cursor is not valid; start from the first page.", "invalid", "cursor") from None
+        raise RuleBroken("The cursor is not valid; start from the first page.", field="cursor") from None
     if not re.fullmatch(r"[0-9.|a-f-]{10,200}", key):
-        raise RuleBroken("The cursor is not valid; start from the first page.", "invalid", "cursor")
+        raise RuleBroken("The cursor is not valid; start from the first page.", field="cursor")
     return key
 
 
@@ -234,50 +240,56 @@ def reply_depth(parent: dict | None) -> int:
         return 1
     if parent["depth"] >= MAX_DEPTH:
         raise RuleBroken(f"Replies go at most {MAX_DEPTH} levels deep; reply to the comment above instead.",
-                         "invalid", "parent_id")
+                         field="parent_id")
     if parent.get("status") == "removed":
-        raise RuleBroken("That comment has been removed.", "conflict", "parent_id")
+        raise RuleBroken("That comment has been removed.", field="parent_id", kind="conflict")
     return parent["depth"] + 1
 
 
 def check_can_comment(idea: dict) -> None:
     if idea["state"] in ("draft", "archived"):
-        raise RuleBroken(f"Comments are closed on an idea that is {idea['state']}.", "conflict")
+        raise RuleBroken(f"Comments are closed on an idea that is {idea['state']}.", kind="conflict")
+
+
+def editable_until(comment: dict) -> datetime | None:
+    """Until when its author may edit ``comment``; None once it is removed.
+
+    A time rather than a yes or no, so a page kept for a while still knows when the window closed.
+    """
+    return None if comment["status"] == "removed" else comment["created_at"] + EDIT_WINDOW
 
 
 def check_comment_edit(comment: dict, member_id: str, now: datetime) -> None:
     if comment["author_id"] != member_id:
-        raise RuleBroken("Only the comment's author edits it.", "forbidden")
-    if comment["status"] == "removed":
-        raise RuleBroken("A removed comment cannot be edited.", "conflict")
-    if now - comment["created_at"] > EDIT_WINDOW:
-        raise RuleBroken("Comments can be edited for 15 minutes after posting.", "conflict")
+        raise RuleBroken("Only the comment's author edits it.", kind="forbidden")
+    until = editable_until(comment)
+    if until is None:
+        raise RuleBroken("A removed comment cannot be edited.", kind="conflict")
+    if now > until:
+        raise RuleBroken("Comments can be edited for 15 minutes after posting.", kind="conflict")
 
 
-def may_edit_comment(comment: dict, member_id: str | None, now: datetime) -> bool:
-    try:
-        check_comment_edit(comment, member_id or "", now)
-    except RuleBroken:
-        return False
-    return True
+def may_reply(idea: dict, comment: dict) -> bool:
+    """Whether ``comment`` takes replies: the idea is open to comments and the thread is not at its deepest."""
+    return allows(check_can_comment, idea) and allows(reply_depth, comment)
 
 
 def check_comment_removal(comment: dict, actor: Actor) -> bool:
     """Authors remove their own comments; moderators any in their agency. Returns whether a moderator did it."""
     if comment["status"] == "removed":
-        raise RuleBroken("The comment is already removed.", "conflict")
+        raise RuleBroken("The comment is already removed.", kind="conflict")
     if comment["author_id"] == actor.member_id:
         return False
     if actor.moderates(comment["agency"]):
         return True
-    raise RuleBroken("Only the comment's author or a moderator removes it.", "forbidden")
+    raise RuleBroken("Only the comment's author or a moderator removes it.", kind="forbidden")
 
 
 def check_report(comment: dict, member_id: str) -> None:
     if comment["author_id"] == member_id:
-        raise RuleBroken("You cannot report your own comment.", "forbidden")
+        raise RuleBroken("You cannot report your own comment.", kind="forbidden")
     if comment["status"] == "removed":
-        raise RuleBroken("The comment is already removed.", "conflict")
+        raise RuleBroken("The comment is already removed.", kind="conflict")
 
 
 def hidden_after_reports(report_count: int) -> bool:

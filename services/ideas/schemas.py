@@ -1,79 +1,8 @@
 """Request schemas of the ideas service (events are in ``services.common.contract.ideas``).
 
-Every value is typed here before it reaches a rule or a query: a number
-where a number belongs (``"5"``, ``4.5``, ``true`` or ``{"$gt": 0}`` are not
-stars), strings within the platform's limits, no unknown fields.
+Every request the ideas service takes is part of the public API, so each is
+defined once, in the contract (``services.common.contract.api.ideas``), which
+the gateway's OpenAPI description is built from too.
 """
-from marshmallow import ValidationError, fields, validate
-
-from services.common.contract.fields import Strict, Text, Title
-from services.ideas.domain import SORTS, STATES
-
-_SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,59}$", error="use lower-case letters, digits and dashes")
-
-
-class WholeNumber(fields.Integer):
-    """An integer written as a JSON number: no strings, fractions or booleans."""
-
-    def _validated(self, value):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError("must be a whole number")
-        return super()._validated(value)
-
-
-class IdeaSubmission(Strict):
-    title = Title(required=True)
-    description = Text(required=True, blank=False)
-    what_it_might_look_like = Text(load_default="")
-    why_it_matters = Text(load_default="")
-    prompts = fields.List(Text(max_length=1000, blank=False), load_default=list, validate=validate.Length(max=10))
-    tags = fields.List(Text(max_length=40, blank=False), load_default=list, validate=validate.Length(max=10))
-    network = fields.Str(load_default=None, allow_none=True, validate=_SLUG)
-    draft = fields.Bool(load_default=False)
-
-
-class IdeaEdit(Strict):
-    title = Title()
-    description = Text(blank=False)
-    what_it_might_look_like = Text()
-    why_it_matters = Text()
-    prompts = fields.List(Text(max_length=1000, blank=False), validate=validate.Length(max=10))
-    tags = fields.List(Text(max_length=40, blank=False), validate=validate.Length(max=10))
-    network = fields.Str(allow_none=True, validate=_SLUG)
-
-
-class StateChange(Strict):
-    state = fields.Str(required=True, validate=validate.OneOf(STATES))
-    official_response = Text(load_default=None, allow_none=True)
-
-
-class Rating(Strict):
-    stars = WholeNumber(required=True, strict=True, validate=validate.Range(1, 5, error="must be from 1 to 5"))
-
-
-class CommentPost(Strict):
-    body = Text(required=True, blank=False)
-    parent_id = fields.Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
-
-
-class CommentEdit(Strict):
-    body = Text(required=True, blank=False)
-
-
-class Report(Strict):
-    reason = Text(load_default="", max_length=1000)
-
-
-class ModerationDecision(Strict):
-    decision = fields.Str(required=True, validate=validate.OneOf(["keep", "remove"]))
-    note = Text(load_default="", max_length=1000)
-
-
-class ListQuery(Strict):
-    state = fields.Str(load_default=None, validate=validate.OneOf(STATES))
-    tag = fields.Str(load_default=None, validate=validate.Length(min=1, max=40))
-    agency = fields.Str(load_default=None, validate=_SLUG)
-    network = fields.Str(load_default=None, validate=_SLUG)
-    sort = fields.Str(load_default="newest", validate=validate.OneOf(SORTS))
-    cursor = fields.Str(load_default=None, validate=validate.Length(max=400))
-    limit = WholeNumber(load_default=20, validate=validate.Range(1, 100, error="must be from 1 to 100"))
+from services.common.contract.api.ideas import (CommentEdit, CommentPost, IdeaEdit, IdeaSubmission, ListQuery,
+                                                ModerationDecision, Rating, Report, StateChange)

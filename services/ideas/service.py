@@ -10,10 +10,11 @@ import uuid
 
 from services.common import search, service_base, sessions
 from services.common.consumer import consume_events
-from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed, refusal
 from services.common.events import Event, as_json_safe, isoformat, utc_now
 from services.common.http import load
 from services.common.rpc import ANYONE, MEMBER, OPERATOR, role, rpc, service
+from services.common.rules import RuleBroken
 from services.common.storage import Storage
 from services.common.tokens import Caller, Principal
 from services.ideas import domain, schemas
@@ -21,12 +22,6 @@ from services.ideas.store import IdeaStore
 
 PUBLIC_FIELDS = ("title", "description", "what_it_might_look_like", "why_it_matters", "prompts", "tags", "agency",
                  "network", "author_id", "author_name", "state", "official_response")
-
-
-def _fail(error: domain.RuleBroken) -> Exception:
-    kinds = {"forbidden": Forbidden, "conflict": Conflict}
-    cls = kinds.get(error.kind, ValidationFailed)
-    return cls(str(error), {error.field: [str(error)]} if error.field else None)
 
 
 def _actor(principal: Principal) -> domain.Actor:
@@ -73,6 +68,7 @@ def comment_view(comment: dict) -> dict:
         "body": comment["body"] if status == "visible" else "", "status": status,
         "created_at": isoformat(comment["created_at"]),
         "edited_at": isoformat(comment["edited_at"]) if comment.get("edited_at") else None,
+        "editable_until": isoformat(until) if (until := domain.editable_until(comment)) else None,
     }
 
 
@@ -120,8 +116,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             return
         try:
             domain.check_network(network, self.store.networks_of(principal.member_id))
-        except domain.RuleBroken as error:
-            raise _fail(error) from None
+        except RuleBroken as error:
+            raise refusal(error) from None
 
     @rpc(allow=ANYONE)
     def get_idea(self, idea_id: str) -> dict:
@@ -133,20 +129,32 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     def idea_page(self, idea_id: str) -> dict:
         """Everything anyone sees on the idea's page: the idea and its thread in reading order.
 
-        The gateway caches this by idea and version; nothing in it depends on who asks.
+        Each comment says whether it takes replies and until when its author may
+        edit it. The gateway caches this by idea and version; nothing in it
+        depends on who asks.
         """
         principal = self.caller.optional("ideas:read")
         idea = self._visible_idea(str(idea_id), principal)
-        comments = domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))
+        comments = [{**comment, "may_reply": domain.may_reply(idea, comment)}
+                    for comment in domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))]
         return {"idea": idea_view(idea), "comments": comments, "version": idea["version"]}
 
     @rpc(allow=MEMBER)
     def viewer_state(self, idea_id: str) -> dict:
-        """What is the caller's own on an idea: their rating and whether they follow it."""
+        """What is the caller's own on an idea (their rating, whether they follow it) and what the rules let them do.
+
+        ``allowed_moves`` are the states they may move it to; ``moderates``,
+        ``may_rate`` and ``may_edit`` say whether they moderate its discussion,
+        may rate it and may edit it.
+        """
         principal = self.caller.required("ideas:read")
         idea = self._visible_idea(str(idea_id), principal)
+        actor = _actor(principal)
         return {"idea_id": idea["id"], "my_rating": self.store.rating_of(idea["id"], principal.member_id),
-                "following": self.store.is_following(idea["id"], principal.member_id), "version": idea["version"]}
+                "following": self.store.is_following(idea["id"], principal.member_id), "version": idea["version"],
+                "allowed_moves": list(domain.allowed_moves(idea, actor)), "moderates": actor.moderates(idea["agency"]),
+                "may_rate": domain.allows(domain.check_can_rate, idea, actor.member_id),
+                "may_edit": domain.allows(domain.check_author_edit, idea, actor)}
 
     def _visible_idea(self, idea_id: str, principal: Principal | None) -> dict:
         idea = self.store.idea(idea_id)
@@ -168,8 +176,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             idea = tx.idea(str(idea_id))
             try:
                 domain.check_author_edit(idea, _actor(principal))
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             changed = tx.change_idea(idea["id"], set_fields={**data, "updated_at": utc_now()})
             record_unless_draft(tx, changed, "idea.updated", idea_event_data(changed))
             return changed
@@ -189,8 +197,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             actor = _actor(principal)
             try:
                 domain.check_transition(idea, data["state"], actor)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             changes = {"state": data["state"], "updated_at": utc_now()}
             if data["official_response"] is not None:
                 changes["official_response"] = data["official_response"]
@@ -219,8 +227,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         try:
             facet, rest = domain.facet_for(data, principal.member_id if principal else None)
             after = domain.decode_cursor(data["cursor"]) if data["cursor"] else None
-        except domain.RuleBroken as error:
-            raise _fail(error) from None
+        except RuleBroken as error:
+            raise refusal(error) from None
         found = self.store.list_ideas(facet, rest, data["sort"], after, data["limit"] + 1)
         more = len(found) > data["limit"]
         page = found[: data["limit"]]
@@ -264,8 +272,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
             try:
                 domain.check_can_rate(idea, principal.member_id)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             previous = tx.rating_of(idea["id"], principal.member_id)
             if previous == stars:
                 return idea, stars
@@ -304,8 +312,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             try:
                 domain.check_can_comment(idea)
                 depth = domain.reply_depth(parent)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             ancestors = [*parent.get("path", []), parent["id"]] if parent else []
             comment = {"_id": str(uuid.uuid4()), "idea_id": idea["id"], "agency": idea["agency"],
                        "parent_id": parent["id"] if parent else None, "path": ancestors, "depth": depth,
@@ -359,8 +367,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             comment = tx.comment(str(comment_id))
             try:
                 domain.check_comment_edit(comment, principal.member_id, now)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             changed = tx.change_comment(comment["id"], {"body": data["body"], "edited_at": now})
             idea = tx.change_idea(comment["idea_id"])
             tx.record("comment.edited", subject=changed["id"], data=self._comment_event(tx, changed, idea))
@@ -378,8 +386,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             comment = tx.comment(str(comment_id))
             try:
                 by_moderator = domain.check_comment_removal(comment, _actor(principal))
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             return self._remove(tx, comment, principal, by_moderator, note="")
 
         return _with_version(*self.store.transaction(write))
@@ -412,8 +420,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             comment = tx.comment(str(comment_id))
             try:
                 domain.check_report(comment, principal.member_id)
-            except domain.RuleBroken as error:
-                raise _fail(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
             if not tx.add_report(comment["id"], principal.member_id, data["reason"], utc_now()):
                 return comment, None
             count = comment.get("report_count", 0) + 1

@@ -10,23 +10,12 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from services.common.scopes import SCOPES
+from services.common.contract.api.members import AGENCY_ROLES
+from services.common.rules import RuleBroken
 
-AGENCY_ROLES = ("member", "moderator", "agency_admin")
 ALL_ROLES = AGENCY_ROLES + ("network_admin", "operator")
-MIN_PASSWORD_LENGTH = 10
 API_KEY_PREFIX = "ek_"
-API_KEY_SCOPES = tuple(SCOPES)
 _SLUG = re.compile(r"[^a-z0-9]+")
-
-
-class RuleBroken(ValueError):
-    """A domain rule said no; ``field`` names the input at fault (or None)."""
-
-    def __init__(self, message: str, field: str | None = None, kind: str = "invalid"):
-        super().__init__(message)
-        self.field = field
-        self.kind = kind
 
 
 def normalise_email(email: str) -> str:
@@ -45,7 +34,7 @@ def check_registration_domain(email: str, allowed_domains: list[str]) -> None:
     domain = email_domain(email)
     if not any(domain == d or domain.endswith("." + d) for d in allowed_domains):
         raise RuleBroken(f"This agency accepts registrations from {', '.join(allowed_domains)} addresses only.",
-                         "email", "forbidden")
+                         field="email", kind="forbidden")
 
 
 def slugify(text: str) -> str:
@@ -131,5 +120,5 @@ def new_roles(requested: list[str]) -> list[str]:
     roles = sorted(set(requested) | {"member"}, key=ALL_ROLES.index)
     unknown = [r for r in roles if r not in AGENCY_ROLES]
     if unknown:
-        raise RuleBroken(f"Roles must be among {', '.join(AGENCY_ROLES)}.", "roles")
+        raise RuleBroken(f"Roles must be among {', '.join(AGENCY_ROLES)}.", field="roles")
     return roles

@@ -13,11 +13,12 @@ from urllib.parse import quote
 from nameko.extensions import DependencyProvider
 
 from services.common.config import environment
-from services.common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unverified, ValidationFailed
+from services.common.errors import Forbidden, NotFound, Unauthorized, Unverified, refusal
 from services.common.events import as_json_safe, isoformat, utc_now
 from services.common.http import api, json_response, load
 from services.common.ratelimit import RateLimits
 from services.common.rpc import ANYONE, MEMBER, OPERATOR, role, rpc, service
+from services.common.rules import RuleBroken
 from services.common import service_base
 from services.common.storage import Storage
 from services.common.tokens import Caller, issue, jwks
@@ -51,12 +52,6 @@ class MembersSettings(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self
-
-
-def _fail_on_rule(error: domain.RuleBroken):
-    kinds = {"forbidden": Forbidden, "conflict": Conflict}
-    cls = kinds.get(error.kind, ValidationFailed)
-    return cls(str(error), {error.field: [str(error)]} if error.field else None)
 
 
 def member_view(member: dict, networks: list[dict] | None = None, *, private: bool = False) -> dict:
@@ -207,8 +202,8 @@ class MembersService(service_base.ServiceBase):
         if check_domain:
             try:
                 domain.check_registration_domain(email, agency.get("email_domains", []))
-            except domain.RuleBroken as error:
-                raise _fail_on_rule(error) from None
+            except RuleBroken as error:
+                raise refusal(error) from None
         member = {"_id": str(uuid.uuid4()), "email": email, "display_name": data["display_name"].strip(),
                   "password_hash": domain.hash_password(self.settings.hasher, data["password"]),
                   "agency": agency["slug"], "roles": roles, "status": status,
@@ -396,8 +391,8 @@ class MembersService(service_base.ServiceBase):
             raise Forbidden("Only an administrator of the member's agency may change their roles.")
         try:
             roles = domain.new_roles(data["roles"])
-        except domain.RuleBroken as error:
-            raise _fail_on_rule(error) from None
+        except RuleBroken as error:
+            raise refusal(error) from None
 
         def write(tx: MemberStore) -> dict:
             tx.audit({"action": "member.roles_changed", "actor": principal.member_id, "agency": target["agency"],

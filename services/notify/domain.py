@@ -18,38 +18,16 @@ from zoneinfo import ZoneInfo
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from services.common import contract
+from services.common.contract.api.notify import KINDS, MODES
+from services.common.rules import RuleBroken
 
 # -- kinds of notification and how a member wants each ------------------------
 
-KINDS: dict[str, str] = {
-    "comments": "New comments on your ideas and on ideas you follow",
-    "replies": "Replies to your comments",
-    "mentions": "Mentions of you in a discussion",
-    "idea_updates": "Ideas you wrote or follow changing state",
-    "new_ideas": "New ideas in your networks of practice",
-    "ratings": "Ratings of your ideas (at most one message an hour)",
-    "webhooks": "Problems with webhooks you own",
-}
-MODES: dict[str, str] = {
-    "off": "Off",
-    "in_app": "In the app only",
-    "email": "In the app and by email at once",
-    "daily": "In the app and in a daily email digest",
-    "weekly": "In the app and in a weekly email digest",
-}
 DEFAULT_MODES: dict[str, str] = {
     "comments": "in_app", "replies": "email", "mentions": "email", "idea_updates": "in_app",
     "new_ideas": "off", "ratings": "in_app", "webhooks": "email",
 }
 DIGEST_CADENCES = ("daily", "weekly")
-
-
-class RuleBroken(ValueError):
-    """A request breaks a rule; ``field`` names the part of the request at fault."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 def preferences_with_defaults(stored: dict[str, str] | None) -> dict[str, str]:
@@ -62,9 +40,9 @@ def changed_preferences(requested: dict) -> dict[str, str]:
     """The requested changes, checked: every key a known kind, every value a known mode."""
     for kind, mode in requested.items():
         if kind not in KINDS:
-            raise RuleBroken(f"There is no kind of notification called {kind}.", kind)
+            raise RuleBroken(f"There is no kind of notification called {kind}.", field=kind)
         if mode not in MODES:
-            raise RuleBroken(f"{mode} is not a way of being told; use one of {', '.join(MODES)}.", kind)
+            raise RuleBroken(f"{mode} is not a way of being told; use one of {', '.join(MODES)}.", field=kind)
     return dict(requested)
 
 
@@ -251,9 +229,10 @@ class UnsubscribeTokens:
             payload = self.serializer.loads(token)
             member_id, kind = str(payload["m"]), str(payload["k"])
         except (BadSignature, KeyError, TypeError):
-            raise RuleBroken("This unsubscribe link is not valid; open the link from the email again.", "token") from None
+            raise RuleBroken("This unsubscribe link is not valid; open the link from the email again.",
+                             field="token") from None
         if kind not in KINDS and kind != EVERY_KIND:
-            raise RuleBroken("This unsubscribe link names a kind of message that no longer exists.", "token")
+            raise RuleBroken("This unsubscribe link names a kind of message that no longer exists.", field="token")
         return member_id, kind
 
 
@@ -292,7 +271,7 @@ def check_event_types(requested: Sequence[str]) -> list[str]:
     unknown = [name for name in requested if name not in allowed]
     if unknown:
         raise RuleBroken(f"Unknown event type{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "
-                         f"Choose from {', '.join(sorted(allowed))}.", "event_types")
+                         f"Choose from {', '.join(sorted(allowed))}.", field="event_types")
     return sorted(set(requested))
 
 
@@ -343,27 +322,28 @@ def webhook_addresses(url: str, resolve: Callable[[str], list[str]], allow_priva
     """
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https"):
-        raise RuleBroken("Webhook URLs must start with http:// or https://.", "url")
+        raise RuleBroken("Webhook URLs must start with http:// or https://.", field="url")
     host = parts.hostname
     if not host:
-        raise RuleBroken("The webhook URL has no usable host name.", "url")
+        raise RuleBroken("The webhook URL has no usable host name.", field="url")
     try:
         parts.port
     except ValueError:
-        raise RuleBroken("The webhook URL's port is not a number from 1 to 65535.", "url") from None
+        raise RuleBroken("The webhook URL's port is not a number from 1 to 65535.", field="url") from None
     if parts.username or parts.password:
-        raise RuleBroken("Put no user name or password in a webhook URL; deliveries are signed instead.", "url")
+        raise RuleBroken("Put no user name or password in a webhook URL; deliveries are signed instead.", field="url")
     try:
         addresses = [host] if _is_ip(host) else list(resolve(host))
     except OSError:
-        raise RuleBroken(f"The host {host} cannot be found.", "url") from None
+        raise RuleBroken(f"The host {host} cannot be found.", field="url") from None
     if not addresses:
-        raise RuleBroken(f"The host {host} cannot be found.", "url")
+        raise RuleBroken(f"The host {host} cannot be found.", field="url")
     if not allow_private:
         for address in addresses:
             reason = address_refusal(address)
             if reason:
-                raise RuleBroken(f"The host {host} is {reason}; webhooks go only to public addresses here.", "url")
+                raise RuleBroken(f"The host {host} is {reason}; webhooks go only to public addresses here.",
+                                 field="url")
     return addresses
 
 
@@ -381,7 +361,7 @@ def check_webhook_target(url: str, resolve: Callable[[str], list[str]], allow_pr
 def check_webhook_count(existing: int, limit: int) -> None:
     """Refuse a member's webhook beyond ``limit``: each one is outgoing traffic the platform makes for them."""
     if existing >= limit:
-        raise RuleBroken(f"You have {existing} webhooks, the most one member may have; delete one first.", "url")
+        raise RuleBroken(f"You have {existing} webhooks, the most one member may have; delete one first.", field="url")
 
 
 def _is_ip(host: str) -> bool:

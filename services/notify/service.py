@@ -19,10 +19,11 @@ from nameko.timer import Timer
 from services.common import contract, service_base, sessions
 from services.common.config import check_settings, environment
 from services.common.consumer import consume_events, consume_work
-from services.common.errors import Forbidden, NotFound, ValidationFailed
+from services.common.errors import Forbidden, NotFound, ValidationFailed, refusal
 from services.common.events import Event, isoformat, utc_now
 from services.common.http import load
 from services.common.rpc import ANYONE, MEMBER, OPERATOR, RpcProxy, rpc, service
+from services.common.rules import RuleBroken
 from services.common.storage import Storage
 from services.common.tokens import Caller
 from services.notify import digests, domain, fanout, mail, schemas, webhook_delivery
@@ -77,10 +78,6 @@ class NotifySettings(DependencyProvider):
 
     def unsubscribe_url(self, member_id: str, kind: str) -> str:
         return f"{self.public_url}/unsubscribe/{self.tokens.make(member_id, kind)}"
-
-
-def _invalid(error: domain.RuleBroken) -> ValidationFailed:
-    return ValidationFailed(str(error), {error.field or "_schema": [str(error)]})
 
 
 def notification_view(row: dict) -> dict:
@@ -201,16 +198,16 @@ class NotifyService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         """What an unsubscribe link would switch off; no log-in needed, the signed token is the permission."""
         try:
             member_id, kind = self.settings.tokens.read(str(token))
-        except domain.RuleBroken as error:
-            raise _invalid(error) from None
+        except RuleBroken as error:
+            raise refusal(error) from None
         return {"kind": kind, "label": domain.KINDS.get(kind, "Every email from us")}
 
     @rpc(allow=ANYONE)
     def unsubscribe(self, token: str) -> dict:
         try:
             member_id, kind = self.settings.tokens.read(str(token))
-        except domain.RuleBroken as error:
-            raise _invalid(error) from None
+        except RuleBroken as error:
+            raise refusal(error) from None
         changes = domain.unsubscribe_changes(kind, self.store.preferences(member_id))
         preferences = self.store.set_preferences(member_id, changes)
         return {"kind": kind, "label": domain.KINDS.get(kind, "Every email from us"), "kinds": preferences}
@@ -251,7 +248,7 @@ class NotifyService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                                                          self.webhooks.max_per_member)):
             try:
                 check()
-            except domain.RuleBroken as error:
+            except RuleBroken as error:
                 problems[error.field] = [str(error)]
         if problems:
             raise ValidationFailed(f"Please correct these fields: {', '.join(sorted(problems))}.", problems)

@@ -40,6 +40,7 @@ from services.common.consumer import EventRejected, WorkConsumer, work_consumer
 from services.common.errors import NotFound
 from services.common.events import isoformat, utc_now
 from services.common.metrics import ServiceMetrics
+from services.common.rules import RuleBroken
 from services.common.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from services.notify import domain
 from services.notify.fanout import FanoutSettings, deliver_notices
@@ -210,7 +211,7 @@ def make_try(store: NotifyStore, settings: WebhookSettings, fanout: FanoutSettin
                    DELIVERY_HEADER: delivery_id,
                    SIGNATURE_HEADER: sign(domain.signing_secrets(webhook["secrets"], now), delivery["body"], stamp)}
         code, error, duration = post(webhook["url"], address, delivery["body"], headers, settings.timeout)
-    except domain.RuleBroken:
+    except RuleBroken:
         code, error, duration = None, "refused: the host is not a public address or cannot be found", 0
     outcome = domain.after_try(domain.is_success(code), attempt, settings.delays())
     record = domain.TrySummary(attempt, now, "delivered" if outcome.state == "delivered" else "failed", code,

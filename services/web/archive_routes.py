@@ -4,21 +4,23 @@ What everyone may read (the home page, lists, published resources, archived
 ideas, search) goes through the read cache (``read_cache``), dropped by any
 archive event or member deactivation; the gateway's own archive writes drop it
 before answering, so the writer's next read shows them. What the caller may
-edit is decided here from their token, never kept in a shared entry.
+edit the archive decides (``archive.may_publish``); its answer is kept under a
+key naming the caller, never in a shared entry.
 """
 from __future__ import annotations
 
 from services.common.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
-from services.archive import domain
+from services.common.contract.api.archive import LICENCES
+from services.common.contract.archive import RESOURCE_KINDS
 from services.common.errors import BadRequest, DomainError, NotFound
 from services.common.http import SECURITY_HEADERS, json_response, read_body, read_json, whole_number_or_text
 from services.web.gateway import api, page
 from services.web.read_cache import PageCache
 
-RESOURCE_KINDS = list(domain.RESOURCE_KINDS.items())
-LICENCES = list(domain.LICENCES)
+KIND_HEADINGS = list(RESOURCE_KINDS.items())
+LICENCE_IDS = list(LICENCES)
 _SEARCH_ARGS = ("q", "kind", "tag", "licence", "agency", "limit", "cursor")
 _FORM_FIELDS = ("kind", "title", "summary", "body", "link", "licence", "attribution", "note")
 # Archived ideas keep their members' names, which a deactivation (members' event) anonymises.
@@ -84,7 +86,12 @@ class ArchiveRoutes:
         """A resource with ``may_edit`` for this caller; only published ones are shared between viewers."""
         resource = self._archive_cached(("archive-resource", resource_id), lambda: self.archive.get_resource(resource_id),
                                 keep=lambda found: found["status"] == "published")
-        return {**resource, "may_edit": domain.may_publish(self.web.principal(), resource["agency"])}
+        return {**resource, "may_edit": self._may_publish(resource["agency"])}
+
+    def _may_publish(self, agency: str | None = None) -> bool:
+        """Whether the caller publishes in ``agency`` (their own when not given), kept under the caller's key."""
+        return self._archive_cached(("archive-publisher", self.web.principal(), agency),
+                                    lambda: self.archive.may_publish(agency))
 
     def _archived_idea(self, idea_id: str) -> dict:
         return self._archive_cached(("archive-idea", idea_id), lambda: self.archive.get_idea(idea_id))
@@ -186,10 +193,10 @@ class ArchiveRoutes:
     @page("GET", "/archive")
     def archive_page(self, request):
         kind = request.args.get("kind") or None
-        shown = kind if kind in dict(RESOURCE_KINDS) else None
+        shown = kind if kind in RESOURCE_KINDS else None
         front = self._archive_cached(("archive-home", shown), lambda: self.archive.front_page(shown))
-        return self.web.render("archive/index.html", kinds=RESOURCE_KINDS, kind=kind, listing=front["listing"],
-                               ideas=front["ideas"]["items"], licences=LICENCES)
+        return self.web.render("archive/index.html", kinds=KIND_HEADINGS, kind=kind, listing=front["listing"],
+                               ideas=front["ideas"]["items"], licences=LICENCE_IDS)
 
     @page("GET", "/archive/search")
     def archive_search_page(self, request):
@@ -201,7 +208,7 @@ class ArchiveRoutes:
             except DomainError as error:
                 message = error.message
         return self.web.render("archive/search.html", query=query, answer=answer, message=message,
-                               kinds=RESOURCE_KINDS, licences=LICENCES)
+                               kinds=KIND_HEADINGS, licences=LICENCE_IDS)
 
     @page("GET", "/archive/resources/new")
     def archive_new_page(self, request):
@@ -233,7 +240,7 @@ class ArchiveRoutes:
             except DomainError as error:
                 message = error.message
         return self.web.render("archive/resource.html", resource=resource, diff=diff, message=message,
-                               kinds=dict(RESOURCE_KINDS))
+                               kinds=RESOURCE_KINDS)
 
     @page("GET", "/archive/resources/<string:resource_id>/edit")
     def archive_edit_page(self, request, resource_id):
@@ -271,9 +278,9 @@ class ArchiveRoutes:
 
     @page("GET", "/archive/proposals")
     def archive_proposals_page(self, request):
-        principal = self.web.require_principal()
+        self.web.require_principal()
         return self.web.render("archive/proposals.html", proposals=self.archive.list_proposals("pending"),
-                               kinds=dict(RESOURCE_KINDS), may_review=_may_publish_somewhere(principal))
+                               kinds=RESOURCE_KINDS, may_review=self._may_publish())
 
     @page("POST", "/archive/proposals/<string:proposal_id>/review")
     def archive_review_submit(self, request, proposal_id):
@@ -290,10 +297,9 @@ class ArchiveRoutes:
         return self.web.render("archive/idea.html", idea=self._archived_idea(idea_id))
 
     def _resource_form(self, resource, form, errors, message=None, status=200):
-        principal = self.web.principal()
-        may_publish = resource["may_edit"] if resource is not None else _may_publish_somewhere(principal)
+        may_publish = resource["may_edit"] if resource is not None else self._may_publish()
         return self.web.render("archive/form.html", status=status, resource=resource, form=form, errors=errors or {},
-                               message=message, kinds=RESOURCE_KINDS, licences=LICENCES, may_publish=may_publish)
+                               message=message, kinds=KIND_HEADINGS, licences=LICENCE_IDS, may_publish=may_publish)
 
 
 def _listing_like(args, names) -> dict:
@@ -303,8 +309,3 @@ def _listing_like(args, names) -> dict:
         if raw is not None and raw != "":
             out[name] = whole_number_or_text(raw)
     return out
-
-
-def _may_publish_somewhere(principal) -> bool:
-    """Whether the caller publishes in their own agency (the archive service checks again on every write)."""
-    return principal is not None and domain.may_publish(principal, principal.agency)

@@ -7,7 +7,7 @@ writer's next read shows it.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from services.common.rpc import RpcProxy
 
@@ -16,14 +16,10 @@ from services.common.http import json_response, query_int, read_json, whole_numb
 from services.web.gateway import api, page
 from services.web.read_cache import PageCache
 
-EDIT_WINDOW = timedelta(minutes=15)
 LIST_FILTERS = ("state", "tag", "agency", "network", "sort", "cursor")
 STATE_LABELS = {"draft": "Draft", "open": "Open", "under_review": "Under review", "adopted": "Adopted",
                 "declined": "Declined", "archived": "Archived"}
 SORT_LABELS = {"newest": "Newest", "top": "Top rated", "discussed": "Most discussed"}
-# Moves offered on the idea page to moderators and agency administrators.
-MODERATOR_MOVES = {"open": ("under_review", "declined", "archived"), "under_review": ("open", "adopted", "declined", "archived"),
-                   "adopted": ("archived",), "declined": ("archived",), "draft": ("open", "archived"), "archived": ()}
 
 
 def list_query(request) -> dict:
@@ -56,7 +52,9 @@ class IdeaRoutes:
         me = self.web.principal()
         if me is None:
             return None
-        return self.page_cache.get(("idea-viewer", idea_id, me.member_id), (f"ideas:{idea_id}",),
+        # What the viewer may do follows from who they are, roles included: keyed by all of it,
+        # a member whose roles changed never gets the answer given to them before.
+        return self.page_cache.get(("idea-viewer", idea_id, me), (f"ideas:{idea_id}",),
                                    lambda: self.ideas.viewer_state(idea_id), version=lambda data: data.get("version", 0))
 
     def _list(self, query: dict) -> dict:
@@ -222,16 +220,14 @@ class IdeaRoutes:
         data = self._idea_page_data(idea_id)
         viewer = self._viewer(idea_id)
         me = self.web.principal()
-        idea = data["idea"]
-        moderator = bool(me) and (("operator" in me.roles) or (
-            me.agency == idea["agency"] and any(r in me.roles for r in ("moderator", "agency_admin"))))
-        moves = MODERATOR_MOVES.get(idea["state"], ()) if moderator else (
-            ("open",) if me and idea["state"] == "draft" and idea["author_id"] == me.member_id else ())
+        # The shared page says until when each comment may be edited; whether that is now, and by this viewer, is
+        # read here so the cached page holds no viewer's answer.
         now = datetime.now(timezone.utc)
         editable = {c["id"] for c in data["comments"] if me and c["author_id"] == me.member_id
-                    and c["status"] == "visible" and now - datetime.fromisoformat(c["created_at"]) < EDIT_WINDOW}
-        return self.web.render("ideas/page.html", idea=idea, comments=data["comments"], viewer=viewer,
-                               moderator=moderator, moves=moves, states=STATE_LABELS, editable=editable)
+                    and c["editable_until"] and now < datetime.fromisoformat(c["editable_until"])}
+        return self.web.render("ideas/page.html", idea=data["idea"], comments=data["comments"], viewer=viewer,
+                               moderator=bool(viewer and viewer["moderates"]),
+                               moves=viewer["allowed_moves"] if viewer else (), states=STATE_LABELS, editable=editable)
 
     @page("GET", "/ideas/<string:idea_id>/edit")
     def edit_idea_page(self, request, idea_id):

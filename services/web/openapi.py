@@ -1,9 +1,9 @@
-"""The OpenAPI 3 description of the gateway's JSON API, built from its routes and the services' marshmallow schemas.
+"""The OpenAPI 3 description of the gateway's JSON API, built from its routes and the public contract's schemas.
 
 Paths, methods and path parameters come from the gateway's ``api`` entrypoints
-themselves; request bodies and query parameters come from the same marshmallow
-schemas the services validate with, so the description cannot promise a field
-the service refuses. ``OPERATIONS`` adds what code cannot say (a summary, the
+themselves; request bodies and query parameters come from the contract's
+request schemas (``services.common.contract.api``), which the services validate
+with, so the description cannot promise a field the service refuses. ``OPERATIONS`` adds what code cannot say (a summary, the
 answer's status); a route under ``/api/v1`` without an entry there fails the
 unit test, so a new route cannot go undescribed.
 """
@@ -18,11 +18,11 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from services.archive import schemas as archive_schemas
+from services.common.contract.api import archive as archive_schemas
+from services.common.contract.api import ideas as ideas_schemas
+from services.common.contract.api import members as members_schemas
+from services.common.contract.api import notify as notify_schemas
 from services.common.scopes import SCOPES
-from services.ideas import schemas as ideas_schemas
-from services.members import schemas as members_schemas
-from services.notify import schemas as notify_schemas
 
 API_PREFIX = "/api/v1"
 OPENAPI_VERSION = "3.0.3"

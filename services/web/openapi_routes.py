@@ -1,8 +1,8 @@
 """Descriptions for developers: the OpenAPI document, a page that reads it, and a page of the published events.
 
 Both documents are built from code when first asked for (the gateway's routes
-with the services' schemas; the event registry) and kept for the life of the
-process, so they always describe the running version.
+with the contract's request schemas; the event registry) and kept for the life
+of the process, so they always describe the running version.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The archive's demonstration content: a resource of every kind with its licence, loaded once however often it runs."""
 from services.archive import demo
-from services.archive.domain import RESOURCE_KINDS
+from services.common.contract.archive import RESOURCE_KINDS
 from services.demo import DEMO_PASSWORD, DemoClient
 from tests.support.accounts import register_confirmed
 

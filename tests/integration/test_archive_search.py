@@ -7,6 +7,7 @@ import pytest
 from services.archive import domain
 from services.archive.store import ArchiveStore
 from services.common import search
+from services.common.contract.archive import RESOURCE_KINDS
 from tests.integration.archive_support import PAGES, ArchiveClient
 
 
@@ -72,7 +73,7 @@ def test_among_two_thousand_entries_a_query_examines_only_the_matching_index_ent
     entries = []
     for number in range(2_000):
         rare = number % 80 == 0  # 25 of them mention kiosks
-        resource = {"_id": str(uuid.uuid4()), "kind": list(domain.RESOURCE_KINDS)[number % 7],
+        resource = {"_id": str(uuid.uuid4()), "kind": list(RESOURCE_KINDS)[number % 7],
                     "title": f"Engagement note {number}" + (" on kiosk feedback" if rare else ""),
                     "summary": "Notes on engagement with communities.",
                     "body": "Kiosks in libraries." if rare else "Workshops, surveys and panels.",

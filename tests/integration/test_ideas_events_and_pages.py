@@ -94,6 +94,28 @@ def test_a_rating_and_a_comment_show_on_the_very_next_view_and_a_repeat_view_cos
              timeout=5, message="the event to refresh the cached page")
 
 
+def test_the_idea_page_offers_each_viewer_only_what_the_rules_let_them_do_even_from_the_cache(world):
+    web = world.platform.url("web")
+    author = world.member("Rosa Nguyen")
+    idea = world.submit(author)
+    tariq = world.member("Tariq Haddad")
+    comment = world.call("POST", f"/api/v1/ideas/{idea['id']}/comments", tariq, json={"body": "Count me in."}).json()
+    wait_for(lambda: metric(web, "engage_web_page_cache_subscribed") == 1, timeout=15, message="cache subscribed")
+
+    def page(token: str) -> str:
+        return world.call("GET", f"/ideas/{idea['id']}", token).text
+
+    moderator = page(world.tokens["Ada Admin"])
+    assert '<option value="under_review">' in moderator and "Official response (optional)" in moderator
+    assert f'action="/comments/{comment["id"]}/edit"' not in moderator and 'name="stars"' in moderator
+    commenter = page(tariq)
+    assert 'name="state"' not in commenter, "a moderator's moves are not shared with the next viewer"
+    assert f'action="/comments/{comment["id"]}/edit"' in commenter and 'name="parent_id"' in commenter
+    own = page(author)
+    assert "Authors cannot rate their own idea." in own and f'href="/ideas/{idea["id"]}/edit"' in own
+    assert 'name="state"' not in own and f'href="/ideas/{idea["id"]}/edit"' not in commenter
+
+
 def test_member_text_is_escaped_on_the_page(world):
     idea = world.submit(world.member("Rosa Nguyen"), title="<b>Bold</b> idea")
     world.call("POST", f"/api/v1/ideas/{idea['id']}/comments", world.member("Tariq Haddad"),

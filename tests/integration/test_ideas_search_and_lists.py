@@ -1,6 +1,7 @@
 """Listing, search and similar ideas: every query answered from an index, stemmed words found, titles first."""
 import pytest
 
+from services.common.contract.api.ideas import SORTS
 from services.ideas import domain
 from services.ideas.store import SORT_INDEX
 from tests.integration.ideas_support import start_world
@@ -66,7 +67,7 @@ def test_lists_filter_sort_and_page_with_a_cursor(world):
     assert world.call("GET", "/api/v1/ideas", params={"cursor": "!!"}).status_code == 422
 
 
-@pytest.mark.parametrize("sort", domain.SORTS)
+@pytest.mark.parametrize("sort", SORTS)
 @pytest.mark.parametrize("filters", [{}, {"state": "open"}, {"tag": "budget"}, {"agency": "dta"},
                                      {"network": "practitioners"}, {"state": "open", "tag": "budget"}])
 def test_every_list_query_is_served_by_its_index(world, platform, sort, filters):

@@ -7,7 +7,16 @@ from marshmallow import fields, validate
 
 from services.common.contract import EventData, register
 
-RESOURCE_KINDS = ["framework", "tool", "network", "research", "course", "case_study", "post"]
+#: Resource kinds, in the order the archive shows them, with their headings.
+RESOURCE_KINDS: dict[str, str] = {
+    "framework": "Frameworks",
+    "tool": "Tools and templates",
+    "network": "Networks",
+    "research": "Research",
+    "course": "Courses",
+    "case_study": "Case studies",
+    "post": "Posts",
+}
 OUTCOMES = ["adopted", "declined", "archived"]
 _RESOURCE = "6b0e4f7a-2c55-4f0e-8d4b-9d3c2a1e7f10"
 _IDEA = "0f6c1d2e-8a4b-4c3d-9e5f-7a1b2c3d4e5f"
@@ -15,7 +24,7 @@ _IDEA = "0f6c1d2e-8a4b-4c3d-9e5f-7a1b2c3d4e5f"
 
 class ResourceFields(EventData):
     resource_id = fields.Str(required=True)
-    kind = fields.Str(required=True, validate=validate.OneOf(RESOURCE_KINDS))
+    kind = fields.Str(required=True, validate=validate.OneOf(list(RESOURCE_KINDS)))
     title = fields.Str(required=True)
     summary = fields.Str(required=True)
     link = fields.Str(allow_none=True, load_default=None)

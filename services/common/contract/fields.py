@@ -19,6 +19,8 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 TITLE_MAX = 200
 TEXT_MAX = 20_000
+#: Agencies and networks of practice are named in URLs by slugs like this.
+SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,59}$", error="use lower-case letters, digits and dashes")
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 # Characters that show nothing: a title made only of these (and spaces) is blank
 # to a reader even though it has a length. Format characters (category Cf)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
-from services.archive.domain import RESOURCE_KINDS
+from services.common.contract.archive import RESOURCE_KINDS
+from services.common.contract.ideas import STATES
 from services.demo import DEMO_PASSWORD
-from services.ideas.domain import STATES
 from tests.e2e.browser.conftest import ApiSession
 
 ROSA = "rosa.nguyen@apsc.example.gov.au"

@@ -1,4 +1,5 @@
 """The OpenAPI description covers every /api/v1 route of the gateway, with the services' own request schemas."""
+import importlib
 import json
 import re
 
@@ -63,6 +64,20 @@ def test_request_bodies_come_from_the_services_schemas(document):
     ref = register["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert {"email", "display_name", "password", "agency"} <= set(schemas[ref]["properties"])
     assert "201" in register["responses"] and "422" in register["responses"]
+
+
+def test_the_services_validate_with_the_very_schemas_the_description_is_built_from():
+    described = {schema for operation in openapi.OPERATIONS.values()
+                 for schema in (operation.body, operation.query) if schema is not None}
+    found = set()
+    for service in ("members", "ideas", "notify", "archive"):
+        public = vars(importlib.import_module(f"services.common.contract.api.{service}"))
+        own = importlib.import_module(f"services.{service}.schemas")
+        for name, schema in public.items():
+            if isinstance(schema, type) and schema in described:
+                assert getattr(own, name, None) is schema, f"services.{service}.schemas.{name}"
+                found.add(schema)
+    assert found == described, "every schema the description uses is in the contract"
 
 
 def test_query_schemas_become_query_parameters(document):

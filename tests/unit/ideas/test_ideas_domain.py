@@ -3,8 +3,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from services.common.rules import RuleBroken
 from services.ideas import domain
-from services.ideas.domain import Actor, RuleBroken
+from services.ideas.domain import Actor
 
 AUTHOR = Actor("author", "dta")
 MEMBER = Actor("member", "dta")
@@ -41,6 +42,14 @@ def test_moves_outside_the_lifecycle_are_conflicts(current, target):
     with pytest.raises(RuleBroken) as refused:
         domain.check_transition(idea(current), target, MODERATOR)
     assert refused.value.kind == "conflict"
+
+
+def test_the_moves_offered_are_the_ones_the_lifecycle_allows_this_actor():
+    assert domain.allowed_moves(idea("under_review"), MODERATOR) == ("open", "adopted", "declined", "archived")
+    assert domain.allowed_moves(idea("draft"), AUTHOR) == ("open",)
+    assert domain.allowed_moves(idea("open"), AUTHOR) == ()
+    assert domain.allowed_moves(idea("open"), OTHER_AGENCY_ADMIN) == ()
+    assert domain.allowed_moves(idea("archived"), MODERATOR) == ()
 
 
 def test_authors_edit_only_while_draft_or_open():
@@ -146,6 +155,17 @@ def test_comments_are_edited_by_their_author_within_fifteen_minutes():
         domain.check_comment_edit(comment, "member", NOW + timedelta(minutes=16))
     with pytest.raises(RuleBroken):
         domain.check_comment_edit(comment, "other", NOW)
+
+
+def test_a_comment_says_until_when_it_may_be_edited_and_a_removed_one_never():
+    assert domain.editable_until({"status": "visible", "created_at": NOW}) == NOW + timedelta(minutes=15)
+    assert domain.editable_until({"status": "removed", "created_at": NOW}) is None
+
+
+def test_a_comment_takes_replies_while_the_idea_is_open_to_comments_and_the_thread_is_not_at_its_deepest():
+    assert domain.may_reply(idea("open"), {"depth": 2, "status": "visible"})
+    assert not domain.may_reply(idea("open"), {"depth": 3, "status": "visible"})
+    assert not domain.may_reply(idea("archived"), {"depth": 1, "status": "visible"})
 
 
 def test_authors_and_moderators_remove_comments():

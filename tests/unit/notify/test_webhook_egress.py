@@ -5,6 +5,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from services.common.rules import RuleBroken
 from services.notify import domain
 from services.notify.webhook_delivery import post
 
@@ -26,7 +27,7 @@ PUBLIC_V4 = "93.184.216.34"
 ])
 def test_a_webhook_to_a_non_public_address_is_refused(address):
     assert domain.address_refusal(address) is not None
-    with pytest.raises(domain.RuleBroken):
+    with pytest.raises(RuleBroken):
         domain.webhook_addresses("https://hooks.example.org/in", lambda host: [address], allow_private=False)
 
 
@@ -37,13 +38,13 @@ def test_a_webhook_to_a_public_address_is_allowed(address):
 
 
 def test_a_host_with_one_private_address_among_public_ones_is_refused():
-    with pytest.raises(domain.RuleBroken):
+    with pytest.raises(RuleBroken):
         domain.webhook_addresses("https://hooks.example.org/in", lambda host: [PUBLIC_V4, "10.0.0.1"], False)
 
 
 def test_a_member_may_hold_only_the_set_number_of_webhooks():
     domain.check_webhook_count(9, 10)
-    with pytest.raises(domain.RuleBroken):
+    with pytest.raises(RuleBroken):
         domain.check_webhook_count(10, 10)
 
 

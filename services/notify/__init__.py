@@ -1,0 +1,1 @@
+"""The notify service: notifications, per-member preferences, email digests and signed webhooks."""
