@@ -162,8 +162,9 @@ class System:
         env = dict(self.env, **(extra_env or {}))
         ordered = [n for n in START_ORDER if n in names] + [n for n in names if n not in START_ORDER]
         if "members" in ordered and "members" not in self.services:
-            members = ServiceProcess("members", env, self.log_dir).start()
-            members.wait_ready()
+            members = ServiceProcess("members", env, self.log_dir)
+            members.env["MEMBERS_JWKS_URL"] = members.url + "/.well-known/jwks.json"  # members checks tokens too
+            members.start().wait_ready()
             self.services["members"] = members
         jwks = self.services["members"].url + "/.well-known/jwks.json" if "members" in self.services else ""
         started = []
