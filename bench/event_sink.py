@@ -25,4 +25,4 @@ class EventSinkService(service_base.ServiceBase):
 
     @consume_events(SOURCE, "member.registered")
     def on_member_registered(self, event: Event) -> None:
-        self.store.transaction(lambda tx: tx.add_effect(event))
+        self.store.transaction(lambda tx: tx.add_effect(event), handling=event)

@@ -380,24 +380,24 @@ def cmd_contract(args) -> int:
 # -- demonstration content, import, export -----------------------------------
 
 def cmd_seed_demo(args) -> int:
-    from services.demo import seed_demo
+    from tools.demo import seed_demo
 
     seed_demo(web_url=args.web_url or f"http://127.0.0.1:{_port('web')}", rpc_factory=_rpc, say=print)
     return 0
 
 
 def cmd_import(args) -> int:
-    from services.archive import cli_support
+    from tools import archive_files
 
-    store = cli_support.archive_store()
-    results = cli_support.import_files(store, args.files, say=print)
+    store = archive_files.archive_store()
+    results = archive_files.import_files(store, args.files, say=print)
     return 1 if any(result.outcome == "failed" for result in results) else 0
 
 
 def cmd_export(args) -> int:
-    from services.archive import cli_support
+    from tools import archive_files
 
-    cli_support.export_files(cli_support.archive_store(), args.out, say=print)
+    archive_files.export_files(archive_files.archive_store(), args.out, say=print)
     return 0
 
 

@@ -411,7 +411,7 @@ def start_mail_catcher(env: dict) -> subprocess.Popen:
         raise RuntimeError(f"port {MAIL_CATCHER_PORT} for the mail catcher is in use; set MAIL_CATCHER_PORT=... "
                            "or point SMTP_URL at your own SMTP server")
     log = open(LOGS / "mailcatcher.log", "ab")
-    catcher = subprocess.Popen([str(bootstrap.VENV / "bin" / "python"), "-m", "services.notify.mailcatcher",
+    catcher = subprocess.Popen([str(bootstrap.VENV / "bin" / "python"), "-m", "deploy.local.mailcatcher",
                                 "--port", str(MAIL_CATCHER_PORT)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     say(f"Mail catcher: smtp://127.0.0.1:{MAIL_CATCHER_PORT} (caught mail at {url_of('web', '/dev/mail')})")

@@ -239,7 +239,7 @@ class ArchiveService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     @consume_events("ideas", *actions.IDEA_EVENTS)
     def on_idea_event(self, event: Event) -> None:
         """The running copy of every idea, and its snapshot once it concludes."""
-        self.store.transaction(lambda tx: actions.take_idea_event(tx, event))
+        self.store.transaction(lambda tx: actions.take_idea_event(tx, event), handling=event)
 
     @consume_events("members", "member.deactivated")
     def on_member_deactivated(self, event: Event) -> None:
@@ -249,7 +249,7 @@ class ArchiveService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             if changed:  # readers with copies (the gateway's page cache) learn that what they hold is stale
                 tx.record("records.anonymised", subject=str(uuid.uuid4()), data={"records": changed, "version": 1})
 
-        self.store.transaction(forget)
+        self.store.transaction(forget, handling=event)
 
 
 def _proposal_view(proposal: dict) -> dict:

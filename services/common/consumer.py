@@ -18,13 +18,16 @@ consecutive failures.
 
 Two entrypoints share this:
 
-``consume_events``: another service's events. The handler's transaction
-carries the "(source, id) seen" mark, so a redelivered event is acked as a
-duplicate; events of one subject are handled one at a time, in arrival order.
+``consume_events``: another service's events. The handler writes its effect
+in its unit of work, ``store.transaction(fn, handling=event)``, which records
+the event as handled in the same transaction, so a redelivered event is acked
+as a duplicate; events of one subject are handled one at a time, in arrival
+order.
 
     class IdeasService(ServiceBase):
         @consume_events("members", "member.deactivated")
-        def on_member_deactivated(self, event: Event): ...
+        def on_member_deactivated(self, event: Event):
+            self.store.transaction(lambda tx: tx.forget_member(event.data["member_id"]), handling=event)
 
 ``consume_work``: the service's own delayed work, JSON objects sent with
 ``send(payload)`` (now) or ``send(payload, after_step=n)`` (after the n-th
@@ -283,7 +286,7 @@ class ReliableConsumer(Entrypoint):
                 self._hand_back(message, self.label(item))
                 return
             # Only a repeat delivery is looked up before the handler runs; for anything else the
-            # handler's own transaction finds the dedupe mark, which saves a read per event.
+            # handler's unit of work finds the dedupe mark, which saves a read per event.
             repeat = attempt > 0 or bool((getattr(message, "delivery_info", None) or {}).get("redelivered"))
             if repeat and self.already_handled(item):
                 self._release(key)
@@ -426,8 +429,6 @@ class ReliableConsumer(Entrypoint):
 
 class EventConsumer(ReliableConsumer):
     """Entrypoint: consume registered events of ``event_names`` from ``source_service``'s exchange."""
-
-    handles_events = True  # tells Storage to write the dedupe mark in the handler's transaction
 
     def __init__(self, source_service: str, *event_names: str, version: int = 1, **kwargs):
         if not event_names:

@@ -18,4 +18,5 @@ class KeepsSessionVersions:
     @consume_events("members", "member.sessions_revoked")
     def keep_session_versions(self, event: Event) -> None:
         data = event.data
-        self.store.transaction(lambda tx: tx.note_session_version(data["member_id"], data["session_version"]))
+        self.store.transaction(lambda tx: tx.note_session_version(data["member_id"], data["session_version"]),
+                               handling=event)

@@ -3,11 +3,12 @@
 A service declares a ``Store`` subclass (its collections, indexes and queries)
 and gets it through ``Storage(MyStore)``. Writes that change state go through
 ``store.transaction(fn)``: ``fn`` receives a store bound to one MongoDB
-transaction, records the events the change causes with ``tx.record(...)``
-into the outbox in that same transaction, and, when the worker is handling an
-event, the "(source, id) seen" mark is written there too. Either all of it
-commits or none of it does; a duplicate delivery finds the mark and raises
-``AlreadyHandled``, which the consumer treats as done. Marks are kept for
+transaction and records the events the change causes with ``tx.record(...)``
+into the outbox in that same transaction. An event handler's unit of work is
+``store.transaction(fn, handling=event)``: the "(source, id) handled" mark is
+written in that transaction too. Either all of it commits or none of it does;
+a duplicate delivery meets the mark's ``_id`` and raises ``AlreadyHandled``,
+which the consumer treats as done. Marks are kept for
 ``DEDUPE_RETENTION_DAYS`` (30 by default), then deleted by the kit's sweep.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.common import config as settings
-from services.common.events import build_envelope, utc_now
+from services.common.events import Event, build_envelope, utc_now
 from services.common.metrics import ServiceMetrics
 from services.common.mongo import MongoConnection, ensure_indexes, is_unreachable, raise_if_unreachable
 from services.common.outbox import OUTBOX_INDEXES, OutboxRelay, outbox_row
@@ -83,13 +84,12 @@ class Store:
 
     indexes: ClassVar[dict[str, list[IndexModel]]] = {}
 
-    def __init__(self, db, *, source: str = "", service: str = "", session=None, handling=None,
+    def __init__(self, db, *, source: str = "", service: str = "", session=None,
                  relay: OutboxRelay | None = None, turns: Semaphore | None = None):
         self.db = db
         self.source = source
         self.service = service
         self.session = session
-        self._handling = handling
         self._relay = relay
         self._turns = turns or nullcontext()
         self._recorded: list[dict] = []
@@ -100,11 +100,18 @@ class Store:
 
     # -- transactions -------------------------------------------------------
 
-    def transaction(self, fn: Callable[["Store"], T]) -> T:
+    def transaction(self, fn: Callable[["Store"], T], *, handling: Event | None = None) -> T:
         """Run ``fn(tx)`` in one MongoDB transaction, retried on transient conflicts.
 
-        Raises ``AlreadyHandled`` when the event being handled was already
-        handled, and ``Unavailable`` when storage cannot be reached.
+        With ``handling=event`` this is an event handler's unit of work: the
+        transaction also records ``event`` as handled, so its effect and that
+        mark commit together, exactly once. If the event was handled before,
+        nothing is written and ``AlreadyHandled`` is raised. Pass it to the
+        one transaction that completes the handling; a transaction before it
+        runs again when the event is redelivered, so it must be idempotent by
+        itself.
+
+        Raises ``Unavailable`` when storage cannot be reached.
 
         Any write error (a duplicate key included) aborts a MongoDB
         transaction, so ``fn`` must not catch one and carry on: read first, or
@@ -113,10 +120,9 @@ class Store:
         recorded = []
 
         def body(session) -> T:
-            tx = type(self)(self.db, source=self.source, service=self.service, session=session,
-                            handling=self._handling, relay=self._relay)
-            if self._handling is not None:
-                tx.mark_handled(self._handling)
+            tx = type(self)(self.db, source=self.source, service=self.service, session=session, relay=self._relay)
+            if handling is not None:
+                tx._mark_handled(handling)
             result = fn(tx)
             recorded.append(tx._recorded)
             return result
@@ -125,8 +131,6 @@ class Store:
             with self._turns:
                 result = self._run_transaction(body)
         except PyMongoError as exc:
-            if isinstance(exc, DuplicateKeyError) and "processed_events" in str(exc):
-                raise AlreadyHandled(self._handling.dedupe_key) from None
             raise_if_unreachable(exc)
             raise
         if recorded and recorded[-1] and self._relay:
@@ -195,9 +199,13 @@ class Store:
             return None
         return target.find_one({"_id": query["_id"]}, projection, session=self.session)
 
-    def mark_handled(self, event) -> None:
-        self.db.processed_events.insert_one(
-            {"_id": event.dedupe_key, "type": event.name, "at": utc_now()}, session=self.session)
+    def _mark_handled(self, event: Event) -> None:
+        """Written before the handler's own writes, so a duplicate delivery stops before doing any work."""
+        try:
+            self.db.processed_events.insert_one(
+                {"_id": event.dedupe_key, "type": event.name, "at": utc_now()}, session=self.session)
+        except DuplicateKeyError:
+            raise AlreadyHandled(event.dedupe_key) from None
 
     def record(self, name: str, *, subject: str, data: dict, version: int = 1) -> dict:
         """Add an event to the outbox inside the current transaction; the relay publishes it after commit."""
@@ -314,10 +322,9 @@ class Storage(DependencyProvider):
             self.metrics.gauge(name, doc, labels, read)
 
     def get_dependency(self, worker_ctx) -> Store:
-        handling = worker_ctx.args[0] if getattr(worker_ctx.entrypoint, "handles_events", False) else None
         return self.store_class(
             self.mongo.db, source=self.mongo.source, service=self.container.service_name,
-            handling=handling, relay=self.relay, turns=self.turns,
+            relay=self.relay, turns=self.turns,
         )
 
 

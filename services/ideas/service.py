@@ -530,7 +530,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         data = event.data
         if event.name == "member.registered":
             self.store.transaction(lambda tx: tx.remember_member(
-                data["member_id"], data["display_name"], data["agency"], data["version"]))
+                data["member_id"], data["display_name"], data["agency"], data["version"]), handling=event)
             return
 
         def anonymise(tx: IdeaStore) -> None:
@@ -543,14 +543,16 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 changed = tx.change_idea(idea_id)
                 record_unless_draft(tx, changed, "idea.updated", idea_event_data(changed))
 
-        self.store.transaction(anonymise)
+        self.store.transaction(anonymise, handling=event)
 
     @consume_events("members", "member.joined_network", "member.left_network")
     def keep_memberships(self, event: Event) -> None:
         """Which networks each member belongs to, so an idea names only a network its author is in."""
         data = event.data
-        self.store.transaction(lambda tx: tx.note_membership(
-            data["member_id"], data["network_slug"], event.name == "member.joined_network", data["version"]))
+        joined = event.name == "member.joined_network"
+        self.store.transaction(
+            lambda tx: tx.note_membership(data["member_id"], data["network_slug"], joined, data["version"]),
+            handling=event)
 
 
 def _with_version(comment: dict, idea_version: int | None) -> dict:

@@ -121,7 +121,8 @@ class NotifyService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         self._handle(event)
 
     def _handle(self, event: Event) -> None:
-        created = self.store.transaction(lambda tx: fanout.handle(tx, event, self.settings.fanout, utc_now()))
+        created = self.store.transaction(lambda tx: fanout.handle(tx, event, self.settings.fanout, utc_now()),
+                                         handling=event)
         for delivery_id in created:
             try:
                 self.webhooks.queues.send_now(delivery_id, 1)

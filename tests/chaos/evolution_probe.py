@@ -48,4 +48,4 @@ class EvolvedProbeService(service_base.ServiceBase):
 
     @consume_events("members", "member.registered", version=2)
     def on_member_registered_v2(self, event: Event) -> None:
-        self.store.transaction(lambda tx: tx.add_effect(event))
+        self.store.transaction(lambda tx: tx.add_effect(event), handling=event)

@@ -1,8 +1,8 @@
 """The archive's demonstration content: a resource of every kind with its licence, loaded once however often it runs."""
-from services.archive import demo
 from services.common.contract.archive import RESOURCE_KINDS
-from services.demo import DEMO_PASSWORD, DemoClient
 from tests.support.accounts import register_confirmed
+from tools.demo import DEMO_PASSWORD, DemoClient
+from tools.demo import archive as demo
 
 
 def test_seeding_twice_gives_every_kind_once_a_waiting_proposal_and_one_imported_idea(platform):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.archive import cli_support
 from services.archive.store import ArchiveStore
 from tests.integration.archive_support import PAGES, ArchiveClient
+from tools import archive_files
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "open-data.md"
 
@@ -76,13 +76,13 @@ def test_an_unknown_export_is_not_found(archive):
 def test_the_cli_exports_the_same_files_and_imports_with_a_result_per_file(archive, platform, tmp_path):
     store = ArchiveStore(platform.db("archive"), source="urn:engage:test:archive", service="archive")
     said = []
-    paths = cli_support.export_files(store, tmp_path, say=said.append)
+    paths = archive_files.export_files(store, tmp_path, say=said.append)
     assert sorted(p.name for p in paths) == sorted(f"{d}.{f}" for d in ("resources", "ideas", "comments")
                                                    for f in ("json", "csv"))
     api_csv = archive.call("GET", "/api/v1/archive/export/resources.csv").content.decode("utf-8")
     assert (tmp_path / "resources.csv").read_bytes().decode("utf-8") == api_csv
 
-    results = cli_support.import_files(store, [PAGES / "library_of_plain_letters.txt",
+    results = archive_files.import_files(store, [PAGES / "library_of_plain_letters.txt",
                                                PAGES / "library_of_plain_letters_truncated.txt",
                                                tmp_path / "missing.txt"], say=said.append)
     assert [r.outcome for r in results] == ["existing", "failed", "failed"]

@@ -149,6 +149,26 @@ def test_the_same_event_delivered_twice_has_one_effect(platform):
     print(f"deliveries 2, effects {effects.count_documents({})}, duplicates dropped {_consumed(platform, 'deduplicated')}")
 
 
+def test_a_handler_writing_in_two_transactions_keeps_both_writes_and_a_redelivery_has_one_effect(platform):
+    """Only the handling transaction carries the event's mark, so the write before it is not taken for a duplicate."""
+    platform.start("probe")
+    db = platform.db("probe")
+    db.switches.insert_one({"_id": "fail", "remaining": 1})  # the first try fails between its two transactions
+    member_id = str(uuid.uuid4())
+    envelope = build_envelope("member.joined_network", {
+        "member_id": member_id, "network_id": "n-1", "network_slug": "engagement-practitioners", "agency": "dta",
+        "version": 2}, subject=member_id, source=SOURCE)
+    publish(platform.amqp_uri, "members.events", "member.joined_network", encode(envelope))
+    wait_for(lambda: db.effects.count_documents({"event_id": envelope["id"]}) == 1, message="the second write")
+    publish(platform.amqp_uri, "members.events", "member.joined_network", encode(envelope))
+    wait_for(lambda: _consumed(platform, "deduplicated") >= 1, message="the duplicate to be recognised")
+    assert _consumed(platform, "retried") == 1
+    assert db.arrivals.count_documents({"_id": envelope["id"]}) == 1
+    assert db.effects.count_documents({"event_id": envelope["id"]}) == 1
+    assert db.processed_events.count_documents({"_id": f"{SOURCE}|{envelope['id']}"}) == 1
+    assert db.dead_letters.count_documents({}) == 0
+
+
 def test_a_failing_handler_is_retried_then_dead_lettered_and_replayed_once_fixed(platform, monkeypatch, capsys):
     platform.start("probe")
     db = platform.db("probe")

@@ -1,9 +1,9 @@
 """The ideas demonstration content: created through the API, and a second run adds nothing."""
 import requests
 
-from services import demo
-from services.ideas import demo as ideas_demo
 from tests.support.accounts import register_confirmed
+from tools import demo
+from tools.demo import ideas as ideas_demo
 
 
 def test_seeding_twice_creates_the_demo_ideas_once_with_ratings_and_threads(platform):

@@ -17,9 +17,9 @@ from tests.support.platform import free_port, wait_for
 
 @pytest.fixture
 def mail_port(platform):
-    """The mail catcher (python -m services.notify.mailcatcher) storing into this test's notify database."""
+    """The mail catcher (python -m deploy.local.mailcatcher) storing into this test's notify database."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "services.notify.mailcatcher", "--port", str(port),
+    process = subprocess.Popen([sys.executable, "-m", "deploy.local.mailcatcher", "--port", str(port),
                                 "--mongo-uri", platform.mongo_uri, "--database", platform.database_name("notify")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20

@@ -22,9 +22,9 @@ SHORT_BACK_OFF = "0.3,0.6,1.2"  # 4 tries in about 2 seconds instead of 8 over a
 
 
 class Receiver:
-    """An HTTP endpoint answering with scripted status codes (then 200), keeping every request."""
+    """An HTTP endpoint answering scripted status codes (then 200) after ``pause`` seconds, keeping every request."""
 
-    def __init__(self, answers=()):
+    def __init__(self, answers=(), pause=0.0):
         self.answers = list(answers)
         self.requests: list[dict] = []
         receiver = self
@@ -34,6 +34,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append({"headers": dict(self.headers), "body": body, "at": time.time()})
                 status = receiver.answers.pop(0) if receiver.answers else 200
+                time.sleep(pause)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -91,8 +92,8 @@ class Trickler:
 def receiver():
     made = []
 
-    def make(answers=()):
-        made.append(Receiver(answers))
+    def make(answers=(), pause=0.0):
+        made.append(Receiver(answers, pause))
         return made[-1]
 
     yield make
@@ -168,7 +169,7 @@ def test_a_delivery_is_signed_so_the_verifier_accepts_it_and_refuses_any_change(
 
 def test_a_receiver_answering_500_twice_then_200_is_delivered_on_try_three_all_logged(world, platform, receiver,
                                                                                       infrastructure):
-    hook = receiver([500, 500])
+    hook = receiver([500, 500], pause=0.05)
     webhook = subscribe(platform, world, hook.url)
     world.submit_idea("idea-1", "Rosa")
     comment = world.comment("idea-1", "Tariq", idea_author="Rosa")
@@ -178,7 +179,8 @@ def test_a_receiver_answering_500_twice_then_200_is_delivered_on_try_three_all_l
     assert delivered["event_id"] == comment["id"] and delivered["tries"] == 3
     assert [t["response_code"] for t in delivered["log"]] == [500, 500, 200]
     assert [t["outcome"] for t in delivered["log"]] == ["failed", "failed", "delivered"]
-    assert all(t["duration_ms"] >= 0 and t["at"] for t in delivered["log"])
+    # Each try is timed from the POST to the answer: at least the receiver's pause, within the 10 s deadline.
+    assert all(50 <= t["duration_ms"] < 10_000 and t["at"] for t in delivered["log"]), delivered["log"]
     assert len(hook.requests) == 3
     assert {r["headers"]["Engage-Delivery"] for r in hook.requests} == {delivered["id"]}  # one stable id
     gaps = [b["at"] - a["at"] for a, b in zip(hook.requests, hook.requests[1:])]

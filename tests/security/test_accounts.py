@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import requests
 
-from services import demo
 from tests.integration.ideas_support import PASSWORD
 from tests.support.accounts import confirm_address, invite_code, verification_link
+from tools import demo
 
 
 def _post(url: str, path: str, body: dict, token: str | None = None) -> requests.Response:

@@ -1,9 +1,9 @@
 """The project's boundaries hold: the import-linter contracts in pyproject.toml, checked as part of the suite.
 
-Services never import each other, the gateway imports only the kit, and domain
-rules import neither nameko, pymongo nor pika, however indirectly. A change that
-crosses one of these lines fails here with lint-imports' account of the import
-chain that crossed it.
+Services never import each other, the gateway imports only the kit, no service
+imports the operator's tools (``tools/``), and domain rules import neither
+nameko, pymongo nor pika, however indirectly. A change that crosses one of these
+lines fails here with lint-imports' account of the import chain that crossed it.
 """
 import subprocess
 import sys

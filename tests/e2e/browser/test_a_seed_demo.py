@@ -13,8 +13,8 @@ import time
 
 from services.common.contract.archive import RESOURCE_KINDS
 from services.common.contract.ideas import STATES
-from services.demo import DEMO_PASSWORD
 from tests.e2e.browser.conftest import ApiSession
+from tools.demo import DEMO_PASSWORD
 
 ROSA = "rosa.nguyen@apsc.example.gov.au"
 TARIQ = "tariq.haddad@dta.example.gov.au"

@@ -1,3 +1,4 @@
+import re
 from dataclasses import FrozenInstanceError
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -216,7 +217,7 @@ def test_windows_line_endings_tabs_and_bullets_do_not_change_the_result(name):
 def test_fingerprint_is_stable_across_layouts(name):
     idea = parse_legacy_page(page(name))
     fingerprint = idea.fingerprint()
-    assert len(fingerprint) == 64 and int(fingerprint, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint), fingerprint
     reflowed = page(name).replace("\n", "\r\n\r\n").replace("• ", "")
     assert parse_legacy_page(reflowed).fingerprint() == fingerprint
 

@@ -1,6 +1,6 @@
 """The local run's catch-all SMTP server: every email the platform sends lands here, none leaves the machine.
 
-    python -m services.notify.mailcatcher [--host 127.0.0.1] [--port 1025]
+    python -m deploy.local.mailcatcher [--host 127.0.0.1] [--port 1025]
 
 Caught mail is stored in the notify service's database (collection
 ``caught_mail``, the same ``MONGO_URI`` and ``NOTIFY_DATABASE`` the service

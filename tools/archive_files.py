@@ -4,9 +4,9 @@ They write to the archive's database directly, through the same actions the
 service runs; events they cause wait in the archive's outbox and are published
 by the running archive service's relay (it sweeps for rows it did not write).
 
-    from services.archive import cli_support
-    results = cli_support.import_files(cli_support.archive_store(), ["page.txt"], say=print)
-    paths = cli_support.export_files(cli_support.archive_store(), "exports/")
+    from tools import archive_files
+    results = archive_files.import_files(archive_files.archive_store(), ["page.txt"], say=print)
+    paths = archive_files.export_files(archive_files.archive_store(), "exports/")
 """
 from __future__ import annotations
 

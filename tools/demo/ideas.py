@@ -7,7 +7,7 @@ and a reported comment leave members with notifications waiting and the
 moderators with a hidden comment in their queue.
 
 ``seed(api)`` is called by ``engage seed-demo`` after the demo agencies and
-members exist. ``api`` is the demo's gateway client (``services.demo.DemoClient``):
+members exist. ``api`` is the demo's gateway client (``tools.demo.DemoClient``):
 ``api.call(method, path, as_member=email, json=...)`` returns a
 ``requests.Response``, logged in as that demo member. Everything goes through
 the public API. Running it again adds nothing: an idea whose title is already

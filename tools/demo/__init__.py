@@ -1,4 +1,4 @@
-"""Demonstration content: agencies, members, networks, then each service's own story.
+"""Demonstration content for ``engage seed-demo``: agencies, members, networks, then the ideas and archive stories.
 
 Everything goes through the public API (and the operator's RPC for agencies),
 exactly as a person or an operator would do it, so the demo also exercises the
@@ -6,11 +6,12 @@ event flow. Running it again changes nothing: each step checks first.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+
+from tools.demo import archive, ideas
 
 DEMO_PASSWORD = "engage-demo-2026"
 
@@ -102,11 +103,7 @@ def seed_demo(*, web_url: str, rpc_factory: Callable, say: Callable[[str], None]
             say(f"  network {name}")
         for email in JOINS.get(slug, []):
             client.call("POST", f"/api/v1/networks/{slug}/membership", as_member=email).raise_for_status()
-    for area in ("ideas", "archive", "notify"):
-        try:
-            module = importlib.import_module(f"services.{area}.demo")
-        except ImportError:
-            continue
+    for area, story in (("ideas", ideas), ("archive", archive)):  # archive links a lesson to an adopted demo idea
         say(f"  {area}…")
-        module.seed(client)
+        story.seed(client)
     say("Demonstration content is ready. Every demo member's password is " + DEMO_PASSWORD + ".")
