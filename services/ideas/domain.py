@@ -9,7 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from services.common.contract.ideas import STATES
 from services.common.rules import RuleBroken
@@ -195,6 +195,16 @@ def facets(state: str, agency: str, network: str | None, tags: Iterable[str], au
         return [f"draft:{author_id}"]
     single = [f"agency:{agency}"] + ([f"network:{network}"] if network else []) + [f"tag:{t}" for t in tags]
     return ["all", f"state:{state}"] + single + [f"state:{state}|{facet}" for facet in single]
+
+
+def active_networks(recent_ideas: Iterable[Mapping[str, Any]], limit: int) -> list[dict]:
+    """The networks with the most of ``recent_ideas``, most first (ties: the newest idea first)."""
+    counts: dict[str, int] = {}
+    for idea in recent_ideas:  # newest first, so insertion order breaks ties by recency
+        if idea.get("network"):
+            counts[idea["network"]] = counts.get(idea["network"], 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return [{"slug": slug, "ideas": count} for slug, count in ranked[:limit]]
 
 
 def facet_for(filters: dict, member_id: str | None) -> tuple[str, dict]:

@@ -28,6 +28,12 @@ def _actor(principal: Principal) -> domain.Actor:
     return domain.Actor(principal.member_id, principal.agency, tuple(principal.roles))
 
 
+def _small_limit(limit, most: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
+        raise ValidationFailed(f"limit must be a whole number from 1 to {most}.", {"limit": [f"must be from 1 to {most}"]})
+    return limit
+
+
 def idea_view(idea: dict) -> dict:
     """An idea as the API shows it (and as ``idea.*`` events carry it, with ``idea_id``)."""
     view = {"id": idea["id"], **{name: idea.get(name) for name in PUBLIC_FIELDS}}
@@ -234,6 +240,26 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         page = found[: data["limit"]]
         next_cursor = domain.encode_cursor(page[-1][domain.SORT_FIELDS[data["sort"]]]) if more else None
         return {"items": [idea_view(idea) for idea in page], "next_cursor": next_cursor}
+
+    @rpc(allow=ANYONE)
+    def highlights(self, limit: int = 5) -> dict:
+        """What the home page shows of ideas, the same for everyone: newest, top rated, recently adopted,
+        and the networks with the most of the newest hundred ideas."""
+        limit = _small_limit(limit, 20)
+        newest = self.store.list_ideas("all", {}, "newest", None, 100)
+        return {
+            "newest": [idea_view(idea) for idea in newest[:limit]],
+            "top": [idea_view(idea) for idea in self.store.list_ideas("all", {}, "top", None, limit)],
+            "adopted": [idea_view(idea) for idea in self.store.list_ideas("state:adopted", {}, "newest", None, limit)],
+            "networks": domain.active_networks(newest, limit),
+        }
+
+    @rpc(allow=MEMBER)
+    def my_ideas(self, limit: int = 5) -> dict:
+        """The caller's newest ideas, drafts included: their own activity on the home page."""
+        principal = self.caller.required("ideas:read")
+        limit = _small_limit(limit, 50)
+        return {"items": [idea_view(idea) for idea in self.store.ideas_by_author(principal.member_id, limit)]}
 
     @rpc(allow=ANYONE)
     def search_ideas(self, q: str, limit: int = 20) -> dict:

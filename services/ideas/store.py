@@ -122,6 +122,11 @@ class IdeaStore(Store):
         cursor = self.db.ideas.find(query, LIST_PROJECTION, session=self.session).sort(field, DESCENDING)
         return [plain(doc) for doc in cursor.limit(limit)]
 
+    def ideas_by_author(self, member_id: str, limit: int) -> list[dict]:
+        """The member's newest ideas, drafts included (the ``author_id`` index; few per member)."""
+        found = self.db.ideas.find({"author_id": member_id}, LIST_PROJECTION, session=self.session)
+        return [plain(doc) for doc in found.sort("created_at", DESCENDING).limit(limit)]
+
     def search_candidates(self, terms: list[str], limit: int = 300, scan: int = 3000) -> list[dict]:
         """Listed ideas holding every one of ``terms`` (at most ``limit``, from the first ``scan`` holding the lead term)."""
         # ``listed`` is checked here rather than in the filter: any condition

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import eventlet
-from kombu import Connection, Consumer, Queue
+from kombu import Connection, Consumer, Queue, binding
 from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.common.bus import peer_events_exchange
@@ -47,8 +47,10 @@ log = logging.getLogger(__name__)
 DEFAULT_SIZE = 5000
 # The exchanges pages depend on, and the routing keys worth hearing on each.
 # Archived ideas keep member names without an event of the archive's own, so
-# a deactivation (members' event) invalidates archive pages too.
-SUBSCRIPTIONS = {"ideas": "#", "archive": "#", "members": "member.deactivated"}
+# a deactivation (members' event) invalidates archive pages too; the networks
+# shown on the home page change with their creation and their members.
+SUBSCRIPTIONS = {"ideas": ("#",), "archive": ("#",),
+                 "members": ("member.deactivated", "network.created", "member.joined_network", "member.left_network")}
 
 
 @dataclass
@@ -199,13 +201,14 @@ class ReadCache(SharedExtension):
                 with Connection(self.amqp_uri, heartbeat=20, connect_timeout=5) as connection:
                     channel = connection.channel()
                     queues = []
-                    for service, routing_key in SUBSCRIPTIONS.items():
+                    for service, routing_keys in SUBSCRIPTIONS.items():
                         # Passive: each service owns its exchange (the gateway may not configure it);
                         # until it exists there is nothing to hear.
                         exchange = peer_events_exchange(service, declare=False)
                         exchange(channel).declare()
-                        queues.append(Queue(f"web.page-cache.{service}.{uuid.uuid4().hex[:12]}", exchange=exchange,
-                                            routing_key=routing_key, durable=False, exclusive=True, auto_delete=True))
+                        queues.append(Queue(f"web.page-cache.{service}.{uuid.uuid4().hex[:12]}",
+                                            bindings=[binding(exchange, routing_key=key) for key in routing_keys],
+                                            durable=False, exclusive=True, auto_delete=True))
                     consumer = Consumer(channel, queues=queues, no_ack=True, on_message=lambda message: self.on_event(
                         message.delivery_info["exchange"].removesuffix(".events"), message.body))
                     with consumer:

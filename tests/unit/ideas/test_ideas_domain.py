@@ -197,3 +197,12 @@ def test_mentions_are_bracketed_names_or_underscored_names():
 
 def test_tags_are_normalised():
     assert domain.normalise_tags(["Budget", "budget", " Open Data ", "!!"]) == ["budget", "open-data"]
+
+
+def test_active_networks_rank_by_recent_ideas_and_break_ties_by_the_newest():
+    newest_first = [{"network": "co-design"}, {"network": None}, {"network": "plain-language"},
+                    {"network": "plain-language"}, {"network": "co-design"}, {"network": "rural"}, {}]
+    assert domain.active_networks(newest_first, 2) == [{"slug": "co-design", "ideas": 2},
+                                                        {"slug": "plain-language", "ideas": 2}]
+    assert domain.active_networks(newest_first, 5)[-1] == {"slug": "rural", "ideas": 1}
+    assert domain.active_networks([{"network": None}], 3) == []
