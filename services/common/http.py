@@ -171,6 +171,13 @@ def whole_number_or_text(raw: str) -> int | str:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 100 else raw
 
 
+def count_argument(value: Any, most: int, name: str = "limit") -> int:
+    """An RPC's count argument (how many items, months…), refused with the reason unless a whole number 1–``most``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ValidationFailed(f"{name} must be a whole number from 1 to {most}.", {name: [f"must be from 1 to {most}"]})
+    return value
+
+
 def query_int(request: Request, name: str, default: int, *, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from services.common.contract.ideas import STATES
 from services.common.rules import RuleBroken
+from services.common.timeseries import count_by_month
 
 # Who may move an idea where. Moderators and agency administrators of the
 # idea's agency make every move; the author only publishes their draft.
@@ -205,6 +206,22 @@ def active_networks(recent_ideas: Iterable[Mapping[str, Any]], limit: int) -> li
             counts[idea["network"]] = counts.get(idea["network"], 0) + 1
     ranked = sorted(counts.items(), key=lambda item: -item[1])
     return [{"slug": slug, "ideas": count} for slug, count in ranked[:limit]]
+
+
+def activity_by_month(ideas: list[Mapping[str, Any]], comments: list[Mapping[str, Any]],
+                      ratings: list[Mapping[str, Any]], months: list[str]) -> dict:
+    """Ideas, comments and ratings per month, for the agency and for each of its networks."""
+    network_of = {idea["id"]: idea.get("network") for idea in ideas}
+
+    def series(network: str | None = None) -> dict:
+        def mine(row: Mapping[str, Any]) -> bool:
+            return network is None or network_of.get(row.get("idea_id", row.get("id"))) == network
+        return {"ideas": count_by_month((i["created_at"] for i in ideas if mine(i)), months),
+                "comments": count_by_month((c["created_at"] for c in comments if mine(c)), months),
+                "ratings": count_by_month((r.get("rated_at") for r in ratings if mine(r)), months)}
+
+    networks = sorted({n for n in network_of.values() if n})
+    return {"months": months, **series(), "networks": [{"slug": n, **series(n)} for n in networks]}
 
 
 def facet_for(filters: dict, member_id: str | None) -> tuple[str, dict]:

@@ -12,10 +12,11 @@ from services.common import search, service_base, sessions
 from services.common.consumer import consume_events
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed, refusal
 from services.common.events import Event, as_json_safe, isoformat, utc_now
-from services.common.http import load
+from services.common.http import count_argument, load
 from services.common.rpc import ANYONE, MEMBER, OPERATOR, role, rpc, service
 from services.common.rules import RuleBroken
 from services.common.storage import Storage
+from services.common.timeseries import last_months
 from services.common.tokens import Caller, Principal
 from services.ideas import domain, schemas
 from services.ideas.store import IdeaStore
@@ -26,12 +27,6 @@ PUBLIC_FIELDS = ("title", "description", "what_it_might_look_like", "why_it_matt
 
 def _actor(principal: Principal) -> domain.Actor:
     return domain.Actor(principal.member_id, principal.agency, tuple(principal.roles))
-
-
-def _small_limit(limit, most: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
-        raise ValidationFailed(f"limit must be a whole number from 1 to {most}.", {"limit": [f"must be from 1 to {most}"]})
-    return limit
 
 
 def idea_view(idea: dict) -> dict:
@@ -245,7 +240,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     def highlights(self, limit: int = 5) -> dict:
         """What the home page shows of ideas, the same for everyone: newest, top rated, recently adopted,
         and the networks with the most of the newest hundred ideas."""
-        limit = _small_limit(limit, 20)
+        limit = count_argument(limit, 20)
         newest = self.store.list_ideas("all", {}, "newest", None, 100)
         return {
             "newest": [idea_view(idea) for idea in newest[:limit]],
@@ -258,8 +253,17 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     def my_ideas(self, limit: int = 5) -> dict:
         """The caller's newest ideas, drafts included: their own activity on the home page."""
         principal = self.caller.required("ideas:read")
-        limit = _small_limit(limit, 50)
+        limit = count_argument(limit, 50)
         return {"items": [idea_view(idea) for idea in self.store.ideas_by_author(principal.member_id, limit)]}
+
+    @rpc(allow=role("agency_admin"))
+    def insights(self, agency: str, months: int = 12) -> dict:
+        """Ideas, comments and ratings per month over the last ``months``, for the agency and each network."""
+        principal = self.caller.required()
+        principal.require_role("agency_admin", str(agency))
+        ideas, comments, ratings = self.store.agency_activity(str(agency))
+        shown = last_months(utc_now(), count_argument(months, 36, "months"))
+        return domain.activity_by_month(ideas, comments, ratings, shown)
 
     @rpc(allow=ANYONE)
     def search_ideas(self, q: str, limit: int = 20) -> dict:

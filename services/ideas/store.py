@@ -127,6 +127,17 @@ class IdeaStore(Store):
         found = self.db.ideas.find({"author_id": member_id}, LIST_PROJECTION, session=self.session)
         return [plain(doc) for doc in found.sort("created_at", DESCENDING).limit(limit)]
 
+    def agency_activity(self, agency: str) -> tuple[list[dict], list[dict], list[dict]]:
+        """(ideas, comments, ratings) of the agency's listed ideas, with only the fields that date and place them."""
+        ideas = [plain(doc) for doc in self.db.ideas.find({"facets": f"agency:{agency}"},
+                                                           {"created_at": 1, "network": 1}, session=self.session)]
+        ids = [idea["id"] for idea in ideas]
+        comments = [plain(doc) for doc in self.db.comments.find({"idea_id": {"$in": ids}},
+                                                                 {"idea_id": 1, "created_at": 1}, session=self.session)]
+        ratings = [plain(doc) for doc in self.db.ratings.find({"idea_id": {"$in": ids}},
+                                                               {"idea_id": 1, "rated_at": 1}, session=self.session)]
+        return ideas, comments, ratings
+
     def search_candidates(self, terms: list[str], limit: int = 300, scan: int = 3000) -> list[dict]:
         """Listed ideas holding every one of ``terms`` (at most ``limit``, from the first ``scan`` holding the lead term)."""
         # ``listed`` is checked here rather than in the filter: any condition

@@ -15,12 +15,13 @@ from nameko.extensions import DependencyProvider
 from services.common.config import environment
 from services.common.errors import Forbidden, NotFound, Unauthorized, Unverified, refusal
 from services.common.events import as_json_safe, isoformat, utc_now
-from services.common.http import api, json_response, load
+from services.common.http import api, count_argument, json_response, load
 from services.common.ratelimit import RateLimits
 from services.common.rpc import ANYONE, MEMBER, OPERATOR, role, rpc, service
 from services.common.rules import RuleBroken
 from services.common import service_base
 from services.common.storage import Storage
+from services.common.timeseries import count_by_month, last_months
 from services.common.tokens import Caller, issue, jwks
 from services.members import domain, schemas
 from services.members.store import MemberStore
@@ -277,6 +278,15 @@ class MembersService(service_base.ServiceBase):
         principal = self.caller.required()
         principal.require_role("agency_admin", agency)
         return [member_view(m) for m in self.store.members_of_agency(agency)]
+
+    @rpc(allow=role("agency_admin"))
+    def insights(self, agency: str, months: int = 12) -> dict:
+        """New members per month over the last ``months`` (at most 36), and how many the agency has."""
+        principal = self.caller.required()
+        principal.require_role("agency_admin", str(agency))
+        shown = last_months(utc_now(), count_argument(months, 36, "months"))
+        joined = self.store.joined_at_in_agency(str(agency))
+        return {"months": shown, "members": count_by_month(joined, shown), "total": len(joined)}
 
     # -- password reset -----------------------------------------------------
 

@@ -17,6 +17,11 @@ ROLE_CHOICES = (("moderator", N_("Moderator")), ("agency_admin", N_("Agency admi
 SERVICES_WITH_CONSUMERS = ("members", "ideas", "notify", "archive")
 
 
+def insight(title: str, months: list[str], values: list[int]) -> dict:
+    """One measure over the months: the page draws its chart and shows its numbers in a table beside it."""
+    return {"title": title, "months": months, "counts": values, "total": sum(values)}
+
+
 def wants_roles(form) -> list[str]:
     """The roles ticked on a member's row; ``member`` is always kept by the members service."""
     chosen = form.getlist("roles") if hasattr(form, "getlist") else form.get("roles", [])
@@ -63,6 +68,22 @@ class AdminRoutes:
             return self.web.redirect(f"/admin/members?agency={agency}", flash=error.message)
         return self.web.redirect(f"/admin/members?agency={agency}#m-{member_id}",
                                  flash=f"The roles of {member['display_name']} are saved.")
+
+    @page("GET", "/admin/insights")
+    def admin_insights_page(self, request):
+        agency = self._admin_agency(request)
+        activity, members = self.admin_ideas.insights(agency, 12), self.admin_members.insights(agency, 12)
+        months = activity["months"]
+        names = {n["slug"]: n["name"] for n in self.admin_members.list_networks(agency)}
+        charts = [insight(N_("New members"), months, members["members"]),
+                  insight(N_("Ideas shared"), months, activity["ideas"]),
+                  insight(N_("Ratings given"), months, activity["ratings"]),
+                  insight(N_("Comments posted"), months, activity["comments"])]
+        networks = [{"name": names.get(n["slug"], n["slug"]), "slug": n["slug"],
+                     "charts": [insight(N_("Ideas"), months, n["ideas"]), insight(N_("Ratings"), months, n["ratings"]),
+                                insight(N_("Comments"), months, n["comments"])]} for n in activity["networks"]]
+        return self._render_admin("admin/insights.html", "insights", agency, charts=charts, networks=networks,
+                                  members_total=members["total"])
 
     @page("GET", "/admin/networks")
     def admin_networks_page(self, request):

@@ -34,6 +34,7 @@ from services.common.mongo import as_domain_error
 from services.common.rpc import ServiceRpcProxy
 from services.common.tokens import CONTEXT_KEY, TokenKeys, principal_from_claims
 from services.web import i18n
+from services.web.charts import bar_chart
 
 API_KEY_CONTEXT = "engage_api_key"
 SESSION_COOKIE = "engage_session"
@@ -206,6 +207,7 @@ class Gateway(DependencyProvider):
         self.env.install_gettext_translations(i18n.translations(), newstyle=True)
         self.env.filters["local_time"] = _local_time_for_reader
         self.env.globals["site_name"] = config.get("SITE_NAME") or "Engagement Network"
+        self.env.globals["bar_chart"] = bar_chart
         self.api_key_tokens: dict[str, tuple[str, float]] = {}
         self.limits = RateLimits(config.get("REDIS_URL") or None)
         self.write_rule = str(config.get("MEMBER_WRITE_LIMIT") or DEFAULT_MEMBER_WRITE_LIMIT)
