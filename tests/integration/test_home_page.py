@@ -68,14 +68,20 @@ def test_a_service_that_does_not_answer_empties_only_its_own_section(platform):
     assert "This cannot be shown right now" in section(page, "New in the archive")
     assert "This cannot be shown right now" not in section(page, "Newest ideas")
 
+    platform.stop_service("ideas")  # what the page cache holds still shows; a member's own ideas cannot
+    page = home(world, rosa)
+    assert "Street-level listening posts" in section(page, "Newest ideas")
+    assert "This cannot be shown right now" in section(page, "Your activity")
+
 
 def test_bad_limits_are_refused_with_the_reason(platform):
     world = start_world(platform)
-    with platform.rpc() as rpc:
-        for bad in (0, 21, "5", True, None):
-            try:
-                rpc.ideas.highlights(bad)
-            except Exception as error:  # the kit's ValidationFailed, as the caller receives it
-                assert "limit must be a whole number from 1 to 20" in str(error), (bad, error)
-            else:
-                raise AssertionError(f"highlights({bad!r}) was accepted")
+    with platform.rpc(world.member("Rosa Nguyen")) as rpc:
+        for call, most in ((rpc.ideas.highlights, 20), (rpc.ideas.my_ideas, 50)):
+            for bad in (0, most + 1, "5", True, None):
+                try:
+                    call(bad)
+                except Exception as error:  # the kit's ValidationFailed, as the caller receives it
+                    assert f"limit must be a whole number from 1 to {most}" in str(error), (bad, error)
+                else:
+                    raise AssertionError(f"{call} accepted {bad!r}")
