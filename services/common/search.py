@@ -22,6 +22,11 @@ A service that makes a collection searchable:
        ranked = search.rank(docs, terms, time_field="published_at")
        # and search.snippet(doc_text, terms) for what is shown
 
+The site's one search asks every service that holds searchable content for
+its part (:func:`answer_part`: ranked hits with snippets, facet counts and,
+when nothing is found, :func:`did_you_mean`) and ranks the parts together
+with :func:`merge`.
+
 All of this is pure: no database, broker or framework is touched here.
 """
 
@@ -30,7 +35,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -384,3 +389,242 @@ def snippet(text: str | None, terms: Iterable[str], *, width: int = 160) -> Mark
     if end < len(clean):
         out.append(Markup("…"))
     return Markup("").join(out).strip()
+
+
+_SNIPPET_SHAPE = re.compile(r"(?:[^<>&]|&(?:amp|lt|gt|#39|#34|quot);|</?mark>)*")
+
+
+def snippet_markup(value: str | None) -> Markup:
+    """A snippet made by :func:`snippet` that travelled as a plain ``str``, as markup again.
+
+    Only escaped text and ``<mark>`` tags pass as markup; anything else is
+    escaped whole, so a page can show a snippet from another process without
+    trusting it.
+    """
+    text = value or ""
+    if isinstance(text, Markup) or _SNIPPET_SHAPE.fullmatch(text):
+        return Markup(text)
+    return escape(text)
+
+
+# -- one search over several sources ------------------------------------------
+#
+# Each service that holds searchable content answers its part of a search with
+# :func:`answer_part`; :func:`merge` makes one answer of the parts. A hit is a
+# dict with a ``score``, an ``at`` time, a value (or None) for every facet, a
+# ``title`` and the ``text`` its snippet is cut from.
+
+
+def passes(hit: Mapping[str, Any], filters: Mapping[str, str | None]) -> bool:
+    """Whether ``hit`` holds the value of every filter given (a filter of None asks for nothing)."""
+    return all(value is None or hit.get(name) == value for name, value in filters.items())
+
+
+def facet_counts(hits: Iterable[Mapping[str, Any]], filters: Mapping[str, str | None]) -> dict[str, dict[str, int]]:
+    """For each facet named in ``filters``, how many ``hits`` hold each of its values.
+
+    A facet's values are counted over the hits that pass every *other*
+    filter, so once a value is chosen the others still say what choosing them
+    would give. Hits without a value for a facet are not counted under it.
+    """
+    counts: dict[str, dict[str, int]] = {name: {} for name in filters}
+    for hit in hits:
+        for name in filters:
+            value = hit.get(name)
+            if value is not None and passes(hit, {other: wanted for other, wanted in filters.items() if other != name}):
+                counts[name][value] = counts[name].get(value, 0) + 1
+    return counts
+
+
+def best_first(hits: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Hits by ``score``, higher first; equal scores put the newer ``at`` first, then keep their order."""
+    def key(hit: Mapping[str, Any]) -> tuple[float, float]:
+        when = _timestamp(hit.get("at"))
+        return (-float(hit.get("score") or 0), -when if when is not None else float("inf"))
+
+    return sorted(hits, key=key)
+
+
+HitsFor = Callable[[list[str]], list[Mapping[str, Any]]]
+
+
+def presented(hit: Mapping[str, Any], terms: Iterable[str]) -> dict[str, Any]:
+    """A hit as it is answered: its ``snippet`` (see :func:`snippet`) in place of its ``text``."""
+    return {**{name: value for name, value in hit.items() if name != "text"},
+            "snippet": str(snippet(hit.get("text"), terms))}
+
+
+def answer_part(q: str, filters: Mapping[str, str | None], count: int, hits_for: HitsFor,
+                stems_near: Callable[[str], Iterable[str]]) -> dict[str, Any]:
+    """One source's part of a search for ``q``: ``{"items", "total", "facets", "suggestion"}``.
+
+    ``hits_for(terms)`` gives every hit the source holds for ``terms``, and
+    only hits anyone may see, so the part is the same for every reader.
+    ``items`` are the best ``count`` hits passing ``filters``, each with its
+    ``snippet`` in place of its ``text``; ``count`` is the end of the page
+    asked for, so the parts :func:`merge` ranks together hold every hit that
+    page may need. ``total`` counts the hits passing, ``facets`` are
+    :func:`facet_counts`, and ``suggestion`` is :func:`did_you_mean`'s when
+    none pass.
+    """
+    terms = query_terms(q)
+    ranked = best_first(hits_for(terms)) if terms else []
+    passing = [hit for hit in ranked if passes(hit, filters)]
+    return {"items": [presented(hit, terms) for hit in passing[:count]], "total": len(passing),
+            "facets": facet_counts(ranked, filters),
+            "suggestion": did_you_mean(q, stems_near, hits_for, filters) if terms and not passing else None}
+
+
+def merge(parts: Sequence[Mapping[str, Any]], *, start: int, limit: int) -> dict[str, Any]:
+    """One answer from several sources' parts of the same search, ranked together.
+
+    ``items`` are the hits from ``start`` to ``start + limit`` of every part
+    ranked by :func:`best_first` (ties keep the parts' order); ``total`` and
+    the facet counts are the parts' summed, each facet's values listed by
+    count, largest first. When nothing is found, ``did_you_mean`` is the
+    closest ``suggestion`` any part made (None otherwise).
+    """
+    ranked = best_first(item for part in parts for item in part["items"])
+    total = sum(int(part["total"]) for part in parts)
+    summed: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for name, values in part["facets"].items():
+            into = summed.setdefault(name, {})
+            for value, count in values.items():
+                into[value] = into.get(value, 0) + int(count)
+    facets = {name: [{"value": value, "count": count}
+                     for value, count in sorted(values.items(), key=lambda pair: (-pair[1], pair[0]))]
+              for name, values in summed.items()}
+    suggestions = [part["suggestion"] for part in parts if part.get("suggestion")]
+    closest = min(suggestions, key=lambda s: s["distance"]) if suggestions and not total else None
+    end = start + limit
+    return {"items": ranked[start:end], "next_cursor": str(end) if end < total else None, "total": total,
+            "facets": facets, "did_you_mean": closest["q"] if closest else None}
+
+
+# -- did you mean --------------------------------------------------------------
+
+#: Suggestions are looked for among the stems that share this many first letters
+#: with the stem typed: few typing slips touch the first two letters, and the
+#: index reads only that range.
+NEAR_PREFIX = 2
+#: At most this many words of a query are corrected, each after at most this
+#: many nearby stems were tried.
+MAX_CORRECTED_WORDS = 3
+MAX_TRIES_PER_WORD = 3
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of two neighbours that turn ``a`` into ``b``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def allowed_edits(word: str) -> int:
+    """How far a suggestion may be from a typed word: one slip in a short word, two in a longer one."""
+    return 1 if len(word) <= 4 else 2
+
+
+def near_filter(stem: str) -> dict[str, Any]:
+    """The storage filter for documents holding a stem that starts as ``stem`` does (a range on the index)."""
+    prefix = _checked([stem])[0][:NEAR_PREFIX]
+    return {TERMS_FIELD: {"$gte": prefix, "$lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)}}
+
+
+def _closeness(word: str, stem: str, candidate: str) -> int:
+    """How near a known stem is to a typed word: the better of stem against stem and word start against stem.
+
+    The second reading matters when a slip changes what the stemmer strips
+    ("consultaton" keeps its ending, "consultation" becomes "consult").
+    """
+    starts = [edit_distance(word[:length], candidate)
+              for length in range(len(candidate) - 1, len(candidate) + 2) if 0 < length <= len(word)]
+    return min([edit_distance(stem, candidate), *starts])
+
+
+def _typed_words(q: str) -> list[tuple[str, str]]:
+    """``(word, stem)`` for each indexable word of a query, first occurrence of each stem only."""
+    words = [word for match in _tokens(q) for word in _words_of(match.group())]
+    pairs: dict[str, str] = {}
+    for word, stem in zip(words, _stem_all(words)):
+        pairs.setdefault(stem, word)
+    return [(word, stem) for stem, word in pairs.items()][:MAX_QUERY_TERMS]
+
+
+def _spelling(text: str, stem: str, typed: str) -> str | None:
+    """The word of ``text`` with stem ``stem`` that is closest to ``typed`` (lower-cased), or None."""
+    words = [word for match in _tokens(text) for word in _words_of(match.group())]
+    spelt = [word for word, found in zip(words, _stem_all(words)) if found == stem]
+    return min(spelt, key=lambda word: (edit_distance(typed, word), word)) if spelt else None
+
+
+def _rewritten(q: str, spellings: Mapping[str, str]) -> str:
+    """``q`` with each word whose stem is in ``spellings`` written as given there, everything else as typed."""
+    def replace(match: re.Match[str]) -> str:
+        stems = _stem_all(_words_of(match.group()))
+        return next((spellings[stem] for stem in stems if stem in spellings), match.group())
+
+    return " ".join(_WORD.sub(replace, unicodedata.normalize("NFC", q)).split())
+
+
+def _correction(word: str, stem: str, known: set[str], text_holding: Callable[[str], str]) -> tuple[str, int] | None:
+    """``(spelling, edits)`` for a typed word whose stem no document holds, or None when nothing is near enough.
+
+    The nearest known stems are tried (at most :data:`MAX_TRIES_PER_WORD`),
+    each spelt as a document holding it spells it; the spelling fewest edits
+    away wins, the longer on a tie ("servce": "service" before "serve").
+    """
+    limit = allowed_edits(word)
+    nearby = {candidate: _closeness(word, stem, candidate) for candidate in known
+              if candidate.startswith(stem[:NEAR_PREFIX]) and NEAR_PREFIX < len(candidate) <= len(word) + limit}
+    tries = sorted((c for c, d in nearby.items() if d <= limit), key=lambda c: (nearby[c], -len(c), c))
+    spellings = {spelt for candidate in tries[:MAX_TRIES_PER_WORD]
+                 if (spelt := _spelling(text_holding(candidate), candidate, word))}
+    scored = sorted((edit_distance(word, spelt), -len(spelt), spelt) for spelt in spellings)
+    if not scored or scored[0][0] > limit:
+        return None
+    return scored[0][2], scored[0][0]
+
+
+def did_you_mean(q: str, stems_near: Callable[[str], Iterable[str]], hits_for: HitsFor,
+                 filters: Mapping[str, str | None]) -> dict[str, Any] | None:
+    """A nearby query for one that found nothing: ``{"q": …, "distance": …}``, or None.
+
+    Each word of ``q`` whose stem is not among ``stems_near(stem)`` (the known
+    stems a store reads with :func:`near_filter`) is replaced by the spelling
+    of a known stem close to it, as a hit holding that stem spells it, within
+    :func:`allowed_edits` of the word typed. The corrected query is offered
+    only when ``hits_for`` finds it a hit passing ``filters``, so a suggestion
+    never leads to nothing, nor to what only some may see (stores know the
+    stems of drafts too). ``distance`` counts the edits made, for choosing
+    between suggestions.
+    """
+    def text_holding(stem: str) -> str:
+        """The words of a hit holding ``stem``, to spell it as the hits do."""
+        return " ".join(part for hit in hits_for([stem])[:1]
+                        for part in (hit.get("title") or "", *(hit.get("tags") or []), hit.get("text") or ""))
+
+    spellings: dict[str, str] = {}
+    distance = 0
+    for word, stem in _typed_words(q):
+        known = set(stems_near(stem))
+        if stem in known:
+            continue
+        correction = _correction(word, stem, known, text_holding) if len(spellings) < MAX_CORRECTED_WORDS else None
+        if correction is None:
+            return None
+        spellings[stem], edits = correction
+        distance += edits
+    if not spellings:
+        return None
+    suggested = _rewritten(q, spellings)
+    found = any(passes(hit, filters) for hit in hits_for(query_terms(suggested)))
+    return {"q": suggested, "distance": distance} if found else None
