@@ -10,6 +10,7 @@ import uuid
 
 from services.common import search, service_base, sessions
 from services.common.consumer import consume_events
+from services.common.contract.api.search import FACETS
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed, refusal
 from services.common.events import Event, as_json_safe, isoformat, utc_now
 from services.common.http import count_argument, load
@@ -266,6 +267,31 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         return domain.activity_by_month(ideas, comments, ratings, shown)
 
     @rpc(allow=ANYONE)
+    def site_search(self, query: dict) -> dict:
+        """This service's part of the site's one search (``services.common.search.answer_part``).
+
+        Ideas in every public state holding every word of ``q`` in their own
+        text or in one visible comment; drafts are never found, so the answer
+        is the same for everyone.
+        """
+        data = load(schemas.SiteSearchQuery(), query)
+        return search.answer_part(data["q"], {name: data[name] for name in FACETS}, data["cursor"] + data["limit"],
+                                  self._search_hits, self.store.stems_near)
+
+    def _search_hits(self, terms: list[str]) -> list[dict]:
+        """Every listed idea found by ``terms``: by its own text, else by its best-matching visible comment."""
+        hits = {doc["id"]: _search_hit(doc, terms) for doc in self.store.search_candidates(terms)}
+        best_comment: dict[str, dict] = {}
+        for comment in self.store.comment_search_candidates(terms):
+            idea_id = comment["idea_id"]
+            held = best_comment.get(idea_id)
+            if idea_id not in hits and (held is None or search.score(comment, terms) > search.score(held, terms)):
+                best_comment[idea_id] = comment
+        for doc in self.store.listed_ideas(sorted(best_comment)):
+            hits[doc["id"]] = _search_hit(doc, terms, found_in=best_comment[doc["id"]])
+        return list(hits.values())
+
+    @rpc(allow=ANYONE)
     def search_ideas(self, q: str, limit: int = 20) -> dict:
         """Listed ideas holding every word of ``q`` (stemmed), best first, with a highlighted snippet."""
         terms = search.query_terms(q if isinstance(q, str) else "")
@@ -286,7 +312,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             for doc in self.store.ideas_with_term(term):
                 candidates[doc["id"]] = doc
         ranked = search.rank(candidates.values(), terms, time_field="created_at")[: max(1, min(int(limit), 10))]
-        return [_search_item(doc, terms) for doc in ranked]
+        return [search.presented(_search_hit(doc, terms), terms) for doc in ranked]
 
     # -- ratings ------------------------------------------------------------
 
@@ -588,6 +614,20 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 def _with_version(comment: dict, idea_version: int | None) -> dict:
     """A comment as answered to a write, with the idea's version after it (None when nothing changed)."""
     return {**comment_view(comment), "idea_version": idea_version}
+
+
+def _search_hit(idea: dict, terms: list[str], found_in: dict | None = None) -> dict:
+    """A listed idea as search finds it, by its own text or by ``found_in``, one of its comments."""
+    text = found_in["body"] if found_in else " ".join(
+        [idea["description"], idea.get("what_it_might_look_like", ""), idea.get("why_it_matters", ""),
+         *idea.get("prompts", [])])
+    return {"id": idea["id"], "kind": "idea", "title": idea["title"], "text": text,
+            "found_in": "comment" if found_in else "text", "url": f"/ideas/{idea['id']}",
+            "score": search.score(found_in or idea, terms), "at": isoformat(idea["created_at"]),
+            "state": idea["state"], "agency": idea["agency"], "network": idea.get("network"), "resource_kind": None,
+            "tags": idea.get("tags", []), "author_name": idea.get("author_name", ""),
+            "comment_count": idea.get("comment_count", 0), "rating": domain.rating_summary(idea.get("rating")),
+            "created_at": isoformat(idea["created_at"])}
 
 
 def _search_item(doc: dict, terms: list[str]) -> dict:

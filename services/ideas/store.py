@@ -1,5 +1,8 @@
 """The ideas service's storage: ideas, ratings, comments, reports, follows, members' names, the moderation log.
 
+Ideas and comments carry their own search terms (``services.common.search``),
+so search finds an idea by its text or by what its discussion says.
+
 Every query here is served by an index declared in ``IdeaStore.indexes``; a
 list page is one range scan on ``(facets, sort_<order>)`` whatever the number
 of ideas.
@@ -17,10 +20,12 @@ from services.ideas import domain
 
 # Title hits outrank everything else; the idea's other text fields count as body.
 SEARCH_WEIGHTS = {"title": 10, "tags": 5, "summary": 3, "body": 1}
-SEARCH_PROJECTION = {"title": 1, "description": 1, "state": 1, "agency": 1, "tags": 1, "author_name": 1,
-                     "created_at": 1, "rating": 1, "comment_count": 1, "listed": 1, search.WEIGHTS_FIELD: 1,
-                     search.TERMS_FIELD: 1}
+SEARCH_PROJECTION = {"title": 1, "description": 1, "what_it_might_look_like": 1, "why_it_matters": 1, "prompts": 1,
+                     "state": 1, "agency": 1, "network": 1, "tags": 1, "author_name": 1, "created_at": 1, "rating": 1,
+                     "comment_count": 1, "listed": 1, search.WEIGHTS_FIELD: 1, search.TERMS_FIELD: 1}
+COMMENT_SEARCH_PROJECTION = {"idea_id": 1, "body": 1, "status": 1, search.WEIGHTS_FIELD: 1, search.TERMS_FIELD: 1}
 LIST_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0, "facets": 0}
+COMMENT_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0}
 SORT_INDEX = {sort: f"facets_{field}" for sort, field in domain.SORT_FIELDS.items()}
 
 
@@ -43,6 +48,11 @@ def derived_fields(idea: dict) -> dict:
     }
 
 
+def comment_terms(body: str) -> dict:
+    """What a comment stores for search: its body's terms, weighted as an idea's body is."""
+    return search.terms_for({"body": body}, SEARCH_WEIGHTS)
+
+
 def _stored(doc: dict, dotted: str):
     """The value at ``dotted`` (``rating.average``) in a stored document, or None."""
     for part in dotted.split("."):
@@ -60,6 +70,7 @@ class IdeaStore(Store):
         ],
         "comments": [
             IndexModel([("idea_id", ASCENDING), ("created_at", ASCENDING)]),
+            IndexModel(**search.INDEX),
             IndexModel([("author_id", ASCENDING)]),
             IndexModel([("status", ASCENDING), ("agency", ASCENDING), ("flagged_at", ASCENDING)]),
         ],
@@ -145,6 +156,23 @@ class IdeaStore(Store):
         found = self.db.ideas.find(search.mongo_filter(terms), SEARCH_PROJECTION, session=self.session).limit(scan)
         return [plain(doc) for doc in found if doc.get("listed") and search.matches(doc, terms)][:limit]
 
+    def comment_search_candidates(self, terms: list[str], limit: int = 300, scan: int = 3000) -> list[dict]:
+        """Visible comments holding every one of ``terms``, read as :meth:`search_candidates` reads ideas."""
+        found = self.db.comments.find(search.mongo_filter(terms), COMMENT_SEARCH_PROJECTION, session=self.session)
+        return [plain(doc) for doc in found.limit(scan)
+                if doc.get("status") == "visible" and search.matches(doc, terms)][:limit]
+
+    def listed_ideas(self, idea_ids: list[str]) -> list[dict]:
+        """The listed ones among ``idea_ids``, as search shows them."""
+        found = self.db.ideas.find({"_id": {"$in": idea_ids}}, SEARCH_PROJECTION, session=self.session)
+        return [plain(doc) for doc in found if doc.get("listed")]
+
+    def stems_near(self, stem: str) -> set[str]:
+        """The stems ideas and comments hold that start as ``stem`` does (drafts' too: see search.did_you_mean)."""
+        near = search.near_filter(stem)
+        return {term for collection in (self.db.ideas, self.db.comments)
+                for term in collection.distinct(search.TERMS_FIELD, near, session=self.session)}
+
     def ideas_with_term(self, term: str, limit: int = 50) -> list[dict]:
         found = self.db.ideas.find(search.mongo_filter([term]), SEARCH_PROJECTION, session=self.session).limit(limit * 4)
         return [plain(doc) for doc in found if doc.get("listed")][:limit]
@@ -167,7 +195,7 @@ class IdeaStore(Store):
     # -- comments -----------------------------------------------------------
 
     def add_comment(self, comment: dict) -> None:
-        self.db.comments.insert_one(comment, session=self.session)
+        self.db.comments.insert_one({**comment, **comment_terms(comment["body"])}, session=self.session)
 
     def comment(self, comment_id: str) -> dict:
         found = self.db.comments.find_one({"_id": str(comment_id)}, session=self.session)
@@ -176,6 +204,8 @@ class IdeaStore(Store):
         return plain(found)
 
     def change_comment(self, comment_id: str, changes: dict, inc: dict | None = None) -> dict:
+        if "body" in changes:
+            changes = {**changes, **comment_terms(changes["body"])}
         update: dict = {"$set": changes}
         if inc:
             update["$inc"] = inc
@@ -183,7 +213,8 @@ class IdeaStore(Store):
         return plain(found)
 
     def comments_of(self, idea_id: str, limit: int = 2000) -> list[dict]:
-        cursor = self.db.comments.find({"idea_id": idea_id}, session=self.session).sort("created_at", ASCENDING)
+        cursor = self.db.comments.find({"idea_id": idea_id}, COMMENT_PROJECTION, session=self.session).sort(
+            "created_at", ASCENDING)
         return [plain(doc) for doc in cursor.limit(limit)]
 
     def comments_by(self, ids: list[str]) -> dict[str, dict]:
