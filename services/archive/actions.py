@@ -263,25 +263,41 @@ MAX_CANDIDATES = 5_000
 FREQUENCY_CAP = 1_000
 
 
-def search_archive(store: ArchiveStore, query: dict) -> dict:
-    """Ranked hits across published resources and archived ideas: title hits first, newer first when equal.
+def matching_entries(store: ArchiveStore, terms: list[str]) -> list[dict]:
+    """The search entries holding every one of ``terms`` (from :func:`search.query_terms`), unranked.
 
-    Reads only the entries holding the query's rarest term, through the
-    multikey index, then keeps those holding every term and meeting the filters.
+    Reads only the entries holding the rarest term, through the multikey
+    index, and keeps those holding the others.
     """
+    frequencies = store.term_frequencies(terms, FREQUENCY_CAP) if len(terms) > 1 else None
+    lead = search.mongo_filter(terms, frequencies=frequencies)[search.TERMS_FIELD]  # the one indexed equality
+    return [entry for entry in store.entries_with_term(lead, MAX_CANDIDATES) if search.matches(entry, terms)]
+
+
+def search_archive(store: ArchiveStore, query: dict) -> dict:
+    """Ranked hits across published resources and archived ideas: title hits first, newer first when equal."""
     terms = search.query_terms(query.get("q"))
     if not terms:
         return {"items": [], "next_cursor": None, "total": 0, "terms": []}
-    frequencies = store.term_frequencies(terms, FREQUENCY_CAP) if len(terms) > 1 else None
-    lead = search.mongo_filter(terms, frequencies=frequencies)[search.TERMS_FIELD]  # the one indexed equality
     filters = {name: query.get(name) for name in ("kind", "tag", "licence", "agency")}
-    found = [entry for entry in store.entries_with_term(lead, MAX_CANDIDATES)
-             if search.matches(entry, terms) and domain.passes_filters(entry, **filters)]
+    found = [entry for entry in matching_entries(store, terms) if domain.passes_filters(entry, **filters)]
     ranked = search.rank(found, terms, time_field="at")
     start, limit = query.get("cursor", 0), query.get("limit", 20)
     more = start + limit < len(ranked)
     return {"items": [domain.search_result(entry, terms) for entry in ranked[start:start + limit]],
             "next_cursor": str(start + limit) if more else None, "total": len(ranked), "terms": terms}
+
+
+def site_search_hits(store: ArchiveStore, terms: list[str]) -> list[dict]:
+    """Published resources and ideas imported from older sites that ``terms`` find, for the site's one search.
+
+    Ideas concluded on this platform are left out: the ideas service finds
+    them too, with their live page, and a hit shows once.
+    """
+    found = matching_entries(store, terms)
+    concluded_here = store.platform_idea_ids([entry["target_id"] for entry in found if entry["kind"] == "idea"])
+    return [domain.site_hit(entry, terms) for entry in found
+            if not (entry["kind"] == "idea" and entry["target_id"] in concluded_here)]
 
 
 # -- open data --------------------------------------------------------------

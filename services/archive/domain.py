@@ -450,6 +450,23 @@ def search_result(entry: Mapping[str, Any], terms: list[str]) -> dict:
     }
 
 
+def site_hit(entry: Mapping[str, Any], terms: list[str]) -> dict:
+    """A search entry as the site's one search finds it (``services.common.contract.api.search``).
+
+    An archived idea's state is its outcome; the fields only live ideas have are None.
+    """
+    is_idea = entry["kind"] == "idea"
+    return {
+        "id": entry["target_id"], "kind": "idea" if is_idea else "resource", "title": entry["title"],
+        "text": entry.get("text") or "", "found_in": "text",
+        "url": f"/archive/{'ideas' if is_idea else 'resources'}/{entry['target_id']}",
+        "score": search.score(entry, terms), "at": shown_time(entry.get("at")),
+        "state": entry.get("outcome") if is_idea else None, "agency": entry.get("agency"), "network": None,
+        "resource_kind": None if is_idea else entry["kind"], "tags": list(entry.get("tags") or []),
+        "author_name": None, "comment_count": None, "rating": None, "created_at": None,
+    }
+
+
 # -- open data --------------------------------------------------------------
 
 #: The columns of each CSV export, in order (documented in docs/open-data.md).

@@ -11,8 +11,9 @@ import uuid
 from services.archive import actions, domain, schemas
 from services.archive.actions import Actor
 from services.archive.store import ArchiveStore
-from services.common import service_base, sessions
+from services.common import search, service_base, sessions
 from services.common.consumer import consume_events
+from services.common.contract.api.search import FACETS
 from services.common.errors import Forbidden, NotFound, ValidationFailed
 from services.common.events import Event, utc_now
 from services.common.http import load
@@ -33,6 +34,14 @@ class ArchiveService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     def search(self, query: dict) -> dict:
         """Ranked hits across resources and archived ideas (``q``, ``kind``, ``tag``, ``licence``, ``agency``)."""
         return actions.search_archive(self.store, load(schemas.SearchQuery(), query))
+
+    @rpc(allow=ANYONE)
+    def site_search(self, query: dict) -> dict:
+        """This service's part of the site's one search (``services.common.search.answer_part``): published
+        resources and ideas imported from older sites."""
+        data = load(schemas.SiteSearchQuery(), query)
+        return search.answer_part(data["q"], {name: data[name] for name in FACETS}, data["cursor"] + data["limit"],
+                                  lambda terms: actions.site_search_hits(self.store, terms), self.store.stems_near)
 
     @rpc(allow=ANYONE)
     def list_resources(self, query: dict | None = None) -> dict:

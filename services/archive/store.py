@@ -153,6 +153,11 @@ class ArchiveStore(Store):
         cursor = self.db.archived_ideas.find({}, session=self.session).sort([("archived_at", DESCENDING), ("_id", ASCENDING)])
         return list(cursor.skip(skip).limit(limit))
 
+    def platform_idea_ids(self, idea_ids: list[str]) -> set[str]:
+        """Those of ``idea_ids`` that were ideas on this platform (not imported from an older site)."""
+        found = self.db.archived_ideas.find({"_id": {"$in": idea_ids}}, {"origin": 1}, session=self.session)
+        return {row["_id"] for row in found if row.get("origin") == "platform"}
+
     def all_archived_ideas(self) -> Iterator[dict]:
         return self.db.archived_ideas.find({}, session=self.session).sort("_id", ASCENDING)
 
@@ -207,6 +212,10 @@ class ArchiveStore(Store):
         """How many entries hold each term, counted up to ``cap`` (enough to pick the rarest)."""
         return {term: self.db.search_entries.count_documents({search.TERMS_FIELD: _term(term)}, limit=cap,
                                                              session=self.session) for term in terms}
+
+    def stems_near(self, stem: str) -> set[str]:
+        """The stems of search entries that start as ``stem`` does, read as a range of the index."""
+        return set(self.db.search_entries.distinct(search.TERMS_FIELD, search.near_filter(stem), session=self.session))
 
     def explain_term_lookup(self, term: str) -> dict:
         """The storage server's account of reading the entries holding ``term`` (for tests and the benchmark)."""
