@@ -292,16 +292,6 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         return list(hits.values())
 
     @rpc(allow=ANYONE)
-    def search_ideas(self, q: str, limit: int = 20) -> dict:
-        """Listed ideas holding every word of ``q`` (stemmed), best first, with a highlighted snippet."""
-        terms = search.query_terms(q if isinstance(q, str) else "")
-        if not terms:
-            return {"items": [], "next_cursor": None}
-        limit = max(1, min(int(limit), 50))
-        ranked = search.rank(self.store.search_candidates(terms), terms, time_field="created_at")[:limit]
-        return {"items": [_search_item(doc, terms) for doc in ranked], "next_cursor": None}
-
-    @rpc(allow=ANYONE)
     def similar_ideas(self, title: str, limit: int = 5) -> list[dict]:
         """Listed ideas sharing words with a title being written: the ones sharing most, and best, first."""
         terms = search.query_terms(title if isinstance(title, str) else "")
@@ -628,11 +618,3 @@ def _search_hit(idea: dict, terms: list[str], found_in: dict | None = None) -> d
             "tags": idea.get("tags", []), "author_name": idea.get("author_name", ""),
             "comment_count": idea.get("comment_count", 0), "rating": domain.rating_summary(idea.get("rating")),
             "created_at": isoformat(idea["created_at"])}
-
-
-def _search_item(doc: dict, terms: list[str]) -> dict:
-    return {"id": doc["id"], "kind": "idea", "title": doc["title"], "state": doc["state"], "agency": doc["agency"],
-            "tags": doc.get("tags", []), "author_name": doc.get("author_name", ""),
-            "snippet": str(search.snippet(doc.get("description", ""), terms)),
-            "score": search.score(doc, terms), "rating": domain.rating_summary(doc.get("rating")),
-            "comment_count": doc.get("comment_count", 0), "created_at": isoformat(doc["created_at"])}

@@ -1,11 +1,12 @@
-"""Gateway routes for the knowledge archive: search, resources and their history, archived ideas, imports, open data.
+"""Gateway routes for the knowledge archive: its search API, resources and their history, archived ideas, imports,
+open data. Its search page became the site's one search (``search_routes``).
 
 What everyone may read (the home page, lists, published resources, archived
-ideas, search) goes through the read cache (``read_cache``), dropped by any
-archive event or member deactivation; the gateway's own archive writes drop it
-before answering, so the writer's next read shows them. What the caller may
-edit the archive decides (``archive.may_publish``); its answer is kept under a
-key naming the caller, never in a shared entry.
+ideas, the archive's search API) goes through the read cache (``read_cache``),
+dropped by any archive event or member deactivation; the gateway's own archive
+writes drop it before answering, so the writer's next read shows them. What the
+caller may edit the archive decides (``archive.may_publish``); its answer is
+kept under a key naming the caller, never in a shared entry.
 """
 from __future__ import annotations
 
@@ -197,18 +198,6 @@ class ArchiveRoutes:
         front = self._archive_cached(("archive-home", shown), lambda: self.archive.front_page(shown))
         return self.web.render("archive/index.html", kinds=KIND_HEADINGS, kind=kind, listing=front["listing"],
                                ideas=front["ideas"]["items"], licences=LICENCE_IDS)
-
-    @page("GET", "/archive/search")
-    def archive_search_page(self, request):
-        query = _search_query(request.args)
-        answer, message = {"items": [], "next_cursor": None, "total": 0}, None
-        if query.get("q"):
-            try:
-                answer = self._archive_search(query)
-            except DomainError as error:
-                message = error.message
-        return self.web.render("archive/search.html", query=query, answer=answer, message=message,
-                               kinds=KIND_HEADINGS, licences=LICENCE_IDS)
 
     @page("GET", "/archive/resources/new")
     def archive_new_page(self, request):

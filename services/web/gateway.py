@@ -25,6 +25,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import MethodProxy, ReplyListener
 from werkzeug.wrappers import Request, Response
 
+from services.common import search
 from services.common.config import check_settings
 from services.common.errors import DomainError, Forbidden, TooManyRequests, Unauthorized, Unavailable
 from services.common.http import SECURITY_HEADERS, ApiHandler, error_response
@@ -206,6 +207,7 @@ class Gateway(DependencyProvider):
                                extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
         self.env.install_gettext_translations(i18n.translations(), newstyle=True)
         self.env.filters["local_time"] = _local_time_for_reader
+        self.env.filters["snippet"] = search.snippet_markup
         self.env.globals["site_name"] = config.get("SITE_NAME") or "Engagement Network"
         self.env.globals["bar_chart"] = bar_chart
         self.api_key_tokens: dict[str, tuple[str, float]] = {}

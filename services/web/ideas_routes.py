@@ -8,9 +8,11 @@ writer's next read shows it.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from services.common.rpc import RpcProxy
 
+from services.common.contract.api.search import PUBLIC_STATES
 from services.common.errors import DomainError, ValidationFailed
 from services.common.http import json_response, query_int, read_json, whole_number_or_text
 from services.web.gateway import api, page
@@ -65,9 +67,6 @@ class IdeaRoutes:
         return self.page_cache.get(("ideas", tuple(sorted(query.items()))), ("ideas",),
                                    lambda: self.ideas.list_ideas(query))
 
-    def _search(self, q: str, limit: int) -> dict:
-        return self.page_cache.get(("ideas-search", q, limit), ("ideas",), lambda: self.ideas.search_ideas(q, limit))
-
     def _wrote(self, idea_id: str | None, version: int | None) -> None:
         self.page_cache.announce("ideas", idea_id, version)
 
@@ -82,10 +81,6 @@ class IdeaRoutes:
         idea = self.ideas.submit_idea(read_json(request))
         self._wrote(idea["id"], idea["version"])
         return json_response(idea, 201)
-
-    @api("GET", "/api/v1/ideas/search")
-    def api_search_ideas(self, request):
-        return json_response(self._search(request.args.get("q", ""), query_int(request, "limit", 20, lo=1, hi=50)))
 
     @api("GET", "/api/v1/ideas/similar")
     def api_similar_ideas(self, request):
@@ -175,20 +170,19 @@ class IdeaRoutes:
 
     @page("GET", "/ideas")
     def ideas_page(self, request):
-        q = request.args.get("q", "").strip()
-        if q:
-            results = self._search(q, 30)
-            return self.web.render("ideas/list.html", q=q, results=results["items"], answer=None, filters={},
-                                   states=STATE_LABELS, sorts=SORT_LABELS)
+        if request.args.get("q", "").strip():
+            # Searching ideas is the site's one search now; an old link keeps its words and the filters search has.
+            kept = {name: request.args[name] for name in ("q", "agency", "network") if request.args.get(name)}
+            if request.args.get("state") in PUBLIC_STATES:
+                kept["state"] = request.args["state"]
+            return self.web.redirect("/search?" + urlencode({**kept, "kind": "idea"}))
         try:
             query = list_query(request)
             answer = self._list(query)
         except ValidationFailed as error:
-            return self.web.render("ideas/list.html", status=422, q="", results=None,
-                                   answer={"items": [], "next_cursor": None}, filters={}, message=error.message,
-                                   states=STATE_LABELS, sorts=SORT_LABELS)
-        return self.web.render("ideas/list.html", q="", results=None, answer=answer, filters=query,
-                               states=STATE_LABELS, sorts=SORT_LABELS)
+            return self.web.render("ideas/list.html", status=422, answer={"items": [], "next_cursor": None},
+                                   filters={}, message=error.message, states=STATE_LABELS, sorts=SORT_LABELS)
+        return self.web.render("ideas/list.html", answer=answer, filters=query, states=STATE_LABELS, sorts=SORT_LABELS)
 
     @page("GET", "/ideas/new")
     def new_idea_page(self, request):

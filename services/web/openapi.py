@@ -4,8 +4,8 @@ Paths, methods and path parameters come from the gateway's ``api`` entrypoints
 themselves; request bodies and query parameters come from the contract's
 request schemas (``services.common.contract.api``), which the services validate
 with, so the description cannot promise a field the service refuses. ``OPERATIONS`` adds what code cannot say (a summary, the
-answer's status); a route under ``/api/v1`` without an entry there fails the
-unit test, so a new route cannot go undescribed.
+answer's status, the answer's schema where the contract has one); a route under
+``/api/v1`` without an entry there fails the unit test, so a new route cannot go undescribed.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from services.common.contract.api import archive as archive_schemas
 from services.common.contract.api import ideas as ideas_schemas
 from services.common.contract.api import members as members_schemas
 from services.common.contract.api import notify as notify_schemas
+from services.common.contract.api import search as search_schemas
 from services.common.scopes import SCOPES
 
 API_PREFIX = "/api/v1"
@@ -47,6 +48,7 @@ class Operation:
     status: int = 200
     body: type[Schema] | Schema | None = None
     query: type[Schema] | Schema | None = None
+    response: type[Schema] | Schema | None = None
     parameters: tuple[Query, ...] = ()
     auth: str = "optional"  # "required" | "optional" (open content reads without a token) | "none"
     answers: str = "object"  # "object" | "list" | "empty" | "file"
@@ -96,7 +98,8 @@ OPERATIONS: dict[str, Operation] = {
     "api_list_ideas": Operation("List ideas", "ideas", query=ideas_schemas.ListQuery, answers="list"),
     "api_submit_idea": Operation("Submit an idea", "ideas", 201, ideas_schemas.IdeaSubmission, auth="required",
                                  errors=(401, 403, 422)),
-    "api_search_ideas": Operation("Search ideas, best match first", "ideas", parameters=(_Q, _LIMIT), answers="list"),
+    "api_search_ideas": Operation("Search ideas, best match first (the site search's ideas)", "ideas",
+                                  parameters=(_Q, _LIMIT), answers="list"),
     "api_similar_ideas": Operation("Ideas with a title like this one", "ideas",
                                    parameters=(Query("title", "A draft title."),), answers="list"),
     "api_idea": Operation("An idea with its rating summary", "ideas", errors=(404,)),
@@ -144,6 +147,10 @@ OPERATIONS: dict[str, Operation] = {
     "api_webhook_deliveries": Operation("A webhook's recent deliveries", "webhooks", answers="list", auth="required",
                                         errors=(401, 403, 404)),
     "api_redeliver": Operation("Send a delivery again", "webhooks", auth="required", errors=(401, 403, 404)),
+    # search
+    "api_search": Operation("Search everything a visitor may see: ideas in every public state (also by their "
+                            "comments), archive resources and archived ideas, ranked together, with facet counts",
+                            "search", query=search_schemas.SiteSearchQuery, response=search_schemas.SiteSearchResults),
     # archive
     "api_archive_search": Operation("Search the archive, best match first", "archive",
                                     query=archive_schemas.SearchQuery, answers="list"),
@@ -229,7 +236,12 @@ def _answer(operation: Operation) -> dict:
     if operation.answers == "file":
         return {"description": "The export file.", "content": {"application/json": {"schema": {"type": "object"}},
                                                                "text/csv": {"schema": {"type": "string"}}}}
-    schema = {"$ref": "#/components/schemas/Page"} if operation.answers == "list" else {"type": "object"}
+    if operation.response is not None:
+        schema = operation.response
+    elif operation.answers == "list":
+        schema = {"$ref": "#/components/schemas/Page"}
+    else:
+        schema = {"type": "object"}
     return {"description": "Success.", "content": {"application/json": {"schema": schema}}}
 
 

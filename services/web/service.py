@@ -8,13 +8,13 @@ from services.common.errors import TimedOut, Unavailable
 # Route modules, not their classes: ``nameko run services.web.service`` would
 # take every class with entrypoints in this module's namespace for a service.
 from services.web import (admin_routes, archive_routes, ideas_routes, members_routes, notify_routes, openapi_routes,
-                          static_routes)
+                          search_routes, static_routes)
 from services.web.gateway import Gateway, page
 
 
 class WebGateway(service_base.ServiceBase, static_routes.StaticRoutes, members_routes.MemberRoutes,
-                 ideas_routes.IdeaRoutes, archive_routes.ArchiveRoutes, notify_routes.NotifyRoutes,
-                 admin_routes.AdminRoutes, openapi_routes.OpenApiRoutes):
+                 ideas_routes.IdeaRoutes, archive_routes.ArchiveRoutes, search_routes.SearchRoutes,
+                 notify_routes.NotifyRoutes, admin_routes.AdminRoutes, openapi_routes.OpenApiRoutes):
     name = "web"
 
     web = Gateway()

@@ -25,9 +25,9 @@ def test_search_open_a_resource_edit_it_as_an_admin_and_see_the_new_revision_and
     page.wait_for_url(f"{system.web_url}/")
 
     page.goto(f"{system.web_url}/archive")
-    page.get_by_label("Search resources and archived ideas").fill(f"{marker} kiosk")
+    page.get_by_label("Search the archive's resources").fill(f"{marker} kiosk")
     page.locator("form.archive-search").get_by_role("button", name="Search").click()
-    page.wait_for_url("**/archive/search?q=*")
+    page.wait_for_url("**/search?q=*&kind=resource")
     result = page.get_by_role("link", name=f"Feedback {marker} toolkit")
     assert result.is_visible()
     assert page.locator(".snippet mark").count() >= 1

@@ -70,14 +70,29 @@ def test_the_services_validate_with_the_very_schemas_the_description_is_built_fr
     described = {schema for operation in openapi.OPERATIONS.values()
                  for schema in (operation.body, operation.query) if schema is not None}
     found = set()
-    for service in ("members", "ideas", "notify", "archive"):
-        public = vars(importlib.import_module(f"services.common.contract.api.{service}"))
-        own = importlib.import_module(f"services.{service}.schemas")
-        for name, schema in public.items():
-            if isinstance(schema, type) and schema in described:
-                assert getattr(own, name, None) is schema, f"services.{service}.schemas.{name}"
-                found.add(schema)
+    # Each contract module and the services that validate with it (the site's search is answered by two).
+    validated_by = {"members": ("members",), "ideas": ("ideas",), "notify": ("notify",), "archive": ("archive",),
+                    "search": ("ideas", "archive")}
+    for module, services in validated_by.items():
+        public = vars(importlib.import_module(f"services.common.contract.api.{module}"))
+        for service in services:
+            own = importlib.import_module(f"services.{service}.schemas")
+            for name, schema in public.items():
+                if isinstance(schema, type) and schema in described:
+                    assert getattr(own, name, None) is schema, f"services.{service}.schemas.{name}"
+                    found.add(schema)
     assert found == described, "every schema the description uses is in the contract"
+
+
+def test_the_site_search_is_described_with_its_answer_from_the_contract(document):
+    search = document["paths"]["/api/v1/search"]["get"]
+    assert {"q", "kind", "state", "agency", "network", "cursor", "limit"} <= {
+        p["name"] for p in search["parameters"] if p["in"] == "query"}
+    answer = search["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    schemas = document["components"]["schemas"]
+    assert {"items", "total", "facets", "did_you_mean", "next_cursor"} <= set(schemas[answer]["properties"])
+    hit = schemas[answer]["properties"]["items"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert {"title", "snippet", "url", "kind", "state", "agency", "network"} <= set(schemas[hit]["properties"])
 
 
 def test_query_schemas_become_query_parameters(document):

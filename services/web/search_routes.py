@@ -1,0 +1,105 @@
+"""Gateway routes for the site's one search: ``/search`` and ``/api/v1/search``, and the addresses search had before.
+
+One search covers everything a visitor may see: the ideas service answers for
+ideas in every public state (by their text or their comments), the archive for
+its resources and the ideas imported from older sites. Each is asked once per
+search, both at the same time, and ``services.common.search.merge`` ranks their
+parts together. Neither part depends on who asks (drafts are never found), so
+the merged answer is kept in the read cache for everyone, dropped by any idea
+or archive event (a deactivated author's ideas are renamed by idea events).
+"""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import eventlet
+
+from services.common import search
+from services.common.contract.api.search import FACETS, SiteSearchQuery
+from services.common.contract.archive import RESOURCE_KINDS
+from services.common.errors import ValidationFailed
+from services.common.http import json_response, load, query_int, whole_number_or_text
+from services.common.rpc import RpcProxy
+from services.web.gateway import api, page
+from services.web.i18n import N_
+from services.web.ideas_routes import STATE_LABELS
+from services.web.read_cache import PageCache
+
+SEARCH_TAGS = ("ideas", "archive")
+KIND_LABELS = {"idea": N_("Ideas"), "resource": N_("Resources")}
+FACET_HEADINGS = {"kind": N_("Kind"), "state": N_("State"), "agency": N_("Agency"), "network": N_("Network")}
+NOTHING_FOUND = {"items": [], "next_cursor": None, "total": 0, "facets": {name: [] for name in FACETS},
+                 "did_you_mean": None}
+
+
+def search_query(args) -> dict:
+    """The search's query-string values as the contract's schema takes them; blank ones and others left out."""
+    query = {name: args[name] for name in ("q", *FACETS, "limit", "cursor") if args.get(name)}
+    for name in ("limit", "cursor"):
+        if name in query:
+            query[name] = whole_number_or_text(query[name])
+    return query
+
+
+def search_address(query: dict) -> str:
+    """The search page's address for ``query``: its words and filters (and a cursor when one is given)."""
+    kept = {name: query.get(name) for name in ("q", *FACETS, "cursor")}
+    return "/search?" + urlencode({name: value for name, value in kept.items() if value not in (None, "", 0)})
+
+
+class SearchRoutes:
+    ideas = RpcProxy("ideas")
+    archive = RpcProxy("archive")
+    page_cache = PageCache()
+
+    def _site_search(self, query: dict, services: tuple[str, ...] = ("ideas", "archive")) -> dict:
+        """The answer of ``services`` merged, for a query the contract's schema loaded; from the cache when held."""
+        if not search.query_terms(query["q"]):
+            return NOTHING_FOUND
+
+        def ask() -> dict:
+            # Every service at once: a search waits for the slowest of them, not for their sum.
+            parts = eventlet.GreenPile(len(services))
+            for name in services:
+                parts.spawn(getattr(self, name).site_search, query)
+            return search.merge(list(parts), start=query["cursor"], limit=query["limit"])
+
+        return self.page_cache.get(("search", services, tuple(sorted(query.items()))), SEARCH_TAGS, ask)
+
+    # -- JSON API -----------------------------------------------------------
+
+    @api("GET", "/api/v1/search")
+    def api_search(self, request):
+        return json_response(self._site_search(load(SiteSearchQuery(), search_query(request.args))))
+
+    @api("GET", "/api/v1/ideas/search")
+    def api_search_ideas(self, request):
+        """The ideas service's part of the site's search, in the shape this address has always answered."""
+        limit = query_int(request, "limit", 20, lo=1, hi=50)
+        query = load(SiteSearchQuery(), {"q": request.args.get("q", ""), "limit": limit})
+        return json_response({"items": self._site_search(query, services=("ideas",))["items"], "next_cursor": None})
+
+    # -- pages --------------------------------------------------------------
+
+    @page("GET", "/search")
+    def search_page(self, request):
+        raw = search_query(request.args)
+        try:
+            query = load(SiteSearchQuery(), raw)
+        except ValidationFailed as error:
+            return self._render(raw, NOTHING_FOUND, message=error.message, status=422)
+        return self._render(query, self._site_search(query))
+
+    def _render(self, query: dict, answer: dict, message: str | None = None, status: int = 200):
+        return self.web.render("search/results.html", status=status, query=query, answer=answer, message=message,
+                               facets=FACETS, chosen=[name for name in FACETS if query.get(name)],
+                               facet_headings=FACET_HEADINGS, kind_labels=KIND_LABELS, states=STATE_LABELS,
+                               resource_kinds=RESOURCE_KINDS,
+                               link=lambda changes: search_address({**query, "cursor": None, **changes}))
+
+    @page("GET", "/archive/search")
+    def archive_search_page(self, request):
+        """The archive's own search page became the site's search of resources (or of ideas, when asked for)."""
+        kind = "idea" if request.args.get("kind") == "idea" else "resource"
+        return self.web.redirect(search_address({"q": request.args.get("q"), "kind": kind,
+                                                 "agency": request.args.get("agency")}))
