@@ -87,7 +87,8 @@ class SearchRoutes:
         try:
             query = load(SiteSearchQuery(), raw)
         except ValidationFailed as error:
-            return self._render(raw, NOTHING_FOUND, message=error.message, status=422)
+            # The words stay in the box; a filter that is not one of the choices is named in the message, not kept.
+            return self._render({"q": str(raw.get("q", ""))}, NOTHING_FOUND, message=error.message, status=422)
         return self._render(query, self._site_search(query))
 
     def _render(self, query: dict, answer: dict, message: str | None = None, status: int = 200):

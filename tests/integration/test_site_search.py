@@ -149,6 +149,9 @@ def test_the_search_page_shows_highlights_plurals_and_filters_and_old_addresses_
     assert f'<h2><a href="/archive/resources/{resource["id"]}">Workshop planning canvas</a></h2>' in page
     assert "Plan a <mark>workshop</mark> on one page." in page and "1 result for “workshops”" in page
 
+    refused = world.call("GET", "/search", params={"q": "network", "kind": "<b>everything</b>"})
+    assert refused.status_code == 422 and 'value="network"' in refused.text and "<b>everything" not in refused.text
+
     moved = requests.get(f"{world.url}/archive/search", params={"q": "kiosk", "kind": "tool"}, allow_redirects=False,
                          timeout=10)
     assert moved.status_code == 303 and moved.headers["Location"] == "/search?q=kiosk&kind=resource"
