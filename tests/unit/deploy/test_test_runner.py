@@ -41,3 +41,9 @@ def test_paths_given_run_as_one_run_and_chaos_runs_the_long_scenarios():
     assert "-k" in given[0].options
     chaos = runner.plan(chaos=True, args=[])
     assert [(run.stage, run.options[:2]) for run in chaos] == [("chaos", ["-m", "chaos_long"])]
+
+
+def test_test_files_have_unique_names():
+    # pytest imports a test file by its basename where a directory has no __init__.py: two of a name break a run
+    names = [Path(path).name for path in every_test_file()]
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []
