@@ -158,6 +158,14 @@ class IdeaRoutes:
         self._wrote(answer["idea_id"], answer["version"])
         return json_response(answer)
 
+    @api("GET", "/api/v1/following-preference")
+    def api_following_preference(self, request):
+        return json_response(self.ideas.following_preference())
+
+    @api("PUT", "/api/v1/following-preference")
+    def api_set_following_preference(self, request):
+        return json_response(self.ideas.set_following_preference(read_json(request)))
+
     @api("GET", "/api/v1/moderation/queue")
     def api_moderation_queue(self, request):
         return json_response(self.ideas.moderation_queue())
@@ -269,7 +277,7 @@ class IdeaRoutes:
         self.web.check_csrf(request.form)
         idea_id = request.form.get("idea_id", "")
         return self._after_write(idea_id, lambda: self.ideas.edit_comment(comment_id, {"body": request.form.get("body", "")}),
-                                 "Your comment is updated.", version_key="idea_version", anchor=f"c-{comment_id}")
+                                 "Your comment is updated.", version_key="idea_version", anchor=f"comment-{comment_id}")
 
     @page("POST", "/comments/<string:comment_id>/delete")
     def comment_delete_form(self, request, comment_id):
@@ -277,7 +285,7 @@ class IdeaRoutes:
         self.web.check_csrf(request.form)
         idea_id = request.form.get("idea_id", "")
         return self._after_write(idea_id, lambda: self.ideas.remove_comment(comment_id), "The comment is removed.",
-                                 version_key="idea_version", anchor=f"c-{comment_id}")
+                                 version_key="idea_version", anchor=f"comment-{comment_id}")
 
     @page("POST", "/comments/<string:comment_id>/report")
     def comment_report_form(self, request, comment_id):
@@ -286,7 +294,7 @@ class IdeaRoutes:
         idea_id = request.form.get("idea_id", "")
         return self._after_write(
             idea_id, lambda: self.ideas.report_comment(comment_id, {"reason": request.form.get("reason", "")}),
-            "Thank you: a moderator will look at the comment.", version_key="idea_version", anchor=f"c-{comment_id}")
+            "Thank you: a moderator will look at the comment.", version_key="idea_version", anchor=f"comment-{comment_id}")
 
     @page("POST", "/ideas/<string:idea_id>/follow")
     def follow_form(self, request, idea_id):

@@ -223,7 +223,7 @@ def test_a_public_servants_whole_journey_is_accessible_and_fits_a_phone(system, 
     expect(notification.first).to_be_visible()
     journey.shot(me, "notifications")
     with me.expect_navigation():
-        notification.first.get_by_role("link").click()
+        notification.first.get_by_role("button").click()
     assert f"/ideas/{idea_id}" in me.url
 
     # 6. The administrator makes a colleague moderator in the admin area.
