@@ -5,6 +5,7 @@ from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError
 from services.common.http import json_response, query_int, read_json
+from services.web.form_problems import form_problems
 from services.web.gateway import api, page, same_site_path
 
 
@@ -110,7 +111,7 @@ class NotifyRoutes:
     def preferences_page(self, request):
         self.web.require_principal()
         return self.web.render("notify/preferences.html", preferences=self.notify.get_preferences(),
-                               following=self.idea_following.following_preference(), errors={})
+                               following=self.idea_following.following_preference())
 
     @page("POST", "/notifications/preferences")
     def preferences_submit(self, request):
@@ -123,8 +124,9 @@ class NotifyRoutes:
             self.notify.set_preferences(changes)
             self.idea_following.set_following_preference(following)
         except DomainError as error:
+            field_ids = {choice["kind"]: f"pref-{choice['kind']}" for choice in current["choices"]}
             return self.web.render("notify/preferences.html", status=error.status, preferences=current,
-                                   following=following, errors=error.fields, message=error.message)
+                                   following=following, problems=form_problems(error, "preferences", field_ids))
         return self.web.redirect("/notifications/preferences", flash="Your choices are saved.")
 
     @page("GET", "/unsubscribe/<string:token>")
