@@ -5,6 +5,7 @@ defined once, in the contract (``services.common.contract.api.ideas``, and
 ``services.common.contract.api.search`` for the site's one search), which
 the gateway's OpenAPI description is built from too.
 """
-from services.common.contract.api.ideas import (CommentEdit, CommentPost, IdeaEdit, IdeaSubmission, ListQuery,
-                                                ModerationDecision, Rating, Report, StateChange)
+from services.common.contract.api.ideas import (CommentEdit, CommentPost, FollowingPreference, IdeaEdit,
+                                                IdeaSubmission, ListQuery, ModerationDecision, Rating, Report,
+                                                StateChange)
 from services.common.contract.api.search import SiteSearchQuery

@@ -7,6 +7,7 @@ transaction, so a change and its events commit together or not at all.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from services.common import search, service_base, sessions
 from services.common.consumer import consume_events
@@ -308,7 +309,10 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
     @rpc(allow=MEMBER)
     def rate(self, idea_id: str, payload: dict) -> dict:
-        """The caller's 1–5 stars (again replaces their earlier rating); answers the idea's new summary."""
+        """The caller's 1–5 stars (again replaces their earlier rating); answers the idea's new summary.
+
+        A first rating makes the rater follow the idea unless their following preference says not to.
+        """
         principal = self.caller.required("ratings:write")
         stars = load(schemas.Rating(), payload)["stars"]
 
@@ -323,13 +327,19 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             previous = tx.rating_of(idea["id"], principal.member_id)
             if previous == stars:
                 return idea, stars
-            tx.put_rating(idea["id"], principal.member_id, stars, utc_now())
-            changed = tx.change_idea(idea["id"], inc=domain.rating_change(stars, previous))
+            now = utc_now()
+            tx.put_rating(idea["id"], principal.member_id, stars, now)
+            # Only a first rating follows: changing one's mind is not a reason to follow again after unfollowing.
+            followed = previous is None and _follow_on_taking_part(tx, idea, principal.member_id, now)
+            changed = tx.change_idea(idea["id"], inc={**domain.rating_change(stars, previous),
+                                                      **({"follower_count": 1} if followed else {})})
             summary = domain.rating_summary(changed["rating"])
             tx.record("idea.rated", subject=changed["id"], data={
                 "idea_id": changed["id"], "member_id": principal.member_id, "stars": stars,
                 "previous_stars": previous, "average": summary["average"], "count": summary["count"],
                 "distribution": summary["distribution"], "agency": changed["agency"], "version": changed["version"]})
+            if followed:
+                _record_follow(tx, changed, principal.member_id, True)
             return changed, stars
 
         idea, mine = self.store.transaction(write)
@@ -340,7 +350,10 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
     @rpc(allow=MEMBER)
     def post_comment(self, idea_id: str, payload: dict) -> dict:
-        """A comment on an idea, or a reply (``parent_id``) down to depth 3. Mentions are resolved in the idea's agency."""
+        """A comment on an idea, or a reply (``parent_id``) down to depth 3. Mentions are resolved in the idea's agency.
+
+        The commenter follows the idea from now on unless their following preference says not to.
+        """
         principal = self.caller.required("comments:write")
         data = load(schemas.CommentPost(), payload)
         now = utc_now()
@@ -367,16 +380,19 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                        "body": data["body"], "status": "visible", "report_count": 0, "created_at": now,
                        "edited_at": None}
             tx.add_comment(comment)
-            changed = tx.change_idea(idea["id"], inc={"comment_count": 1})
+            followed = _follow_on_taking_part(tx, idea, principal.member_id, now)
+            changed = tx.change_idea(idea["id"], inc={"comment_count": 1, **({"follower_count": 1} if followed else {})})
             stored = tx.comment(comment["_id"])
-            tx.record("comment.posted", subject=stored["id"],
-                      data=self._comment_event(tx, stored, changed))
-            self._record_mentions(tx, stored, changed, principal)
+            mentioned = _mentioned(tx, stored, changed, principal)
+            tx.record("comment.posted", subject=stored["id"], data=self._comment_event(tx, stored, changed, mentioned))
+            _record_mentions(tx, stored, changed, principal, mentioned)
+            if followed:
+                _record_follow(tx, changed, principal.member_id, True)
             return stored, changed["version"]
 
         return _with_version(*self.store.transaction(write))
 
-    def _comment_event(self, tx: IdeaStore, comment: dict, idea: dict) -> dict:
+    def _comment_event(self, tx: IdeaStore, comment: dict, idea: dict, mentioned: list[dict]) -> dict:
         ancestors = tx.comments_by(comment.get("path", [])) if comment.get("path") else {}
         ancestor_authors = [ancestors[cid]["author_id"] for cid in comment.get("path", []) if cid in ancestors]
         parent = ancestors.get(comment.get("parent_id") or "")
@@ -387,20 +403,9 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             "created_at": isoformat(comment["created_at"]),
             "edited_at": isoformat(comment["edited_at"]) if comment.get("edited_at") else None,
             "idea_author_id": idea["author_id"], "parent_author_id": parent["author_id"] if parent else None,
-            "ancestor_author_ids": ancestor_authors, "version": idea["version"],
+            "ancestor_author_ids": ancestor_authors, "mentioned_member_ids": [member["id"] for member in mentioned],
+            "version": idea["version"],
         }
-
-    def _record_mentions(self, tx: IdeaStore, comment: dict, idea: dict, principal: Principal,
-                         already: set[str] = frozenset()) -> None:
-        keys = [key for key in domain.mentioned_names(comment["body"]) if key not in already]
-        for member in tx.members_named(idea["agency"], keys):
-            if member["id"] == principal.member_id:
-                continue
-            tx.record("member.mentioned", subject=member["id"], data={
-                "member_id": member["id"], "idea_id": idea["id"], "idea_title": idea["title"],
-                "comment_id": comment["id"], "by_member_id": principal.member_id,
-                "by_name": comment["author_name"], "excerpt": domain.excerpt(comment["body"]),
-                "version": idea["version"]})
 
     @rpc(allow=MEMBER)
     def edit_comment(self, comment_id: str, payload: dict) -> dict:
@@ -417,8 +422,10 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 raise refusal(error) from None
             changed = tx.change_comment(comment["id"], {"body": data["body"], "edited_at": now})
             idea = tx.change_idea(comment["idea_id"])
-            tx.record("comment.edited", subject=changed["id"], data=self._comment_event(tx, changed, idea))
-            self._record_mentions(tx, changed, idea, principal, set(domain.mentioned_names(comment["body"])))
+            newly_mentioned = _mentioned(tx, changed, idea, principal, set(domain.mentioned_names(comment["body"])))
+            tx.record("comment.edited", subject=changed["id"], data=self._comment_event(tx, changed, idea,
+                                                                                        newly_mentioned))
+            _record_mentions(tx, changed, idea, principal, newly_mentioned)
             return changed, idea["version"]
 
         return _with_version(*self.store.transaction(write))
@@ -554,14 +561,25 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             if not done:
                 return idea
             changed = tx.change_idea(idea_id, inc={"follower_count": 1 if follow else -1})
-            record_unless_draft(tx, changed, "idea.followed" if follow else "idea.unfollowed", {
-                "idea_id": idea_id, "member_id": principal.member_id,
-                "follower_count": changed["follower_count"], "version": changed["version"]})
+            _record_follow(tx, changed, principal.member_id, follow)
             return changed
 
         idea = self.store.transaction(write)
         return {"idea_id": idea["id"], "following": follow, "follower_count": idea.get("follower_count", 0),
                 "version": idea["version"]}
+
+    @rpc(allow=MEMBER)
+    def following_preference(self) -> dict:
+        """Whether the caller starts following an idea when they comment on it or first rate it."""
+        principal = self.caller.required("ideas:read")
+        return {"follow_when_taking_part": self.store.follows_when_taking_part(principal.member_id)}
+
+    @rpc(allow=MEMBER)
+    def set_following_preference(self, payload: dict) -> dict:
+        principal = self.caller.required("ideas:write")
+        follow = load(schemas.FollowingPreference(), payload)["follow_when_taking_part"]
+        self.store.set_follows_when_taking_part(principal.member_id, follow)
+        return {"follow_when_taking_part": follow}
 
     @rpc(allow=service("notify") | OPERATOR)
     def followers_of(self, idea_id: str) -> list[str]:
@@ -599,6 +617,34 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         self.store.transaction(
             lambda tx: tx.note_membership(data["member_id"], data["network_slug"], joined, data["version"]),
             handling=event)
+
+
+def _follow_on_taking_part(tx: IdeaStore, idea: dict, member_id: str, at: datetime) -> bool:
+    """Make a member who comments on or rates ``idea`` a follower, so they hear how it ends, unless they
+    said not to; True when they follow it now and did not before."""
+    return tx.follows_when_taking_part(member_id) and tx.add_follow(idea["id"], member_id, at)
+
+
+def _record_follow(tx: IdeaStore, idea: dict, member_id: str, follow: bool) -> None:
+    record_unless_draft(tx, idea, "idea.followed" if follow else "idea.unfollowed", {
+        "idea_id": idea["id"], "member_id": member_id, "follower_count": idea["follower_count"],
+        "version": idea["version"]})
+
+
+def _mentioned(tx: IdeaStore, comment: dict, idea: dict, principal: Principal,
+               already: set[str] = frozenset()) -> list[dict]:
+    """Members of the idea's agency the comment names (``@[Name]``), except its author and names in ``already``."""
+    keys = [key for key in domain.mentioned_names(comment["body"]) if key not in already]
+    return [member for member in tx.members_named(idea["agency"], keys) if member["id"] != principal.member_id]
+
+
+def _record_mentions(tx: IdeaStore, comment: dict, idea: dict, principal: Principal, mentioned: list[dict]) -> None:
+    for member in mentioned:
+        tx.record("member.mentioned", subject=member["id"], data={
+            "member_id": member["id"], "idea_id": idea["id"], "idea_title": idea["title"],
+            "comment_id": comment["id"], "by_member_id": principal.member_id,
+            "by_name": comment["author_name"], "excerpt": domain.excerpt(comment["body"]),
+            "version": idea["version"]})
 
 
 def _with_version(comment: dict, idea_version: int | None) -> dict:

@@ -275,6 +275,15 @@ class IdeaStore(Store):
         cursor = self.db.follows.find({"idea_id": idea_id}, {"member_id": 1}, session=self.session)
         return [row["member_id"] for row in cursor.sort("followed_at", ASCENDING).limit(limit)]
 
+    def follows_when_taking_part(self, member_id: str) -> bool:
+        """The member's choice; members who never chose follow what they comment on or rate."""
+        found = self.db.following_preferences.find_one({"_id": member_id}, session=self.session)
+        return found is None or bool(found["follow_when_taking_part"])
+
+    def set_follows_when_taking_part(self, member_id: str, follow: bool) -> None:
+        self.db.following_preferences.update_one({"_id": member_id}, {"$set": {"follow_when_taking_part": follow}},
+                                                 upsert=True, session=self.session)
+
     # -- networks members belong to ------------------------------------------
 
     def note_membership(self, member_id: str, network: str, member: bool, version: int) -> None:

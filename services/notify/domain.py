@@ -69,7 +69,7 @@ def plan_delivery(mode: str) -> DeliveryPlan:
 
 @dataclass(frozen=True)
 class Notice:
-    """One thing to tell one member."""
+    """One thing to tell one member; ``comment_id`` names the comment it quotes, whose removal blanks it."""
 
     recipient: str
     kind: str
@@ -78,6 +78,7 @@ class Notice:
     link: str = "/notifications"
     actor_name: str = ""
     idea_id: str | None = None
+    comment_id: str | None = None
 
 
 def excerpt(text: str, limit: int = 200) -> str:
@@ -90,33 +91,36 @@ def excerpt(text: str, limit: int = 200) -> str:
 
 
 def idea_link(idea_id: str, comment_id: str | None = None) -> str:
+    """The idea's page, scrolled to the comment when there is one (the page gives each comment this anchor)."""
     return f"/ideas/{idea_id}" + (f"#comment-{comment_id}" if comment_id else "")
 
 
 def notices_for_comment(data: dict, followers: Iterable[str]) -> list[Notice]:
     """A reply tells the parent comment's author; a comment tells the idea's author and followers.
 
-    The commenter is never told about their own comment, and nobody is told twice.
+    The commenter is never told about their own comment, and nobody is told twice: members the
+    comment mentions hear of it once, by the notice of their mention (``member.mentioned``).
     """
     commenter = data["author_id"]
     title_of_idea = data.get("idea_title", "")
-    link = idea_link(data["idea_id"], data["comment_id"])
+    comment_id = data["comment_id"]
+    link = idea_link(data["idea_id"], comment_id)
     body = excerpt(data.get("body", ""))
     notices: list[Notice] = []
-    told = {commenter}
+    told = {commenter, *data.get("mentioned_member_ids", ())}
     parent_author = data.get("parent_author_id")
     if data.get("parent_id") and parent_author and parent_author not in told:
         notices.append(Notice(parent_author, "replies", f"{data['author_name']} replied to your comment on “{title_of_idea}”",
-                              body, link, data["author_name"], data["idea_id"]))
+                              body, link, data["author_name"], data["idea_id"], comment_id))
         told.add(parent_author)
     idea_author = data.get("idea_author_id")
     if idea_author and idea_author not in told:
         notices.append(Notice(idea_author, "comments", f"{data['author_name']} commented on your idea “{title_of_idea}”",
-                              body, link, data["author_name"], data["idea_id"]))
+                              body, link, data["author_name"], data["idea_id"], comment_id))
         told.add(idea_author)
     for follower in sorted(set(followers) - told):
         notices.append(Notice(follower, "comments", f"{data['author_name']} commented on “{title_of_idea}”, which you follow",
-                              body, link, data["author_name"], data["idea_id"]))
+                              body, link, data["author_name"], data["idea_id"], comment_id))
     return notices
 
 
@@ -125,7 +129,7 @@ def notices_for_mention(data: dict) -> list[Notice]:
         return []
     return [Notice(data["member_id"], "mentions", f"{data['by_name']} mentioned you in “{data['idea_title']}”",
                    excerpt(data.get("excerpt", "")), idea_link(data["idea_id"], data["comment_id"]),
-                   data["by_name"], data["idea_id"])]
+                   data["by_name"], data["idea_id"], data["comment_id"])]
 
 
 STATE_WORDS = {"draft": "a draft", "open": "open for discussion", "under_review": "under review",
@@ -237,6 +241,11 @@ class UnsubscribeTokens:
 
 
 # -- email --------------------------------------------------------------------
+
+def notice_mail_key(event_id: str, recipient: str) -> str:
+    """The outgoing mail of one notification: queued once, and found again to drop it if its comment is removed."""
+    return f"{event_id}|{recipient}|notice"
+
 
 def stable_message_id(key: str, mail_domain: str) -> str:
     """The same Message-ID for every sending attempt of one email (event id + recipient + purpose)."""

@@ -57,10 +57,15 @@ def _notices(tx: NotifyStore, name: str, data: dict, event_id: str, settings: Fa
         return _idea_notices(tx, name, data)
     elif name in ("idea.followed", "idea.unfollowed"):
         tx.apply_follow(data["idea_id"], data["member_id"], name == "idea.followed", data["version"])
-    elif name == "comment.posted":
+    elif name in ("comment.posted", "member.mentioned"):
+        if tx.is_removed_comment(data["comment_id"]):
+            return []  # removed before this event was handled: events may be handled out of order
+        if name == "member.mentioned":
+            return domain.notices_for_mention(data)
         return domain.notices_for_comment(data, tx.followers(data["idea_id"]))
-    elif name == "member.mentioned":
-        return domain.notices_for_mention(data)
+    elif name == "comment.removed":
+        # What its author or a moderator took down must not live on in others' notifications.
+        tx.remove_comment_from_notifications(data["comment_id"])
     elif name == "idea.rated":
         return _rating_notices(tx, data, settings, now)
     return []
@@ -126,7 +131,7 @@ def deliver_notices(tx: NotifyStore, event_id: str, notices: list[domain.Notice]
             continue
         stored += 1
         if plan.email_now:
-            key = f"{event_id}|{notice.recipient}|notice"
+            key = domain.notice_mail_key(event_id, notice.recipient)
             tx.queue_mail(key, notice.recipient, "notice",
                           {"title": notice.title, "body": notice.body, "link": settings.public_url + notice.link},
                           kind=notice.kind, message_id=domain.stable_message_id(key, settings.mail_domain), at=now)

@@ -81,9 +81,11 @@ class NotifySettings(DependencyProvider):
 
 
 def notification_view(row: dict) -> dict:
+    """A notification as its recipient sees it; ``comment_removed`` says why a comment's notice quotes nothing."""
     return {"id": row["id"], "kind": row["kind"], "title": row["title"], "body": row.get("body", ""),
             "link": row.get("link") or "/notifications", "actor_name": row.get("actor_name", ""),
-            "idea_id": row.get("idea_id"), "read": row.get("read_at") is not None,
+            "idea_id": row.get("idea_id"), "comment_removed": row.get("comment_removed", False),
+            "read": row.get("read_at") is not None,
             "read_at": isoformat(row["read_at"]) if row.get("read_at") else None,
             "created_at": isoformat(row["created_at"])}
 

@@ -29,6 +29,7 @@ class NotifyStore(Store):
             IndexModel([("recipient", ASCENDING), ("_id", DESCENDING)]),
             IndexModel([("recipient", ASCENDING), ("read_at", ASCENDING)]),
             IndexModel([("digest", ASCENDING), ("digest_id", ASCENDING), ("created_at", ASCENDING)]),
+            IndexModel([("comment_id", ASCENDING)]),
         ],
         "members": [IndexModel([("status", ASCENDING)])],
         "memberships": [IndexModel([("network_id", ASCENDING), ("active", ASCENDING)]),
@@ -179,7 +180,8 @@ class NotifyStore(Store):
         """One notification per (event id, recipient), whatever happens; True when this call made it."""
         document = {"event_id": event_id, "recipient": notice.recipient, "kind": notice.kind, "title": notice.title,
                     "body": notice.body, "link": notice.link, "actor_name": notice.actor_name,
-                    "idea_id": notice.idea_id, "created_at": at, "read_at": None, "digest": digest, "digest_id": None}
+                    "idea_id": notice.idea_id, "comment_id": notice.comment_id, "created_at": at, "read_at": None,
+                    "digest": digest, "digest_id": None}
         result = self.db.notifications.update_one({"event_id": event_id, "recipient": notice.recipient},
                                                   {"$setOnInsert": {"_id": ObjectId(), **document}},
                                                   upsert=True, session=self.session)
@@ -216,6 +218,23 @@ class NotifyStore(Store):
             self.db.notifications.update_one({"_id": ObjectId(found["id"]), "read_at": None},
                                              {"$set": {"read_at": utc_now()}}, session=self.session)
         return self.notification(member_id, notification_id)
+
+    def remove_comment_from_notifications(self, comment_id: str) -> None:
+        """Blank the text every notification quotes from a removed comment and drop its emails not yet sent;
+        remember the removal, so that notices of the comment handled later are not made at all."""
+        self.db.removed_comments.update_one({"_id": comment_id}, {"$set": {"removed": True}}, upsert=True,
+                                            session=self.session)
+        quoting = list(self.db.notifications.find({"comment_id": comment_id}, {"event_id": 1, "recipient": 1},
+                                                  session=self.session))
+        self.db.notifications.update_many({"comment_id": comment_id}, {"$set": {"body": "", "comment_removed": True}},
+                                          session=self.session)
+        unsent = [domain.notice_mail_key(row["event_id"], row["recipient"]) for row in quoting]
+        self.db.outgoing_mail.update_many({"_id": {"$in": unsent}, "state": "pending"},
+                                          {"$set": {"state": "dropped", "error": "the comment was removed"}},
+                                          session=self.session)
+
+    def is_removed_comment(self, comment_id: str) -> bool:
+        return self.db.removed_comments.find_one({"_id": comment_id}, {"_id": 1}, session=self.session) is not None
 
     def mark_all_read(self, member_id: str) -> int:
         result = self.db.notifications.update_many({"recipient": member_id, "read_at": None},

@@ -10,6 +10,7 @@ from __future__ import annotations
 from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError, Forbidden
+from services.web.form_problems import form_problems
 from services.web.gateway import page
 from services.web.i18n import N_
 
@@ -54,9 +55,12 @@ class AdminRoutes:
 
     @page("GET", "/admin/members")
     def admin_members_page(self, request):
-        agency = self._admin_agency(request)
+        return self._members_page(self._admin_agency(request))
+
+    def _members_page(self, agency: str, status: int = 200, **context):
         members = sorted(self.admin_members.agency_members(agency), key=lambda m: m["display_name"].lower())
-        return self._render_admin("admin/members.html", "members", agency, members=members, role_choices=ROLE_CHOICES)
+        return self._render_admin("admin/members.html", "members", agency, status=status, members=members,
+                                  role_choices=ROLE_CHOICES, **context)
 
     @page("POST", "/admin/members/<string:member_id>/roles")
     def admin_roles_submit(self, request, member_id):
@@ -65,7 +69,8 @@ class AdminRoutes:
         try:
             member = self.admin_members.change_roles(member_id, {"roles": wants_roles(request.form)})
         except DomainError as error:
-            return self.web.redirect(f"/admin/members?agency={agency}", flash=error.message)
+            return self._members_page(agency, error.status,
+                                      problems=form_problems(error, "roles", {"roles": f"roles-{member_id}"}))
         return self.web.redirect(f"/admin/members?agency={agency}#m-{member_id}",
                                  flash=f"The roles of {member['display_name']} are saved.")
 
@@ -89,7 +94,7 @@ class AdminRoutes:
     def admin_networks_page(self, request):
         agency = self._admin_agency(request)
         return self._render_admin("admin/networks.html", "networks", agency,
-                                  networks=self.admin_members.list_networks(agency), form={}, errors={})
+                                  networks=self.admin_members.list_networks(agency), form={})
 
     @page("POST", "/admin/networks")
     def admin_network_submit(self, request):
@@ -102,7 +107,7 @@ class AdminRoutes:
         except DomainError as error:
             return self._render_admin("admin/networks.html", "networks", agency, status=error.status,
                                       networks=self.admin_members.list_networks(agency), form=form,
-                                      errors=error.fields, message=error.message)
+                                      problems=form_problems(error, "network"))
         return self.web.redirect(f"/admin/networks?agency={agency}", flash=f"The network {network['name']} is ready.")
 
     @page("GET", "/admin/moderation")
@@ -115,7 +120,7 @@ class AdminRoutes:
     @page("GET", "/admin/webhooks")
     def admin_webhooks_page(self, request):
         agency = self._admin_agency(request)
-        return self._webhooks_page(agency, form={}, errors={})
+        return self._webhooks_page(agency, form={})
 
     def _webhooks_page(self, agency: str, status: int = 200, created: dict | None = None, **context):
         return self._render_admin("admin/webhooks.html", "webhooks", agency, status=status,
@@ -132,10 +137,10 @@ class AdminRoutes:
         try:
             created = self.admin_notify.create_webhook(payload)
         except DomainError as error:
-            return self._webhooks_page(agency, status=error.status, form=form,
-                                       chosen=set(payload["event_types"]), errors=error.fields, message=error.message)
+            return self._webhooks_page(agency, status=error.status, form=form, chosen=set(payload["event_types"]),
+                                       problems=form_problems(error, "webhook"))
         # The secret is shown on this answer only: it is never stored where a page could show it again.
-        return self._webhooks_page(agency, status=201, created=created, form={}, errors={})
+        return self._webhooks_page(agency, status=201, created=created, form={})
 
     @page("POST", "/admin/webhooks/<string:webhook_id>/delete")
     def admin_webhook_delete(self, request, webhook_id):

@@ -17,6 +17,7 @@ from services.common.contract.api.archive import LICENCES
 from services.common.contract.archive import RESOURCE_KINDS
 from services.common.errors import BadRequest, DomainError, NotFound
 from services.common.http import SECURITY_HEADERS, json_response, read_body, read_json, whole_number_or_text
+from services.web.form_problems import NO_PROBLEMS, form_problems
 from services.web.gateway import api, page
 from services.web.read_cache import PageCache
 
@@ -24,6 +25,8 @@ KIND_HEADINGS = list(RESOURCE_KINDS.items())
 LICENCE_IDS = list(LICENCES)
 _SEARCH_ARGS = ("q", "kind", "tag", "licence", "agency", "limit", "cursor")
 _FORM_FIELDS = ("kind", "title", "summary", "body", "link", "licence", "attribution", "note")
+# Revisions are chosen (to compare, to revert to) in the history table: problems with them lead there.
+REVISION_FIELD_IDS = {"from": "history", "to": "history", "revision": "history"}
 # Archived ideas keep their members' names, which a deactivation (members' event) anonymises.
 ARCHIVE_TAGS = ("archive", "members")
 
@@ -203,7 +206,7 @@ class ArchiveRoutes:
     def archive_new_page(self, request):
         self.web.require_principal()
         form = {"kind": request.args.get("kind") or "tool", "licence": "CC-BY-4.0"}
-        return self._resource_form(None, form, {})
+        return self._resource_form(None, form)
 
     @page("POST", "/archive/resources/new")
     def archive_new_submit(self, request):
@@ -216,26 +219,28 @@ class ArchiveRoutes:
                 return self.web.redirect(f"/archive/resources/{resource['id']}", flash="The resource is published.")
             self.archive.propose(payload)
         except DomainError as error:
-            return self._resource_form(None, request.form.to_dict(), error.fields, error.message, error.status)
+            return self._resource_form(None, request.form.to_dict(), form_problems(error, "resource"), error.status)
         return self.web.redirect("/archive", flash="Thank you. Your proposal waits for an administrator's review.")
 
     @page("GET", "/archive/resources/<string:resource_id>")
     def archive_resource_page(self, request, resource_id):
-        resource = self._archive_resource(resource_id)
-        diff, message = None, None
+        diff, problems = None, NO_PROBLEMS
         if request.args.get("from") and request.args.get("to"):
             try:
                 diff = self.archive.diff(resource_id, _listing_like(request.args, ("from", "to")))
             except DomainError as error:
-                message = error.message
-        return self.web.render("archive/resource.html", resource=resource, diff=diff, message=message,
-                               kinds=RESOURCE_KINDS)
+                problems = form_problems(error, "revisions", REVISION_FIELD_IDS)
+        return self._resource_page(resource_id, diff=diff, problems=problems)
+
+    def _resource_page(self, resource_id: str, status: int = 200, **context):
+        return self.web.render("archive/resource.html", status=status, resource=self._archive_resource(resource_id),
+                               kinds=RESOURCE_KINDS, **context)
 
     @page("GET", "/archive/resources/<string:resource_id>/edit")
     def archive_edit_page(self, request, resource_id):
         self.web.require_principal()
         resource = self.archive.get_resource(resource_id)
-        return self._resource_form(resource, _form_from(resource), {})
+        return self._resource_form(resource, _form_from(resource))
 
     @page("POST", "/archive/resources/<string:resource_id>/edit")
     def archive_edit_submit(self, request, resource_id):
@@ -252,7 +257,7 @@ class ArchiveRoutes:
                 return self.web.redirect(f"/archive/resources/{resource_id}", flash="Your change is the new revision.")
             self.archive.propose({**payload, "resource_id": resource_id})
         except DomainError as error:
-            return self._resource_form(resource, request.form.to_dict(), error.fields, error.message, error.status)
+            return self._resource_form(resource, request.form.to_dict(), form_problems(error, "resource"), error.status)
         return self.web.redirect(f"/archive/resources/{resource_id}",
                                  flash="Thank you. Your proposed change waits for an administrator's review.")
 
@@ -261,22 +266,35 @@ class ArchiveRoutes:
         self.web.require_principal()
         self.web.check_csrf(request.form)
         number = request.form.get("revision", "")
-        self._archive_wrote(self.archive.revert_resource(resource_id, {"revision": whole_number_or_text(number),
-                                                               "note": request.form.get("note", "")}))
+        try:
+            self._archive_wrote(self.archive.revert_resource(resource_id, {"revision": whole_number_or_text(number),
+                                                                   "note": request.form.get("note", "")}))
+        except DomainError as error:
+            return self._resource_page(resource_id, error.status, diff=None,
+                                       problems=form_problems(error, "revisions", REVISION_FIELD_IDS))
         return self.web.redirect(f"/archive/resources/{resource_id}", flash="Reverted: a new revision holds it.")
 
     @page("GET", "/archive/proposals")
     def archive_proposals_page(self, request):
         self.web.require_principal()
-        return self.web.render("archive/proposals.html", proposals=self.archive.list_proposals("pending"),
-                               kinds=RESOURCE_KINDS, may_review=self._may_publish())
+        return self._proposals_page()
+
+    def _proposals_page(self, status: int = 200, **context):
+        return self.web.render("archive/proposals.html", status=status, proposals=self.archive.list_proposals("pending"),
+                               kinds=RESOURCE_KINDS, may_review=self._may_publish(), **context)
 
     @page("POST", "/archive/proposals/<string:proposal_id>/review")
     def archive_review_submit(self, request, proposal_id):
         self.web.require_principal()
         self.web.check_csrf(request.form)
-        answer = self._archive_wrote(self.archive.review_proposal(proposal_id, {"decision": request.form.get("decision", ""),
-                                                                        "note": request.form.get("note", "")}))
+        note = request.form.get("note", "")
+        try:
+            answer = self._archive_wrote(self.archive.review_proposal(
+                proposal_id, {"decision": request.form.get("decision", ""), "note": note}))
+        except DomainError as error:
+            field = f"note-{proposal_id}"
+            return self._proposals_page(error.status, kept={field: note},
+                                        problems=form_problems(error, "review", {"note": field}))
         if answer["resource"]:
             return self.web.redirect(f"/archive/resources/{answer['resource']['id']}", flash="The proposal is published.")
         return self.web.redirect("/archive/proposals", flash="The proposal was declined.")
@@ -285,10 +303,10 @@ class ArchiveRoutes:
     def archive_idea_page(self, request, idea_id):
         return self.web.render("archive/idea.html", idea=self._archived_idea(idea_id))
 
-    def _resource_form(self, resource, form, errors, message=None, status=200):
+    def _resource_form(self, resource, form, problems=NO_PROBLEMS, status=200):
         may_publish = resource["may_edit"] if resource is not None else self._may_publish()
-        return self.web.render("archive/form.html", status=status, resource=resource, form=form, errors=errors or {},
-                               message=message, kinds=KIND_HEADINGS, licences=LICENCE_IDS, may_publish=may_publish)
+        return self.web.render("archive/form.html", status=status, resource=resource, form=form, problems=problems,
+                               kinds=KIND_HEADINGS, licences=LICENCE_IDS, may_publish=may_publish)
 
 
 def _listing_like(args, names) -> dict:

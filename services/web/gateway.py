@@ -36,6 +36,7 @@ from services.common.rpc import ServiceRpcProxy
 from services.common.tokens import CONTEXT_KEY, TokenKeys, principal_from_claims
 from services.web import i18n
 from services.web.charts import bar_chart
+from services.web.form_problems import NO_PROBLEMS
 
 API_KEY_CONTEXT = "engage_api_key"
 SESSION_COOKIE = "engage_session"
@@ -413,6 +414,10 @@ class RequestView:
         unread = context.pop("unread", None)
         if unread is None and principal is not None:
             unread = self.gateway.unread_count(self.worker_ctx, principal.member_id)
+        # Any page may show a refused form again: its problems, and (where a page has several forms with
+        # fields of one name) what the member typed, by the id of the field it goes back into.
+        context.setdefault("problems", NO_PROBLEMS)
+        context.setdefault("kept", {})
         html = self.gateway.env.get_template(template).render(
             me=principal, csrf_token=self.csrf_token(), flash=flash, request=self.worker_ctx.args[0],
             unread=unread, time_zone=self.time_zone(principal), **context)

@@ -15,6 +15,7 @@ from services.common.rpc import RpcProxy
 from services.common.contract.api.search import PUBLIC_STATES
 from services.common.errors import DomainError, ValidationFailed
 from services.common.http import json_response, query_int, read_json, whole_number_or_text
+from services.web.form_problems import NO_PROBLEMS, FormProblems, form_problems
 from services.web.gateway import api, page
 from services.web.read_cache import PageCache
 
@@ -158,6 +159,14 @@ class IdeaRoutes:
         self._wrote(answer["idea_id"], answer["version"])
         return json_response(answer)
 
+    @api("GET", "/api/v1/following-preference")
+    def api_following_preference(self, request):
+        return json_response(self.ideas.following_preference())
+
+    @api("PUT", "/api/v1/following-preference")
+    def api_set_following_preference(self, request):
+        return json_response(self.ideas.set_following_preference(read_json(request)))
+
     @api("GET", "/api/v1/moderation/queue")
     def api_moderation_queue(self, request):
         return json_response(self.ideas.moderation_queue())
@@ -181,7 +190,8 @@ class IdeaRoutes:
             answer = self._list(query)
         except ValidationFailed as error:
             return self.web.render("ideas/list.html", status=422, answer={"items": [], "next_cursor": None},
-                                   filters={}, message=error.message, states=STATE_LABELS, sorts=SORT_LABELS)
+                                   filters=request.args.to_dict(), problems=form_problems(error, "ideas_filter"),
+                                   states=STATE_LABELS, sorts=SORT_LABELS)
         return self.web.render("ideas/list.html", answer=answer, filters=query, states=STATE_LABELS, sorts=SORT_LABELS)
 
     @page("GET", "/ideas/new")
@@ -189,7 +199,7 @@ class IdeaRoutes:
         self.web.require_principal()
         form = {"title": request.args.get("title", "")}
         similar = self.ideas.similar_ideas(form["title"]) if form["title"] else []
-        return self.web.render("ideas/form.html", form=form, errors={}, similar=similar, idea=None)
+        return self.web.render("ideas/form.html", form=form, similar=similar, idea=None)
 
     @page("POST", "/ideas")
     def submit_idea_form(self, request):
@@ -198,19 +208,24 @@ class IdeaRoutes:
         form = request.form.to_dict()
         if form.get("action") == "check":
             similar = self.ideas.similar_ideas(form.get("title", ""))
-            return self.web.render("ideas/form.html", form=form, errors={}, similar=similar, idea=None)
+            return self.web.render("ideas/form.html", form=form, similar=similar, idea=None)
         try:
             idea = self.ideas.submit_idea(_idea_payload(request.form, with_draft=True))
         except DomainError as error:
             similar = self.ideas.similar_ideas(form.get("title", ""))
-            return self.web.render("ideas/form.html", status=error.status, form=form, errors=error.fields,
-                                   message=error.message, similar=similar, idea=None)
+            return self.web.render("ideas/form.html", status=error.status, form=form,
+                                   problems=form_problems(error, "idea"), similar=similar, idea=None)
         self._wrote(idea["id"], idea["version"])
         flash = "Your draft is saved." if idea["state"] == "draft" else "Your idea is published."
         return self.web.redirect(f"/ideas/{idea['id']}", flash=flash)
 
     @page("GET", "/ideas/<string:idea_id>")
     def idea_page(self, request, idea_id):
+        return self._render_idea_page(idea_id)
+
+    def _render_idea_page(self, idea_id: str, status: int = 200, problems: FormProblems = NO_PROBLEMS,
+                          kept: dict[str, str] | None = None):
+        """The idea's page; after a refused form, with its problems and what the member typed."""
         data = self._idea_page_data(idea_id)
         viewer = self._viewer(idea_id)
         me = self.web.principal()
@@ -219,9 +234,10 @@ class IdeaRoutes:
         now = datetime.now(timezone.utc)
         editable = {c["id"] for c in data["comments"] if me and c["author_id"] == me.member_id
                     and c["editable_until"] and now < datetime.fromisoformat(c["editable_until"])}
-        return self.web.render("ideas/page.html", idea=data["idea"], comments=data["comments"], viewer=viewer,
-                               moderator=bool(viewer and viewer["moderates"]),
-                               moves=viewer["allowed_moves"] if viewer else (), states=STATE_LABELS, editable=editable)
+        return self.web.render("ideas/page.html", status=status, idea=data["idea"], comments=data["comments"],
+                               viewer=viewer, moderator=bool(viewer and viewer["moderates"]),
+                               moves=viewer["allowed_moves"] if viewer else (), states=STATE_LABELS, editable=editable,
+                               problems=problems, kept=kept or {})
 
     @page("GET", "/ideas/<string:idea_id>/edit")
     def edit_idea_page(self, request, idea_id):
@@ -229,7 +245,7 @@ class IdeaRoutes:
         idea = self._idea_page_data(idea_id)["idea"]
         form = {**idea, "prompts": "\n".join(idea["prompts"]), "tags": ", ".join(idea["tags"]),
                 "network": idea.get("network") or ""}
-        return self.web.render("ideas/form.html", form=form, errors={}, similar=[], idea=idea)
+        return self.web.render("ideas/form.html", form=form, similar=[], idea=idea)
 
     @page("POST", "/ideas/<string:idea_id>/edit")
     def edit_idea_form(self, request, idea_id):
@@ -240,7 +256,7 @@ class IdeaRoutes:
         except DomainError as error:
             current = self._idea_page_data(idea_id)["idea"]
             return self.web.render("ideas/form.html", status=error.status, form=request.form.to_dict(),
-                                   errors=error.fields, message=error.message, similar=[], idea=current)
+                                   problems=form_problems(error, "idea"), similar=[], idea=current)
         self._wrote(idea["id"], idea["version"])
         return self.web.redirect(f"/ideas/{idea_id}", flash="Your changes are saved.")
 
@@ -248,28 +264,33 @@ class IdeaRoutes:
     def rate_form(self, request, idea_id):
         self.web.require_principal()
         self.web.check_csrf(request.form)
-        raw = request.form.get("stars", "")
-        stars = whole_number_or_text(raw)
+        stars = whole_number_or_text(request.form.get("stars", ""))
         return self._after_write(idea_id, lambda: self.ideas.rate(idea_id, {"stars": stars}),
-                                 "Thank you: your rating is saved.", version_key="version", anchor="rating")
+                                 "Thank you: your rating is saved.", form="rating", field_ids={"stars": "stars-1"},
+                                 anchor="rating")
 
     @page("POST", "/ideas/<string:idea_id>/comments")
     def comment_form(self, request, idea_id):
         self.web.require_principal()
         self.web.check_csrf(request.form)
         payload = {"body": request.form.get("body", "")}
+        field = "new-comment"
         if request.form.get("parent_id"):
             payload["parent_id"] = request.form["parent_id"]
-        return self._after_write(idea_id, lambda: self.ideas.post_comment(idea_id, payload),
-                                 "Your comment is posted.", version_key="idea_version", anchor="comments")
+            field = f"reply-{payload['parent_id']}"
+        return self._after_write(idea_id, lambda: self.ideas.post_comment(idea_id, payload), "Your comment is posted.",
+                                 form="comment", field_ids={"body": field}, kept={field: payload["body"]},
+                                 version_key="idea_version", anchor="comments")
 
     @page("POST", "/comments/<string:comment_id>/edit")
     def comment_edit_form(self, request, comment_id):
         self.web.require_principal()
         self.web.check_csrf(request.form)
         idea_id = request.form.get("idea_id", "")
-        return self._after_write(idea_id, lambda: self.ideas.edit_comment(comment_id, {"body": request.form.get("body", "")}),
-                                 "Your comment is updated.", version_key="idea_version", anchor=f"c-{comment_id}")
+        body, field = request.form.get("body", ""), f"edit-{comment_id}"
+        return self._after_write(idea_id, lambda: self.ideas.edit_comment(comment_id, {"body": body}),
+                                 "Your comment is updated.", form="comment", field_ids={"body": field},
+                                 kept={field: body}, version_key="idea_version", anchor=f"comment-{comment_id}")
 
     @page("POST", "/comments/<string:comment_id>/delete")
     def comment_delete_form(self, request, comment_id):
@@ -277,58 +298,74 @@ class IdeaRoutes:
         self.web.check_csrf(request.form)
         idea_id = request.form.get("idea_id", "")
         return self._after_write(idea_id, lambda: self.ideas.remove_comment(comment_id), "The comment is removed.",
-                                 version_key="idea_version", anchor=f"c-{comment_id}")
+                                 form="comment", version_key="idea_version", anchor=f"comment-{comment_id}")
 
     @page("POST", "/comments/<string:comment_id>/report")
     def comment_report_form(self, request, comment_id):
         self.web.require_principal()
         self.web.check_csrf(request.form)
         idea_id = request.form.get("idea_id", "")
+        reason, field = request.form.get("reason", ""), f"report-{comment_id}"
         return self._after_write(
-            idea_id, lambda: self.ideas.report_comment(comment_id, {"reason": request.form.get("reason", "")}),
-            "Thank you: a moderator will look at the comment.", version_key="idea_version", anchor=f"c-{comment_id}")
+            idea_id, lambda: self.ideas.report_comment(comment_id, {"reason": reason}),
+            "Thank you: a moderator will look at the comment.", form="report", field_ids={"reason": field},
+            kept={field: reason}, version_key="idea_version", anchor=f"comment-{comment_id}")
 
     @page("POST", "/ideas/<string:idea_id>/follow")
     def follow_form(self, request, idea_id):
         self.web.require_principal()
         self.web.check_csrf(request.form)
         if request.form.get("action") == "unfollow":
-            return self._after_write(idea_id, lambda: self.ideas.unfollow(idea_id), "You no longer follow this idea.")
+            return self._after_write(idea_id, lambda: self.ideas.unfollow(idea_id), "You no longer follow this idea.",
+                                     form="follow")
         return self._after_write(idea_id, lambda: self.ideas.follow(idea_id),
-                                 "You follow this idea: you will hear when it moves.")
+                                 "You follow this idea: you will hear when it moves.", form="follow")
 
     @page("POST", "/ideas/<string:idea_id>/state")
     def state_form(self, request, idea_id):
         self.web.require_principal()
         self.web.check_csrf(request.form)
         payload = {"state": request.form.get("state", "")}
-        if request.form.get("official_response", "").strip():
-            payload["official_response"] = request.form["official_response"]
-        return self._after_write(idea_id, lambda: self.ideas.change_state(idea_id, payload), "The idea's state is changed.")
+        response = request.form.get("official_response", "")
+        if response.strip():
+            payload["official_response"] = response
+        return self._after_write(idea_id, lambda: self.ideas.change_state(idea_id, payload),
+                                 "The idea's state is changed.", form="state",
+                                 field_ids={"state": "new-state", "official_response": "official-response-text"},
+                                 kept={"official-response-text": response})
 
-    def _after_write(self, idea_id: str, call, done: str, version_key: str = "version", anchor: str = ""):
-        """Run a page form's write; back to the idea with a message (the error's when it failed)."""
-        target = f"/ideas/{idea_id}" + (f"#{anchor}" if anchor else "")
+    def _after_write(self, idea_id: str, call, done: str, *, form: str, field_ids: dict[str, str] | None = None,
+                     kept: dict[str, str] | None = None, version_key: str = "version", anchor: str = ""):
+        """Run one of the idea page's forms (``form`` names it for ``form_problems``): back to the idea with a
+        message, or, when refused, the page again with the problems and the member's words kept."""
         try:
             answer = call()
         except DomainError as error:
-            details = " ".join(m for msgs in error.fields.values() for m in msgs if m not in error.message)
-            return self.web.redirect(target, flash=f"{error.message} {details}".strip())
+            return self._render_idea_page(idea_id, error.status, form_problems(error, form, field_ids), kept)
         self._wrote(answer.get("idea_id") or idea_id, answer.get(version_key))
+        target = f"/ideas/{idea_id}" + (f"#{anchor}" if anchor else "")
         return self.web.redirect(target, flash=done)
 
     @page("GET", "/moderation")
     def moderation_page(self, request):
         self.web.require_principal()
-        return self.web.render("ideas/moderation.html", queue=self.ideas.moderation_queue()["items"],
-                               log=self.ideas.moderation_log()["items"][:50])
+        return self._moderation_page()
+
+    def _moderation_page(self, status: int = 200, **context):
+        return self.web.render("ideas/moderation.html", status=status, queue=self.ideas.moderation_queue()["items"],
+                               log=self.ideas.moderation_log()["items"][:50], **context)
 
     @page("POST", "/moderation/comments/<string:comment_id>")
     def moderation_form(self, request, comment_id):
         self.web.require_principal()
         self.web.check_csrf(request.form)
-        comment = self.ideas.moderate_comment(comment_id, {"decision": request.form.get("decision", ""),
-                                                           "note": request.form.get("note", "")})
+        note, field = request.form.get("note", ""), f"note-{comment_id}"
+        try:
+            comment = self.ideas.moderate_comment(comment_id, {"decision": request.form.get("decision", ""),
+                                                               "note": note})
+        except DomainError as error:
+            return self._moderation_page(error.status, kept={field: note},
+                                         problems=form_problems(error, "moderation", {"note": field}))
         self._wrote(comment["idea_id"], comment["idea_version"])
         return self.web.redirect("/moderation", flash="Your decision is recorded.")
 

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 from services.common.errors import DomainError
 from services.common.http import json_response, read_json
 from services.common.scopes import SCOPES
+from services.web.form_problems import form_problems
 from services.web.gateway import api, page, same_site_path
 
 
@@ -120,7 +121,7 @@ class MemberRoutes:
     @page("GET", "/register")
     def register_page(self, request):
         invited = {k: request.args.get(k, "") for k in ("invite", "email", "agency") if request.args.get(k)}
-        return self.web.render("members/register.html", agencies=self.members.list_agencies(), form=invited, errors={})
+        return self.web.render("members/register.html", agencies=self.members.list_agencies(), form=invited)
 
     @page("POST", "/register")
     def register_submit(self, request):
@@ -136,7 +137,7 @@ class MemberRoutes:
                 self.members.register(fields, address)
         except DomainError as error:
             return self.web.render("members/register.html", status=error.status, agencies=self.members.list_agencies(),
-                                   form=form, errors=error.fields, message=error.message)
+                                   form=form, problems=form_problems(error, "register"))
         if not form.get("invite"):
             return self.web.redirect("/login", flash="Nearly there: open the link we emailed you to confirm your address, "
                                                      "then log in.")
@@ -164,7 +165,7 @@ class MemberRoutes:
                                         client_address(request, self.web.trusted_proxies))
         except DomainError as error:
             return self.web.render("members/login.html", status=error.status, next=same_site_path(form.get("next"), ""),
-                                   form=form, message=error.message)
+                                   form=form, problems=form_problems(error, "log_in"))
         self.web.log_in(token["token"], "")
         return self.web.redirect(same_site_path(form.get("next")), flash="You are logged in.")
 
@@ -178,16 +179,17 @@ class MemberRoutes:
 
     @page("GET", "/forgot-password")
     def forgot_page(self, request):
-        return self.web.render("members/forgot.html")
+        return self.web.render("members/forgot.html", form={})
 
     @page("POST", "/forgot-password")
     def forgot_submit(self, request):
         self.web.check_csrf(request.form)
+        form = {"email": request.form.get("email", "")}
         try:
-            answer = self.members.request_password_reset({"email": request.form.get("email", "")},
-                                                         client_address(request, self.web.trusted_proxies))
+            answer = self.members.request_password_reset(form, client_address(request, self.web.trusted_proxies))
         except DomainError as error:
-            return self.web.render("members/forgot.html", status=error.status, message=error.message)
+            return self.web.render("members/forgot.html", status=error.status, form=form,
+                                   problems=form_problems(error, "forgotten_password"))
         return self.web.redirect("/login", flash=answer["status"])
 
     @page("GET", "/reset/<string:token>")
@@ -200,7 +202,8 @@ class MemberRoutes:
         try:
             answer = self.members.reset_password({"token": token, "password": request.form.get("password", "")})
         except DomainError as error:
-            return self.web.render("members/reset.html", status=error.status, token=token, message=error.message)
+            return self.web.render("members/reset.html", status=error.status, token=token,
+                                   problems=form_problems(error, "new_password"))
         return self.web.redirect("/login", flash=answer["status"])
 
     @page("GET", "/me")
@@ -212,7 +215,7 @@ class MemberRoutes:
     def api_keys_page(self, request):
         self.web.require_principal()
         return self.web.render("members/api_keys.html", keys=self.members.list_api_keys(), scopes=SCOPES,
-                               created=None, form={}, errors={})
+                               created=None, form={})
 
     @page("POST", "/account/api-keys")
     def api_key_create_submit(self, request):
@@ -223,10 +226,10 @@ class MemberRoutes:
             created = self.members.create_api_key(form)
         except DomainError as error:
             return self.web.render("members/api_keys.html", status=error.status, keys=self.members.list_api_keys(),
-                                   scopes=SCOPES, created=None, form=form, errors=error.fields, message=error.message)
+                                   scopes=SCOPES, created=None, form=form, problems=form_problems(error, "api_key"))
         # The key is on this answer only: it is never stored anywhere it could be shown again.
         return self.web.render("members/api_keys.html", status=201, keys=self.members.list_api_keys(), scopes=SCOPES,
-                               created=created, form={}, errors={})
+                               created=created, form={})
 
     @page("POST", "/account/api-keys/<string:key_id>/revocation")
     def api_key_revoke_submit(self, request, key_id):
@@ -241,17 +244,24 @@ class MemberRoutes:
 
     @page("GET", "/networks")
     def networks_page(self, request):
+        return self._networks_page(form={})
+
+    def _networks_page(self, status: int = 200, **context):
         mine = set()
         if self.web.principal():
             mine = {n["slug"] for n in self.members.me()["networks"]}
-        return self.web.render("members/networks.html", networks=self.members.list_networks(), mine=mine)
+        return self.web.render("members/networks.html", status=status, networks=self.members.list_networks(),
+                               mine=mine, **context)
 
     @page("POST", "/networks")
     def network_create_submit(self, request):
         self.web.require_principal()
         self.web.check_csrf(request.form)
-        network = self.members.create_network({"name": request.form.get("name", ""),
-                                               "description": request.form.get("description", "")})
+        form = {"name": request.form.get("name", ""), "description": request.form.get("description", "")}
+        try:
+            network = self.members.create_network(form)
+        except DomainError as error:
+            return self._networks_page(error.status, form=form, problems=form_problems(error, "network"))
         return self.web.redirect(f"/networks/{network['slug']}", flash="Your network is ready.")
 
     @page("GET", "/networks/<string:slug>")

@@ -5,11 +5,14 @@ from services.common.rpc import RpcProxy
 
 from services.common.errors import DomainError
 from services.common.http import json_response, query_int, read_json
+from services.web.form_problems import form_problems
 from services.web.gateway import api, page, same_site_path
 
 
 class NotifyRoutes:
     notify = RpcProxy("notify")
+    # Following an idea is the ideas service's; whether taking part follows is chosen beside how one is told.
+    idea_following = RpcProxy("ideas")
 
     # -- JSON API: notifications and preferences -----------------------------
 
@@ -83,10 +86,15 @@ class NotifyRoutes:
         return self.web.render("notify/notifications.html", notifications=listed["items"],
                                unread_here=listed["unread"], next_cursor=listed["next_cursor"])
 
-    @page("GET", "/notifications/<string:notification_id>")
-    def notification_open(self, request, notification_id):
-        """Opening a notification marks it read and takes the member to what it is about."""
+    @page("POST", "/notifications/<string:notification_id>/read")
+    def notification_open_submit(self, request, notification_id):
+        """Opening a notification marks it read and takes the member to what it is about.
+
+        A POST, not a link: anything that follows links (a crawler, a link checker, a browser
+        prefetching) must not mark a member's notifications read.
+        """
         self.web.require_principal()
+        self.web.check_csrf(request.form)
         notification = self.notify.mark_read(notification_id)
         self.web.forget_unread_count()
         return self.web.redirect(same_site_path(notification["link"], "/notifications"))
@@ -102,7 +110,8 @@ class NotifyRoutes:
     @page("GET", "/notifications/preferences")
     def preferences_page(self, request):
         self.web.require_principal()
-        return self.web.render("notify/preferences.html", preferences=self.notify.get_preferences(), errors={})
+        return self.web.render("notify/preferences.html", preferences=self.notify.get_preferences(),
+                               following=self.idea_following.following_preference())
 
     @page("POST", "/notifications/preferences")
     def preferences_submit(self, request):
@@ -110,11 +119,14 @@ class NotifyRoutes:
         self.web.check_csrf(request.form)
         current = self.notify.get_preferences()
         changes = {choice["kind"]: request.form.get(choice["kind"], choice["mode"]) for choice in current["choices"]}
+        following = {"follow_when_taking_part": request.form.get("follow_when_taking_part") == "yes"}
         try:
             self.notify.set_preferences(changes)
+            self.idea_following.set_following_preference(following)
         except DomainError as error:
+            field_ids = {choice["kind"]: f"pref-{choice['kind']}" for choice in current["choices"]}
             return self.web.render("notify/preferences.html", status=error.status, preferences=current,
-                                   errors=error.fields, message=error.message)
+                                   following=following, problems=form_problems(error, "preferences", field_ids))
         return self.web.redirect("/notifications/preferences", flash="Your choices are saved.")
 
     @page("GET", "/unsubscribe/<string:token>")

@@ -20,6 +20,7 @@ from services.common.contract.archive import RESOURCE_KINDS
 from services.common.errors import ValidationFailed
 from services.common.http import json_response, load, query_int, whole_number_or_text
 from services.common.rpc import RpcProxy
+from services.web.form_problems import NO_PROBLEMS, FormProblems, form_problems
 from services.web.gateway import api, page
 from services.web.i18n import N_
 from services.web.ideas_routes import STATE_LABELS
@@ -88,11 +89,13 @@ class SearchRoutes:
             query = load(SiteSearchQuery(), raw)
         except ValidationFailed as error:
             # The words stay in the box; a filter that is not one of the choices is named in the message, not kept.
-            return self._render({"q": str(raw.get("q", ""))}, NOTHING_FOUND, message=error.message, status=422)
+            # The filters travel with the words, so what is wrong with one leads to the search box.
+            problems = form_problems(error, "search", {name: "search-q" for name in SiteSearchQuery().fields})
+            return self._render({"q": str(raw.get("q", ""))}, NOTHING_FOUND, problems=problems, status=422)
         return self._render(query, self._site_search(query))
 
-    def _render(self, query: dict, answer: dict, message: str | None = None, status: int = 200):
-        return self.web.render("search/results.html", status=status, query=query, answer=answer, message=message,
+    def _render(self, query: dict, answer: dict, problems: FormProblems = NO_PROBLEMS, status: int = 200):
+        return self.web.render("search/results.html", status=status, query=query, answer=answer, problems=problems,
                                facets=FACETS, chosen=[name for name in FACETS if query.get(name)],
                                facet_headings=FACET_HEADINGS, kind_labels=KIND_LABELS, states=STATE_LABELS,
                                resource_kinds=RESOURCE_KINDS,

@@ -67,8 +67,22 @@ class World:
         return self.publish(self.envelope("idea.followed", data, idea_id))
 
     def comment(self, idea_id: str, author: str, idea_author: str, body: str = "Would a yearly briefing help?",
-                comment_id: str = "c-1", title: str = "A network for engagement practitioners") -> dict:
+                comment_id: str = "c-1", title: str = "A network for engagement practitioners",
+                mentioning: tuple[str, ...] = ()) -> dict:
         data = {**spec_for("comment.posted").example, "comment_id": comment_id, "idea_id": idea_id,
                 "idea_title": title, "author_id": self.ids[author], "author_name": author, "body": body,
-                "idea_author_id": self.ids[idea_author], "version": self.next_version(idea_id)}
+                "idea_author_id": self.ids[idea_author], "mentioned_member_ids": [self.ids[m] for m in mentioning],
+                "version": self.next_version(idea_id)}
         return self.publish(self.envelope("comment.posted", data, idea_id))
+
+    def mention(self, idea_id: str, by: str, member: str, comment_id: str = "c-1",
+                excerpt: str = "@[Mei] could your team host it?") -> dict:
+        data = {**spec_for("member.mentioned").example, "member_id": self.ids[member], "idea_id": idea_id,
+                "comment_id": comment_id, "by_member_id": self.ids[by], "by_name": by, "excerpt": excerpt,
+                "version": self.versions.get(idea_id, 1)}
+        return self.publish(self.envelope("member.mentioned", data, self.ids[member]))
+
+    def remove_comment(self, idea_id: str, author: str, comment_id: str = "c-1") -> dict:
+        data = {"comment_id": comment_id, "idea_id": idea_id, "author_id": self.ids[author],
+                "removed_by": self.ids[author], "by_moderator": False, "version": self.next_version(idea_id)}
+        return self.publish(self.envelope("comment.removed", data, comment_id))

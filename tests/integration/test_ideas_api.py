@@ -170,3 +170,21 @@ def test_follow_and_unfollow(world):
     assert unfollowed["follower_count"] == 1
     with world.platform.rpc() as rpc:
         assert rpc.ideas.followers_of(idea["id"]) == [world.ids["Rosa Nguyen"]]
+
+
+def test_commenting_or_rating_follows_the_idea_unless_the_member_chose_not_to(world):
+    idea = world.submit(world.member("Rosa Nguyen"))
+    tariq, mei = world.member("Tariq Haddad"), world.member("Mei Chen")
+    assert world.call("GET", "/api/v1/following-preference", mei).json() == {"follow_when_taking_part": True}
+    assert world.call("PUT", "/api/v1/following-preference", mei, json={"follow_when_taking_part": "no"}).status_code == 422
+    chosen = world.call("PUT", "/api/v1/following-preference", mei, json={"follow_when_taking_part": False})
+    assert chosen.json() == {"follow_when_taking_part": False}
+
+    assert world.call("POST", f"/api/v1/ideas/{idea['id']}/comments", tariq, json={"body": "Count me in"}).ok
+    assert world.call("PUT", f"/api/v1/ideas/{idea['id']}/rating", mei, json={"stars": 4}).ok
+    assert world.call("GET", f"/api/v1/ideas/{idea['id']}", tariq).json()["following"] is True
+    assert world.call("GET", f"/api/v1/ideas/{idea['id']}", mei).json()["following"] is False
+    assert world.call("GET", f"/api/v1/ideas/{idea['id']}").json()["follower_count"] == 2
+    followed = [row["envelope"]["data"]["member_id"]
+                for row in world.platform.db("ideas").outbox.find({"type": "idea.followed"}).sort("_id", 1)]
+    assert followed == [world.ids["Rosa Nguyen"], world.ids["Tariq Haddad"]]

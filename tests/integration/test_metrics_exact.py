@@ -2,9 +2,9 @@
 
 The work: three members register and log in; a member who earlier
 subscribed a webhook to ``idea.rated`` submits an idea; the three rate it and
-one changes their mind (four ratings, three raters); one rating is refused
-(stars out of range). The webhook answers 500 to its first delivery and 200
-afterwards.
+one changes their mind (four ratings, three raters, each following the idea
+from their first rating); one rating is refused (stars out of range). The
+webhook answers 500 to its first delivery and 200 afterwards.
 """
 import json
 import threading
@@ -161,7 +161,7 @@ def test_services_count_their_rpc_calls_with_a_refusal_as_a_successful_answer(me
 
 @pytest.mark.parametrize("service, event_type, count", [
     ("members", "member.registered", 3), ("ideas", "idea.submitted", 1), ("ideas", "idea.rated", 4),
-    ("ideas", "idea.followed", 1),
+    ("ideas", "idea.followed", 4),  # the author, then each rater
 ])
 def test_publishers_count_each_event_they_publish(measured, service, event_type, count):
     assert moved(measured, service, f"engage_{service}{PUBLISHED}", type=event_type) == count

@@ -50,6 +50,43 @@ def test_a_comment_on_a_followed_idea_gives_the_follower_one_notification_even_w
     assert not [n for n in notifications(world, "Tariq")["items"]]  # the commenter is not told
 
 
+def test_a_member_mentioned_in_a_comment_on_an_idea_they_follow_gets_one_notice_the_mention(world, platform):
+    world.submit_idea("idea-1", "Rosa")
+    world.follow("idea-1", "Mei")
+    wait_for(lambda: platform.db("notify").followers.find_one({"member_id": world.ids["Mei"], "following": True}),
+             message="the follow to be known")
+    world.mention("idea-1", "Tariq", "Mei")  # the two events of one comment, in either order
+    comment = world.comment("idea-1", "Tariq", idea_author="Rosa", body="@[Mei] could your team host it?",
+                            mentioning=("Mei",))
+    wait_for(lambda: processed(platform, comment["id"]), message="the comment to be handled")
+
+    listed = notifications(world, "Mei")["items"]
+    assert [(item["kind"], item["title"]) for item in listed] == [
+        ("mentions", "Tariq mentioned you in “A network for engagement practitioners”")]
+    assert len(notifications(world, "Rosa")["items"]) == 1  # the author, not mentioned, hears of the comment
+
+
+def test_a_removed_comment_leaves_no_text_in_notifications_and_no_notice_made_after(world, platform):
+    world.submit_idea("idea-1", "Rosa")
+    world.follow("idea-1", "Mei")
+    wait_for(lambda: platform.db("notify").followers.find_one({"member_id": world.ids["Mei"], "following": True}),
+             message="the follow to be known")
+    world.comment("idea-1", "Tariq", idea_author="Rosa", body="Something Tariq regrets writing")
+    wait_for(lambda: len(notifications(world, "Mei")["items"]) == 1, message="Mei's notification")
+    assert notifications(world, "Mei")["items"][0]["body"] == "Something Tariq regrets writing"
+
+    removed = world.remove_comment("idea-1", "Tariq")
+    wait_for(lambda: processed(platform, removed["id"]), message="the removal to be handled")
+    for name in ("Mei", "Rosa"):
+        [item] = notifications(world, name)["items"]
+        assert (item["body"], item["comment_removed"]) == ("", True), name
+    assert not platform.db("notify").notifications.find_one({"body": {"$regex": "regrets"}})
+
+    late = world.mention("idea-1", "Tariq", "Mei")  # handled after the removal, as after a retry
+    wait_for(lambda: processed(platform, late["id"]), message="the late mention to be handled")
+    assert [item["kind"] for item in notifications(world, "Mei")["items"]] == ["comments"]
+
+
 def test_reading_one_or_all_notifications_lowers_the_unread_count(world, platform):
     world.submit_idea("idea-1", "Rosa")
     for number in range(3):

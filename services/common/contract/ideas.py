@@ -5,8 +5,9 @@ to the idea, its ratings, its discussion or its followers), so a consumer
 holding a newer copy ignores a late one. ``idea.submitted``, ``idea.updated``
 and ``idea.state_changed`` carry all of the idea's public fields, so the
 archive keeps a running copy without calling the ideas service. Comment
-events carry whom a notification would concern: the idea's author and the
-authors of the comments above it in its thread.
+events carry whom a notification would concern: the idea's author, the
+authors of the comments above it in its thread, and the members it mentions
+(who are also told by ``member.mentioned``).
 """
 from marshmallow import fields, validate
 
@@ -112,6 +113,8 @@ class CommentData(EventData):
     idea_author_id = fields.Str(required=True)
     parent_author_id = fields.Str(required=True, allow_none=True)
     ancestor_author_ids = fields.List(fields.Str(), required=True)
+    # Events recorded before this field existed lack it; they are read as mentioning nobody.
+    mentioned_member_ids = fields.List(fields.Str(), load_default=list)
     version = fields.Int(required=True, strict=True)
 
 
@@ -119,7 +122,8 @@ _COMMENT_EXAMPLE = {
     "comment_id": _COMMENT, "idea_id": _IDEA, "idea_title": _PUBLIC_IDEA["title"], "agency": "dta",
     "parent_id": None, "depth": 1, "author_id": _OTHER, "author_name": "Tariq Haddad",
     "body": "Would a yearly briefing for senior staff help it last?", "created_at": _TIME, "edited_at": None,
-    "idea_author_id": _MEMBER, "parent_author_id": None, "ancestor_author_ids": [], "version": 4,
+    "idea_author_id": _MEMBER, "parent_author_id": None, "ancestor_author_ids": [], "mentioned_member_ids": [],
+    "version": 4,
 }
 
 

@@ -12,7 +12,7 @@ from pymongo import MongoClient
 
 from services.web.i18n import local_time
 from tests.e2e.browser.conftest import PASSWORD, screenshot, unique_email
-from tests.e2e.browser.test_journey import axe_problems, log_in, phone_overflow
+from tests.e2e.browser.test_journey import axe_problems, expect_error_summary, log_in, phone_overflow
 
 
 def make_operator(system, email: str) -> None:
@@ -51,6 +51,11 @@ def test_members_are_kept_out_admins_manage_webhooks_and_operators_see_dead_lett
     page.goto(f"{system.web_url}/admin/webhooks")
     page.get_by_label("Address that receives the events").fill("http://127.0.0.1:9/engage")
     page.get_by_label("What it is for").fill("Ratings into our dashboard")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add the webhook").click()  # no event chosen yet
+    expect_error_summary(page, "f-event_types", "The events to send: choose 1 to 50 event types.")
+    assert page.get_by_label("Address that receives the events").input_value() == "http://127.0.0.1:9/engage"
+    assert not axe_problems(page) and not phone_overflow(page)
     page.get_by_role("checkbox", name="idea.rated").check()
     with page.expect_navigation():
         page.get_by_role("button", name="Add the webhook").click()

@@ -4,6 +4,8 @@ import re
 from playwright.sync_api import expect
 
 from tests.e2e.browser.conftest import PASSWORD, screenshot, unique_email
+from tests.e2e.browser.test_journey import axe_problems, expect_error_summary, new_page, phone_overflow
+from tests.e2e.browser.test_journey import log_in as journey_log_in
 
 IDEA = {
     "title": "Open office hours for engagement teams",
@@ -81,3 +83,62 @@ def test_a_visitor_sees_the_idea_and_the_log_in_prompt_but_no_rating_form(system
     assert page.get_by_role("radio").count() == 0
     assert page.get_by_role("button", name="Post comment").count() == 0
     screenshot(page, "idea-page-visitor")
+
+
+def test_a_too_long_comment_is_refused_with_its_words_kept_and_a_summary_leading_to_them(system, browser):
+    system.create_agency("dta", "Digital Transformation Agency", admin_email=unique_email("admin"))
+    author = system.register(unique_email("author"), "Priya Author")
+    idea = system.api(author).post("/api/v1/ideas", json={**IDEA, "title": "Long comments are kept"}).json()
+    email = unique_email("rosa")
+    system.register(email, "Rosa Nguyen")
+    page = new_page(browser)
+    journey_log_in(page, system.web_url, email)
+    page.goto(f"{system.web_url}/ideas/{idea['id']}")
+
+    words = ("A thought worth keeping. " * 801)[:20_001]
+    page.get_by_label("Add a comment: what do you like, and what would you change?").fill(words)
+    with page.expect_navigation() as answer:
+        page.get_by_role("button", name="Post comment").click()
+    assert answer.value.status == 422
+    expect_error_summary(page, "new-comment", "Your comment must be 20,000 characters or fewer.")
+    assert page.locator("#new-comment").input_value() == words
+    assert page.locator("li.comment").count() == 0
+    problems = axe_problems(page)
+    assert not problems and not phone_overflow(page), problems
+    screenshot(page, "idea-page-comment-too-long")
+
+    page.get_by_role("link", name="Your comment must be 20,000 characters or fewer.").click()
+    assert page.url.endswith("#new-comment")
+    page.locator("#new-comment").fill(words[:200])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Post comment").click()
+    expect(page.get_by_text("Your comment is posted.")).to_be_visible()
+    assert page.get_by_role("alert").count() == 0
+    page.context.close()
+
+
+def test_the_idea_title_says_its_limit_and_a_longer_one_is_refused_in_plain_words(system, browser):
+    system.create_agency("dta", "Digital Transformation Agency", admin_email=unique_email("admin"))
+    email = unique_email("priya")
+    system.register(email, "Priya Raman")
+    page = new_page(browser)
+    journey_log_in(page, system.web_url, email)
+    page.goto(f"{system.web_url}/ideas/new")
+    title = page.get_by_label("Title")
+    expect(title).to_have_attribute("maxlength", "200")
+    expect(page.locator("#f-title-hint")).to_have_text("At most 200 characters.")
+    assert "f-title-hint" in title.get_attribute("aria-describedby")
+
+    too_long = "Summaries " * 20 + "and more"
+    title.evaluate("input => input.removeAttribute('maxlength')")  # as a browser without maxlength would send it
+    title.fill(too_long)
+    page.get_by_label("Describe the idea").fill("A one-page summary at the front of every consultation paper.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Publish").click()
+    expect_error_summary(page, "f-title", "The title must be 200 characters or fewer.")
+    assert page.get_by_label("Title").input_value() == too_long
+    assert page.get_by_label("Describe the idea").input_value().startswith("A one-page summary")
+    assert "title" not in page.get_by_role("alert").inner_text().replace("The title", "")
+    problems = axe_problems(page)
+    assert not problems and not phone_overflow(page), problems
+    page.context.close()

@@ -48,6 +48,20 @@ def phone_overflow(page) -> int:
     return max(0, width - PHONE_WIDTH)
 
 
+def expect_error_summary(page, link_to: str, message: str) -> None:
+    """The GOV.UK error pattern: a focused summary linking to the field, and the field's own message beside it."""
+    summary = page.get_by_role("alert").filter(has=page.get_by_role("heading", name="There is a problem"))
+    expect(summary).to_be_visible()
+    assert page.evaluate("document.activeElement.classList.contains('error-summary')"), "focus is on the summary"
+    link = summary.get_by_role("link", name=message)
+    expect(link).to_have_attribute("href", f"#{link_to}")
+    expect(page.locator(f"#{link_to}")).to_be_attached()
+    # The field, or the group of boxes it opens, is described by its own message.
+    expect(page.locator(f'[aria-describedby~="{link_to}-error"]')).to_have_count(1)
+    expect(page.locator(f"#{link_to}-error")).to_contain_text(message)
+    assert page.title().startswith("Error:")
+
+
 class Journey:
     """Checks every page the journey visits and keeps a screenshot of each step."""
 
@@ -223,7 +237,7 @@ def test_a_public_servants_whole_journey_is_accessible_and_fits_a_phone(system, 
     expect(notification.first).to_be_visible()
     journey.shot(me, "notifications")
     with me.expect_navigation():
-        notification.first.get_by_role("link").click()
+        notification.first.get_by_role("button").click()
     assert f"/ideas/{idea_id}" in me.url
 
     # 6. The administrator makes a colleague moderator in the admin area.

@@ -1,5 +1,8 @@
 """A person registers, logs in and joins a network through the pages, in headless Chromium."""
+from playwright.sync_api import expect
+
 from tests.e2e.browser.conftest import PASSWORD, screenshot, unique_email
+from tests.e2e.browser.test_journey import axe_problems, expect_error_summary, new_page, phone_overflow
 
 
 def test_register_log_in_and_join_a_network(system, page):
@@ -34,3 +37,36 @@ def test_register_log_in_and_join_a_network(system, page):
     page.goto(f"{system.web_url}/me")
     assert page.get_by_role("link", name="Service designers").is_visible()
     screenshot(page, "member-joined-network")
+
+
+def test_registration_and_log_in_problems_are_summarised_linked_and_keep_what_was_typed(system, browser):
+    system.create_agency("dta", "Digital Transformation Agency", admin_email=unique_email("admin"))
+    email = unique_email("mei")
+    page = new_page(browser)
+    page.goto(f"{system.web_url}/register")
+    page.get_by_label("Your name as others will see it").fill("Mei Chen")
+    page.get_by_label("Work email").fill(email)
+    page.get_by_label("Password").fill("too short")
+    page.get_by_label("Agency").select_option("dta")
+    with page.expect_navigation() as answer:
+        page.get_by_role("button", name="Create my account").click()
+    assert answer.value.status == 422
+    expect_error_summary(page, "f-password", "Your password must be 10 to 1024 characters.")
+    assert page.get_by_label("Your name as others will see it").input_value() == "Mei Chen"
+    assert page.get_by_label("Work email").input_value() == email
+    problems = axe_problems(page)
+    assert not problems and not phone_overflow(page), problems
+    screenshot(page, "member-register-problem")
+
+    page.goto(f"{system.web_url}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("not the password")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("There is a problem")
+    expect(summary).to_contain_text("The email or password is not right.")
+    assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+    assert page.get_by_label("Email").input_value() == email
+    assert not axe_problems(page)
+    page.context.close()

@@ -37,6 +37,18 @@ def test_a_mention_tells_the_member_mentioned_unless_they_mentioned_themselves()
     assert domain.notices_for_mention({**mention, "by_member_id": mention["member_id"]}) == []
 
 
+def test_members_a_comment_mentions_are_left_to_their_mention_notice():
+    mentioning = {**COMMENT, "parent_id": "c-0", "parent_author_id": "follower",
+                  "mentioned_member_ids": ["follower", "author"]}
+    assert recipients(domain.notices_for_comment(mentioning, ["follower", "reader"])) == [("reader", "comments")]
+
+
+def test_notices_of_a_comment_name_it_so_that_its_removal_can_blank_them():
+    mention = spec_for("member.mentioned").example
+    assert {n.comment_id for n in domain.notices_for_comment(COMMENT, ["follower"])} == {COMMENT["comment_id"]}
+    assert domain.notices_for_mention(mention)[0].comment_id == mention["comment_id"]
+
+
 def test_a_state_change_tells_the_author_and_followers_but_not_who_changed_it():
     change = {**spec_for("idea.state_changed").example, "author_id": "author", "changed_by": "moderator"}
     notices = domain.notices_for_state_change(change, ["follower", "moderator"])

@@ -22,6 +22,15 @@ class WholeNumber(fields.Integer):
         return super()._validated(value)
 
 
+class YesOrNo(fields.Boolean):
+    """``true`` or ``false`` written as JSON booleans: no strings ("no") or numbers."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value
+
+
 class IdeaSubmission(Strict):
     title = Title(required=True)
     description = Text(required=True, blank=False)
@@ -59,6 +68,11 @@ class CommentPost(Strict):
 
 class CommentEdit(Strict):
     body = Text(required=True, blank=False)
+
+
+class FollowingPreference(Strict):
+    #: Whether commenting on an idea or rating it for the first time makes the member follow it (default yes).
+    follow_when_taking_part = YesOrNo(required=True)
 
 
 class Report(Strict):
