@@ -42,6 +42,8 @@ def test_stock_wording_becomes_plain_sentences():
     assert plain_words(Field("the network"), "use lower-case letters, digits and dashes") == \
         "The network: use lower-case letters, digits and dashes."
     assert plain_words(title, "The title is taken.") == "The title is taken."
+    assert plain_words(Field("the page of results"), "Must be greater than or equal to 0 and less than or equal to 9.") \
+        == "The page of results is out of range."
 
 
 def test_a_list_counts_its_items_and_names_each_by_its_number():
