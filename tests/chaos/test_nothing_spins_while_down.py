@@ -38,9 +38,11 @@ def registered(display_name: str) -> dict:
                                                 "agency": "dta", "version": 1}, subject=member_id, source=SOURCE)
 
 
-def counted_deliveries(platform, service: str = "probe") -> tuple[EventConsumer, list[float]]:
-    """The service's event consumer, and a list that gets the time of every delivery handed to it."""
-    consumer = next(e for e in platform.containers[service].entrypoints if isinstance(e, EventConsumer))
+def counted_deliveries(platform, service: str = "probe",
+                       method: str = "on_member_registered") -> tuple[EventConsumer, list[float]]:
+    """The consumer of ``method``, and a list that gets the time of every delivery handed to it."""
+    consumer = next(e for e in platform.containers[service].entrypoints
+                    if isinstance(e, EventConsumer) and e.method_name == method)
     times: list[float] = []
     handle = consumer.handle_message
 
