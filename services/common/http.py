@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 from marshmallow import Schema, ValidationError
 from nameko.web.handlers import HttpRequestHandler
@@ -201,6 +201,11 @@ class _HeaderedWsgiApp(WsgiApp):
     """
 
     def __call__(self, environ, start_response):
+        kept = self.server.kept_answer(environ)
+        if kept is not None:
+            status, headers, body = kept
+            start_response(status, headers)
+            return [body]
         if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
             # eventlet's server ends a chunked body itself; without this flag
             # werkzeug hands out an empty stream for a body of unknown length,
@@ -272,8 +277,40 @@ _LAST_RESORT_PAGE = """<!doctype html>
 """
 
 
+def is_on(value: Any) -> bool:
+    """A yes/no setting: YAML's true, or the words true, yes, on, 1 from the environment."""
+    return value is True or str(value or "").strip().lower() in ("true", "yes", "on", "1")
+
+
+class KeptAnswers(Protocol):
+    """Whole answers a server may send again without running an entrypoint (the gateway's read cache)."""
+
+    def answer(self, environ: dict) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """``(status line, headers, body)`` kept for this request, or None to run the entrypoint as usual."""
+
+
 class HeaderedWebServer(WebServer):
-    """nameko's web server with ``_HeaderedWsgiApp`` and Nagle's algorithm off; every HTTP entrypoint shares it."""
+    """nameko's web server with ``_HeaderedWsgiApp`` and Nagle's algorithm off; every HTTP entrypoint shares it.
+
+    An extension may register ``KeptAnswers`` (``keep_answers_with``): a
+    request it holds an answer for is answered straight from the WSGI call,
+    without a worker, which is what makes a repeat page cost what sending its
+    bytes costs.
+    """
+
+    answers: KeptAnswers | None = None
+
+    def keep_answers_with(self, answers: KeptAnswers) -> None:
+        self.answers = answers
+
+    def kept_answer(self, environ: dict) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        if self.answers is None:
+            return None
+        try:
+            return self.answers.answer(environ)
+        except Exception:  # a kept answer is an optimisation: on any fault, the entrypoint answers
+            log.exception("a kept answer could not be read; the entrypoint answers instead")
+            return None
 
     def get_wsgi_app(self):
         return _HeaderedWsgiApp(self)
@@ -284,7 +321,11 @@ class HeaderedWebServer(WebServer):
         # part leaves. Set on the listening socket, every accepted connection
         # inherits it (Linux copies TCP_NODELAY to accepted sockets).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return super().get_wsgi_server(sock, wsgi_app, **kwargs)
+        server = super().get_wsgi_server(sock, wsgi_app, **kwargs)
+        # One log line per request costs more than sending a kept page; the load balancer in front logs requests,
+        # and the metrics count them. ACCESS_LOG=true writes them here too.
+        server.log_output = is_on(self.container.config.get("ACCESS_LOG"))
+        return server
 
 
 class ApiHandler(HttpRequestHandler):

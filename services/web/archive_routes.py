@@ -121,7 +121,7 @@ class ArchiveRoutes:
     def api_archive_create_resource(self, request):
         return json_response(self._archive_wrote(self.archive.create_resource(read_json(request))), 201)
 
-    @api("GET", "/api/v1/archive/resources/<string:resource_id>")
+    @api("GET", "/api/v1/archive/resources/<string:resource_id>", kept=True)
     def api_archive_resource(self, request, resource_id):
         return json_response(self._archive_resource(resource_id))
 
@@ -194,7 +194,7 @@ class ArchiveRoutes:
 
     # -- pages --------------------------------------------------------------
 
-    @page("GET", "/archive")
+    @page("GET", "/archive", kept=True)
     def archive_page(self, request):
         kind = request.args.get("kind") or None
         shown = kind if kind in RESOURCE_KINDS else None
@@ -222,12 +222,14 @@ class ArchiveRoutes:
             return self._resource_form(None, request.form.to_dict(), form_problems(error, "resource"), error.status)
         return self.web.redirect("/archive", flash="Thank you. Your proposal waits for an administrator's review.")
 
-    @page("GET", "/archive/resources/<string:resource_id>")
+    @page("GET", "/archive/resources/<string:resource_id>", kept=True)
     def archive_resource_page(self, request, resource_id):
         diff, problems = None, NO_PROBLEMS
         if request.args.get("from") and request.args.get("to"):
             try:
-                diff = self.archive.diff(resource_id, _listing_like(request.args, ("from", "to")))
+                chosen = _listing_like(request.args, ("from", "to"))
+                diff = self._archive_cached(("archive-diff", resource_id, _key(chosen)),
+                                            lambda: self.archive.diff(resource_id, chosen))
             except DomainError as error:
                 problems = form_problems(error, "revisions", REVISION_FIELD_IDS)
         return self._resource_page(resource_id, diff=diff, problems=problems)

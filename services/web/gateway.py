@@ -14,7 +14,7 @@ import hmac
 import secrets
 import time
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, unquote, urlsplit
 
 import eventlet
@@ -37,6 +37,7 @@ from services.common.tokens import CONTEXT_KEY, TokenKeys, principal_from_claims
 from services.web import i18n
 from services.web.charts import bar_chart
 from services.web.form_problems import NO_PROBLEMS
+from services.web.read_cache import ReadCache
 
 API_KEY_CONTEXT = "engage_api_key"
 SESSION_COOKIE = "engage_session"
@@ -120,6 +121,12 @@ class GatewayHandler(ApiHandler):
     # JSON writes made with the page session need the CSRF header; page forms carry the token in the body instead.
     cookie_writes_need_csrf_header = True
 
+    def __init__(self, method, url, *, kept: bool = False, **kwargs):
+        # kept=True: a GET route that reads only through the page cache, so the read cache may keep its whole
+        # answer and send it again without a worker (see ``read_cache``).
+        self.kept = kept
+        super().__init__(method, url, **kwargs)
+
     def handle_request(self, request):
         request.shallow = False
         try:
@@ -137,6 +144,11 @@ class GatewayHandler(ApiHandler):
             return self.response_from_result(done.wait())
         except Exception as exc:
             return self.response_from_exception(exc)
+
+    def handle_result(self, event, worker_ctx, result, exc_info):
+        if self.kept and exc_info is None and isinstance(result, Response):
+            self.gateway.keep_answer(worker_ctx, result)
+        return super().handle_result(event, worker_ctx, result, exc_info)
 
 
 class PageHandler(GatewayHandler):
@@ -196,6 +208,7 @@ class Gateway(DependencyProvider):
 
     keys = TokenKeys()
     rpc_reply_listener = ReplyListener()
+    read_cache = ReadCache()
 
     def setup(self) -> None:
         config = self.container.config
@@ -239,6 +252,29 @@ class Gateway(DependencyProvider):
             self.unread_counts.clear()
         self.unread_counts[member_id] = (count, now + UNREAD_CACHE_SECONDS)
         return count
+
+    def forget_unread_count(self, member_id: str) -> None:
+        self.unread_counts.pop(member_id, None)
+        self.read_cache.forget(f"unread:{member_id}")
+
+    def keep_answer(self, worker_ctx, response: Response) -> None:
+        """Let the read cache keep a ``kept`` route's answer: a visitor's until its tags change, a member's at most
+        until their bell's count or their token expires."""
+        token = worker_ctx.context_data.get(CONTEXT_KEY)
+        if not token:
+            self.read_cache.keep_answer(worker_ctx, response, member_id=None, expires=None)
+            return
+        try:
+            claims = self.keys.verifier.verify(token)
+        except Unauthorized:
+            return
+        member_id = str(claims["sub"])
+        now = time.monotonic()
+        unread = self.unread_counts.get(member_id)
+        expires = min(unread[1] if unread else now + UNREAD_CACHE_SECONDS,
+                      now + float(claims.get("exp", 0)) - time.time())
+        if expires > now:
+            self.read_cache.keep_answer(worker_ctx, response, member_id=member_id, expires=expires)
 
     def limit_writes(self, context: dict) -> None:
         """Count a write against its member (also when made with an API key); ``TooManyRequests`` past ``MEMBER_WRITE_LIMIT``.
@@ -391,7 +427,7 @@ class RequestView:
         """After the member reads notifications, the bell asks notify again on the next page."""
         principal = self.principal()
         if principal is not None:
-            self.gateway.unread_counts.pop(principal.member_id, None)
+            self.gateway.forget_unread_count(principal.member_id)
 
     def flash(self, message: str) -> None:
         self.session["flash"] = message
@@ -419,7 +455,7 @@ class RequestView:
         context.setdefault("problems", NO_PROBLEMS)
         context.setdefault("kept", {})
         html = self.gateway.env.get_template(template).render(
-            me=principal, csrf_token=self.csrf_token(), flash=flash, request=self.worker_ctx.args[0],
+            me=principal, csrf_token=_TokenWhenShown(self.csrf_token), flash=flash, request=self.worker_ctx.args[0],
             unread=unread, time_zone=self.time_zone(principal), **context)
         return self.finish(Response(html, status=status, mimetype="text/html"))
 
@@ -442,6 +478,19 @@ class RequestView:
 
     def login_redirect(self, request: Request) -> Response:
         return self.redirect(f"/login?next={quote(request.full_path.rstrip('?'))}")
+
+class _TokenWhenShown:
+    """The session's CSRF token, made only when a page prints it: a page without a form sets no cookie."""
+
+    def __init__(self, make: Callable[[], str]):
+        self._make = make
+
+    def __str__(self) -> str:
+        return self._make()
+
+    def __html__(self) -> str:  # URL-safe base64: nothing to escape
+        return self._make()
+
 
 @pass_context
 def _local_time_for_reader(context, value, time_zone: str | None = None, fmt: str | None = None) -> str:

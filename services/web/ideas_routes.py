@@ -64,7 +64,8 @@ class IdeaRoutes:
         # Any idea's change may move it in or out of a list, or reorder it, so lists hang on the whole exchange.
         # A list of drafts is its member's alone.
         if query.get("state") == "draft":
-            return self.ideas.list_ideas(query)
+            return self.page_cache.get(("drafts", tuple(sorted(query.items()))), ("ideas",),
+                                       lambda: self.ideas.list_ideas(query), keep=lambda _: False)
         return self.page_cache.get(("ideas", tuple(sorted(query.items()))), ("ideas",),
                                    lambda: self.ideas.list_ideas(query))
 
@@ -73,7 +74,7 @@ class IdeaRoutes:
 
     # -- JSON API -----------------------------------------------------------
 
-    @api("GET", "/api/v1/ideas")
+    @api("GET", "/api/v1/ideas", kept=True)
     def api_list_ideas(self, request):
         return json_response(self._list(list_query(request)))
 
@@ -87,7 +88,7 @@ class IdeaRoutes:
     def api_similar_ideas(self, request):
         return json_response({"items": self.ideas.similar_ideas(request.args.get("title", "")), "next_cursor": None})
 
-    @api("GET", "/api/v1/ideas/<string:idea_id>")
+    @api("GET", "/api/v1/ideas/<string:idea_id>", kept=True)
     def api_idea(self, request, idea_id):
         idea = dict(self._idea_page_data(idea_id)["idea"])
         viewer = self._viewer(idea_id)
@@ -113,7 +114,7 @@ class IdeaRoutes:
         self._wrote(summary["idea_id"], summary["version"])
         return json_response(summary)
 
-    @api("GET", "/api/v1/ideas/<string:idea_id>/comments")
+    @api("GET", "/api/v1/ideas/<string:idea_id>/comments", kept=True)
     def api_comments(self, request, idea_id):
         return json_response({"items": self._idea_page_data(idea_id)["comments"], "next_cursor": None})
 
@@ -177,7 +178,7 @@ class IdeaRoutes:
 
     # -- pages --------------------------------------------------------------
 
-    @page("GET", "/ideas")
+    @page("GET", "/ideas", kept=True)
     def ideas_page(self, request):
         if request.args.get("q", "").strip():
             # Searching ideas is the site's one search now; an old link keeps its words and the filters search has.
@@ -219,7 +220,7 @@ class IdeaRoutes:
         flash = "Your draft is saved." if idea["state"] == "draft" else "Your idea is published."
         return self.web.redirect(f"/ideas/{idea['id']}", flash=flash)
 
-    @page("GET", "/ideas/<string:idea_id>")
+    @page("GET", "/ideas/<string:idea_id>", kept=True)
     def idea_page(self, request, idea_id):
         return self._render_idea_page(idea_id)
 

@@ -89,7 +89,7 @@ def event_channels(document: dict) -> list[dict]:
 
 
 class OpenApiRoutes:
-    @api("GET", "/api/v1/openapi.json")
+    @api("GET", "/api/v1/openapi.json", kept=True)
     def api_openapi(self, request):
         return json_response(_openapi_document(type(self)))
 

@@ -23,6 +23,15 @@ meanwhile. Entries are shared by every viewer, so a caller keeps what is
 theirs alone (drafts, their own rating, what they may edit) out of them or
 under a key that names them. At most ``PAGE_CACHE_SIZE`` entries are held,
 the least recently used going first.
+
+Whole answers too: a route that reads only through the cache (``kept=True``
+on its entrypoint) has its 200 answer kept under everything the request
+varies on (path, query, cookie, language, accepted type, host) and tagged
+with every tag it read, so the same request is answered from memory by the
+web server itself, without a worker, until one of those tags is announced.
+A member's answer also ends with their bell count's lifetime and with their
+own events (``members:<id>``); an answer that sets a cookie, or a request with
+a bearer credential, is never kept.
 """
 from __future__ import annotations
 
@@ -30,6 +39,7 @@ import json
 import logging
 import socket
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -40,6 +50,7 @@ from kombu import Connection, Consumer, Queue, binding
 from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.common.bus import peer_events_exchange
+from services.common.http import HeaderedWebServer
 from services.common.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -58,14 +69,34 @@ class Entry:
     data: Any
     tags: tuple[str, ...]
     version: int | None
+    expires: float | None = None  # time.monotonic() after which the entry is not answered
+
+
+@dataclass(frozen=True)
+class KeptAnswer:
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    entrypoint: str
+
+
+def answer_key(environ: dict) -> tuple | None:
+    """What a request's whole answer may vary on, or None for a request whose answer is never kept."""
+    if environ.get("REQUEST_METHOD") != "GET" or environ.get("HTTP_AUTHORIZATION"):
+        return None
+    return ("answer", environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), environ.get("HTTP_COOKIE", ""),
+            environ.get("HTTP_ACCEPT_LANGUAGE", ""), environ.get("HTTP_ACCEPT", ""), environ.get("HTTP_HOST", ""))
 
 
 class ReadCache(SharedExtension):
     """RPC answers by (page, query), dropped by the events (and the gateway's writes) of what they depend on."""
 
     metrics = ServiceMetrics()
+    server = HeaderedWebServer()
 
     def setup(self) -> None:
+        self.server.keep_answers_with(self)
+        self.reads: dict[Any, PageReads] = {}
         config = self.container.config
         self.amqp_uri = config["AMQP_URI"]
         self.size = int(config.get("PAGE_CACHE_SIZE") or DEFAULT_SIZE)
@@ -78,7 +109,8 @@ class ReadCache(SharedExtension):
         self._running = False
         self._lock = threading.RLock()
         self.lookups = self.metrics.counter("page_cache_lookups", "Page cache lookups by page and outcome (hit, "
-                                            "miss, bypass while not subscribed).", ["page", "outcome"])
+                                            "miss, bypass while not subscribed, answer: the whole answer sent "
+                                            "from memory).", ["page", "outcome"])
         self.metrics.gauge("page_cache_subscribed", "1 while the page cache hears the events its pages depend on.",
                            [], lambda: [((), 1.0 if self.connected else 0.0)])
         self.metrics.gauge("page_cache_entries", "Answers held by the page cache.", [],
@@ -108,9 +140,7 @@ class ReadCache(SharedExtension):
         """
         with self._lock:
             started = self._clock
-            entry = self.entries.get(key) if self.connected else None
-            if entry is not None:
-                self.entries.move_to_end(key)
+            entry = self._held(key)
             outcome = "hit" if entry is not None else "miss" if self.connected else "bypass"
         self.lookups.labels(key[0], outcome).inc()
         if entry is not None:
@@ -119,6 +149,63 @@ class ReadCache(SharedExtension):
         if keep is None or keep(data):
             self._store(key, Entry(data, tags, version(data) if version else None), started)
         return data
+
+    def _held(self, key: tuple) -> Entry | None:
+        entry = self.entries.get(key) if self.connected else None
+        if entry is None:
+            return None
+        if entry.expires is not None and entry.expires <= time.monotonic():
+            self._drop(key)
+            return None
+        self.entries.move_to_end(key)
+        return entry
+
+    # -- whole answers --------------------------------------------------------
+
+    def reads_for(self, worker_ctx) -> "PageReads":
+        """The reads of one request's worker, begun now; the entrypoint's answer may be kept on them."""
+        reads = self.reads[worker_ctx] = PageReads(self, self._clock)
+        return reads
+
+    def answer(self, environ: dict) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """The kept answer to this request, if one is held (``KeptAnswers`` for the web server)."""
+        key = answer_key(environ)
+        if key is None:
+            return None
+        began = time.perf_counter()
+        with self._lock:
+            entry = self._held(key)
+        if entry is None:
+            return None
+        kept: KeptAnswer = entry.data
+        self.lookups.labels(kept.entrypoint, "answer").inc()
+        self.metrics.calls.labels(kept.entrypoint, "success").inc()
+        self.metrics.duration.labels(kept.entrypoint).observe(time.perf_counter() - began)
+        return kept.status, kept.headers, kept.body
+
+    def keep_answer(self, worker_ctx, response, *, member_id: str | None, expires: float | None) -> None:
+        """Keep ``response`` to ``worker_ctx``'s request when it is everyone's with that request's cookie.
+
+        ``member_id`` is the logged-in member the answer shows (None for a
+        visitor), and ``expires`` when what it shows of them (the bell's count,
+        the token) stops being current.
+        """
+        reads = self.reads.get(worker_ctx)
+        request = worker_ctx.args[0] if worker_ctx.args else None
+        if reads is None or not reads.shareable or request is None:
+            return
+        key = answer_key(request.environ)
+        if key is None or response.status_code != 200 or "Set-Cookie" in response.headers or response.is_streamed:
+            return
+        tags = tuple(reads.tags) + ((f"members:{member_id}", f"unread:{member_id}") if member_id else ())
+        kept = KeptAnswer(response.status, response.get_wsgi_headers(request.environ).to_wsgi_list(),
+                          response.get_data(), worker_ctx.entrypoint.method_name)
+        self._store(key, Entry(kept, tags, None, expires), reads.started)
+
+    def forget(self, tag: str) -> None:
+        """Drop everything under ``tag`` (a member's bell changed: ``unread:<id>``)."""
+        with self._lock:
+            self._announce(tag, None)
 
     def _store(self, key: tuple, entry: Entry, started: int) -> None:
         with self._lock:
@@ -230,10 +317,40 @@ class ReadCache(SharedExtension):
                 delay = min(delay * 2, 5.0)
 
 
+class PageReads:
+    """One request's reads through the cache: the tags its answer depends on, since when, and whether it is shared.
+
+    Route handlers use it as they would the cache (``get``, ``announce``); an
+    answer that made a write (an announcement) or read something kept out of
+    the cache (``keep`` said no) is never kept whole.
+    """
+
+    def __init__(self, cache: ReadCache, started: int):
+        self.cache = cache
+        self.started = started
+        self.tags: set[str] = set()
+        self.shareable = True
+
+    def get(self, key: tuple, tags: tuple[str, ...], fetch: Callable[[], Any], *,
+            keep: Callable[[Any], bool] | None = None, version: Callable[[Any], int] | None = None) -> Any:
+        data = self.cache.get(key, tags, fetch, keep=keep, version=version)
+        self.tags.update(tags)
+        if keep is not None and not keep(data):
+            self.shareable = False
+        return data
+
+    def announce(self, exchange: str, subject: str | None = None, version: int | None = None) -> None:
+        self.shareable = False
+        self.cache.announce(exchange, subject, version)
+
+
 class PageCache(DependencyProvider):
-    """Gives route handlers the container's ``ReadCache``."""
+    """Gives each route handler's worker its ``PageReads`` on the container's ``ReadCache``."""
 
     cache = ReadCache()
 
-    def get_dependency(self, worker_ctx) -> ReadCache:
-        return self.cache
+    def get_dependency(self, worker_ctx) -> PageReads:
+        return self.cache.reads_for(worker_ctx)
+
+    def worker_teardown(self, worker_ctx) -> None:
+        self.cache.reads.pop(worker_ctx, None)

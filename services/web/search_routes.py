@@ -69,7 +69,7 @@ class SearchRoutes:
 
     # -- JSON API -----------------------------------------------------------
 
-    @api("GET", "/api/v1/search")
+    @api("GET", "/api/v1/search", kept=True)
     def api_search(self, request):
         return json_response(self._site_search(load(SiteSearchQuery(), search_query(request.args))))
 
@@ -82,7 +82,7 @@ class SearchRoutes:
 
     # -- pages --------------------------------------------------------------
 
-    @page("GET", "/search")
+    @page("GET", "/search", kept=True)
     def search_page(self, request):
         raw = search_query(request.args)
         try:

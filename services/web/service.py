@@ -19,7 +19,7 @@ class WebGateway(service_base.ServiceBase, static_routes.StaticRoutes, members_r
 
     web = Gateway()
 
-    @page("GET", "/")
+    @page("GET", "/", kept=True)
     def home_page(self, request):
         """Signs of life: what is new, rated, adopted and busy, from the page cache; a member's own ideas.
 
@@ -34,7 +34,9 @@ class WebGateway(service_base.ServiceBase, static_routes.StaticRoutes, members_r
         if highlights is not None and networks is not None:
             by_slug = {network["slug"]: network for network in networks}
             busy = [{**by_slug[n["slug"]], "ideas": n["ideas"]} for n in highlights["networks"] if n["slug"] in by_slug]
-        mine = _section(lambda: self.ideas.my_ideas(5)["items"]) if self.web.principal() else False
+        me = self.web.principal()
+        mine = _section(lambda: self.page_cache.get(
+            ("home-mine", me.member_id), ("ideas",), lambda: self.ideas.my_ideas(5))["items"]) if me else False
         return self.web.render("home.html", highlights=highlights, resources=resources, networks=busy, mine=mine,
                                states=ideas_routes.STATE_LABELS)
 

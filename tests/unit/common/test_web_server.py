@@ -49,9 +49,9 @@ class BrokenService:
         raise RuntimeError("a bug")
 
 
-def serve(service_class):
+def serve(service_class, **settings):
     port = free_port()
-    container = ServiceContainer(service_class, {"WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
+    container = ServiceContainer(service_class, {"WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", **settings})
     container.start()
     web = next(ext for ext in container.extensions if isinstance(ext, HeaderedWebServer))
     web.url = f"http://127.0.0.1:{port}"
@@ -95,6 +95,38 @@ def chunks(total: int, size: int = 64 * 1024):
         yield b"a" * piece
         left -= piece
     yield b'"}'
+
+
+class KeptPages:
+    """Answers held in memory, as the gateway's read cache holds its pages."""
+
+    def __init__(self, pages):
+        self.pages = pages
+
+    def answer(self, environ):
+        body = self.pages.get(environ["PATH_INFO"])
+        if body == "broken":
+            raise RuntimeError("a fault while reading a kept answer")
+        return body and ("200 OK", [("Content-Length", str(len(body)))], body)
+
+
+def test_a_kept_answer_is_sent_without_a_worker_and_a_fault_reading_it_falls_back_to_the_entrypoint(server):
+    server.keep_answers_with(KeptPages({"/page": b"kept", "/api/v1/broken": "broken"}))
+    assert requests.get(f"{server.url}/page", timeout=10).text == "kept"
+    assert requests.post(f"{server.url}/api/v1/echo", json={"a": 1}, timeout=10).json() == {"got": {"a": 1}}
+    assert requests.get(f"{server.url}/api/v1/broken", timeout=10).status_code == 404  # the router answered
+
+
+@pytest.mark.parametrize("setting, logged", [(None, False), ("false", False), ("true", True), (True, True)])
+def test_access_log_writes_one_line_per_request_only_when_asked(setting, logged, caplog):
+    container, web = serve(EchoService, **({} if setting is None else {"ACCESS_LOG": setting}))
+    try:
+        with caplog.at_level("INFO", logger="nameko.web.server"):
+            assert requests.get(f"{web.url}/page", timeout=10).status_code == 200
+        lines = [r.getMessage() for r in caplog.records if r.name == "nameko.web.server" and "GET /page" in r.getMessage()]
+        assert len(lines) == (1 if logged else 0), lines
+    finally:
+        container.stop()
 
 
 def test_a_chunked_body_is_read_like_any_other(server):

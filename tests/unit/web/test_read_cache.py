@@ -1,6 +1,11 @@
 """The gateway's page cache: never older than the newest event it heard on what a page depends on."""
 import threading
+import time
 from collections import OrderedDict
+from types import SimpleNamespace
+
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request, Response
 
 from services.web.read_cache import ReadCache
 
@@ -12,12 +17,16 @@ class Counter:
     def inc(self):
         pass
 
+    def observe(self, value):
+        pass
+
 
 def cache(connected=True, size=2):
     made = ReadCache.__new__(ReadCache)
     made.size, made.entries, made.tagged, made.changed = size, OrderedDict(), {}, OrderedDict()
     made.connected, made._clock, made._floor = connected, 0, 0
     made._lock, made.lookups = threading.RLock(), Counter()
+    made.reads, made.metrics = {}, SimpleNamespace(calls=Counter(), duration=Counter())
     return made
 
 
@@ -108,3 +117,88 @@ def test_forgetting_old_announcements_refuses_answers_fetched_before_them():
         return {"items": []}
     held.get(("idea", "a"), ("ideas:a",), fetch_while_many_change)
     assert not held.entries
+
+
+# -- whole answers ----------------------------------------------------------------------------------------------------
+
+class Worker:
+    """A route handler's worker as the cache sees it: its request and its entrypoint's name."""
+
+    def __init__(self, request, name="ideas_page"):
+        self.args = (request,)
+        self.entrypoint = SimpleNamespace(method_name=name)
+
+
+def request_to(path, **headers):
+    return Request(EnvironBuilder(path=path, headers=headers).get_environ())
+
+
+def answers(held):
+    return [key for key in held.entries if key[0] == "answer"]
+
+
+def kept_page(held, request, body="<p>ideas</p>", *, member_id=None, expires=None, response=None, read=True):
+    """A ``kept`` route's worker: reads the list through the cache, answers, and offers its answer."""
+    worker = Worker(request)
+    reads = held.reads_for(worker)
+    if read:
+        ideas_list(reads, "top", [])
+    held.keep_answer(worker, response or Response(body, mimetype="text/html"), member_id=member_id, expires=expires)
+    held.reads.pop(worker)
+
+
+def test_a_kept_answer_is_sent_again_until_a_tag_it_read_is_announced():
+    held = cache(size=10)
+    kept_page(held, request_to("/ideas", Cookie="engage_session=a"))
+    status, headers, body = held.answer(request_to("/ideas", Cookie="engage_session=a").environ)
+    assert (status, body) == ("200 OK", b"<p>ideas</p>") and ("Content-Length", "12") in headers
+    assert held.answer(request_to("/ideas", Cookie="engage_session=b").environ) is None, "another reader"
+    assert held.answer(request_to("/ideas?sort=top", Cookie="engage_session=a").environ) is None, "another query"
+    held.on_event("ideas", b'{"subject": "x", "data": {"idea_id": "x", "version": 2}}')
+    assert held.answer(request_to("/ideas", Cookie="engage_session=a").environ) is None
+
+
+def test_a_members_answer_ends_with_its_lifetime_and_with_their_bell():
+    held = cache(size=10)
+    kept_page(held, request_to("/ideas", Cookie="engage_session=m"), member_id="m1", expires=time.monotonic() - 1)
+    assert held.answer(request_to("/ideas", Cookie="engage_session=m").environ) is None, "expired"
+    kept_page(held, request_to("/ideas", Cookie="engage_session=m"), member_id="m1", expires=time.monotonic() + 60)
+    assert held.answer(request_to("/ideas", Cookie="engage_session=m").environ) is not None
+    held.forget("unread:m1")
+    assert held.answer(request_to("/ideas", Cookie="engage_session=m").environ) is None
+
+
+def test_answers_that_set_a_cookie_fail_or_came_with_a_bearer_are_never_kept_nor_sent():
+    held = cache(size=10)
+    with_cookie = Response("<p>hi</p>")
+    with_cookie.set_cookie("engage_session", "new")
+    kept_page(held, request_to("/ideas"), response=with_cookie)
+    kept_page(held, request_to("/ideas", Accept="text/plain"), response=Response("gone", status=404))
+    kept_page(held, request_to("/ideas", Authorization="Bearer t"))
+    assert not answers(held)
+    kept_page(held, request_to("/ideas"))
+    assert held.answer(request_to("/ideas", Authorization="Bearer t").environ) is None
+    head = request_to("/ideas").environ | {"REQUEST_METHOD": "HEAD"}
+    assert held.answer(head) is None
+
+
+def test_an_answer_that_wrote_or_read_what_is_not_everyones_is_not_kept():
+    held = cache(size=10)
+    worker = Worker(request_to("/ideas/d"), "idea_page")
+    reads = held.reads_for(worker)
+    idea(reads, "d", 1, state="draft")
+    held.keep_answer(worker, Response("draft"), member_id=None, expires=None)
+    worker = Worker(request_to("/ideas"))
+    held.reads_for(worker).announce("ideas", "a", 3)
+    held.keep_answer(worker, Response("after a write"), member_id=None, expires=None)
+    assert not answers(held)
+
+
+def test_an_answer_read_while_an_event_arrived_is_not_kept():
+    held = cache(size=10)
+    worker = Worker(request_to("/ideas"))
+    reads = held.reads_for(worker)
+    ideas_list(reads, "top", [])
+    held.on_event("ideas", b'{"subject": "x", "data": {"idea_id": "x", "version": 2}}')  # while the page renders
+    held.keep_answer(worker, Response("stale"), member_id=None, expires=None)
+    assert held.answer(request_to("/ideas").environ) is None
