@@ -271,8 +271,9 @@ class Gateway(DependencyProvider):
         member_id = str(claims["sub"])
         now = time.monotonic()
         unread = self.unread_counts.get(member_id)
-        expires = min(unread[1] if unread else now + UNREAD_CACHE_SECONDS,
-                      now + float(claims.get("exp", 0)) - time.time())
+        # A page shows the bell's count, which lives until unread[1]; an API answer, which does not, lives as long.
+        bell_until = unread[1] if unread and unread[1] > now else now + UNREAD_CACHE_SECONDS
+        expires = min(bell_until, now + float(claims.get("exp", 0)) - time.time())
         if expires > now:
             self.read_cache.keep_answer(worker_ctx, response, member_id=member_id, expires=expires)
 

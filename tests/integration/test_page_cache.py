@@ -102,3 +102,27 @@ def test_the_archive_home_and_a_resource_cost_one_rpc_cold_and_none_again_and_a_
                                  "note": "Clearer title."})
     assert revised.status_code == 200, revised.text
     assert "Facilitation, the basics" in archive.call("GET", f"/archive/resources/{resource['id']}").text
+
+
+def test_a_repeat_page_is_sent_whole_from_memory_and_a_write_through_the_gateway_shows_at_once(world):
+    web = world.platform.url("web")
+    author = world.member("Rosa Nguyen")
+    idea = world.submit(author, title="Community panels register")
+    subscribed(world.platform)
+
+    def answered_from_memory() -> float:
+        return metric(web, "engage_web_page_cache_lookups_total", outcome="answer", page="idea_page")
+
+    first = requests.get(f"{web}/ideas/{idea['id']}", timeout=10)
+    assert first.status_code == 200 and "Set-Cookie" not in first.headers, "a visitor's page sets no cookie"
+    # The idea's own event may still arrive and drop the first answer; the next views are then kept.
+    wait_for(lambda: requests.get(f"{web}/ideas/{idea['id']}", timeout=10).ok and answered_from_memory() > 0,
+             timeout=5, message="a repeat view answered from memory")
+    before = answered_from_memory()
+    again = requests.get(f"{web}/ideas/{idea['id']}", timeout=10)
+    assert again.content == first.content and again.headers["Content-Security-Policy"]
+    assert answered_from_memory() == before + 1
+
+    tariq = world.member("Tariq Haddad")
+    world.call("PUT", f"/api/v1/ideas/{idea['id']}/rating", tariq, json={"stars": 4})
+    assert "4.0" in requests.get(f"{web}/ideas/{idea['id']}", timeout=10).text, "the rating shows at once"
