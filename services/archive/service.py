@@ -19,14 +19,12 @@ from services.common.events import Event, utc_now
 from services.common.http import load
 from services.common.rpc import ANYONE, MEMBER, role, rpc
 from services.common.storage import Storage
-from services.common.tokens import Caller
 
 
 class ArchiveService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     name = "archive"
 
     store = Storage(ArchiveStore)
-    caller = Caller()
 
     # -- search and browsing --------------------------------------------------
 

@@ -1,7 +1,8 @@
 """What every service class inherits: metrics, log context, and ``/health``, ``/ready``, ``/metrics``.
 
 Operators also get the ``dead_letters`` RPC, which the agency admin area shows. Every RPC
-entrypoint of the service is checked against its declaration (``rpc_access``).
+entrypoint of the service is checked against its declaration by ``caller``, which methods also
+ask who is calling (``self.caller.required(scope)``): one verified caller per call.
 
 ``/ready`` answers 200 only when every shared part of the container that can
 tell (storage, the broker connection) says it is ready, and names what is not.
@@ -45,7 +46,7 @@ class ServiceBase:
     log_context = LogContext()
     readiness = Readiness()
     dead_letter_book = DeadLetterBook()
-    rpc_access = RpcAccess()
+    caller = RpcAccess()
 
     @api("GET", "/health")
     def health(self, request):

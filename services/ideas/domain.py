@@ -5,6 +5,7 @@ Nothing here touches storage or the network, so every rule is tested on its own.
 from __future__ import annotations
 
 import base64
+import copy
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -139,6 +140,25 @@ def rating_change(stars: int, previous: int | None) -> dict[str, int]:
     if previous:
         change[f"rating.distribution.{previous}"] = change.get(f"rating.distribution.{previous}", 0) - 1
     return change
+
+
+def changed_document(document: dict, set_fields: dict, inc: dict) -> dict:
+    """``document`` after ``$set`` of ``set_fields`` and ``$inc`` of ``inc`` (dotted paths), as storage would make it."""
+    after = copy.deepcopy(document)
+    for path, value in set_fields.items():
+        *parents, last = path.split(".")
+        _subdocument(after, parents)[last] = value
+    for path, amount in inc.items():
+        *parents, last = path.split(".")
+        held = _subdocument(after, parents)
+        held[last] = (held.get(last) or 0) + amount
+    return after
+
+
+def _subdocument(document: dict, path: list[str]) -> dict:
+    for name in path:
+        document = document.setdefault(name, {})
+    return document
 
 
 def empty_rating() -> dict:

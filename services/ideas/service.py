@@ -19,7 +19,7 @@ from services.common.rpc import ANYONE, MEMBER, OPERATOR, role, rpc, service
 from services.common.rules import RuleBroken
 from services.common.storage import Storage
 from services.common.timeseries import last_months
-from services.common.tokens import Caller, Principal
+from services.common.tokens import Principal
 from services.ideas import domain, schemas
 from services.ideas.store import IdeaStore
 
@@ -79,7 +79,6 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     name = "ideas"
 
     store = Storage(IdeaStore)
-    caller = Caller()
 
     # -- ideas --------------------------------------------------------------
 
@@ -331,15 +330,14 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             tx.put_rating(idea["id"], principal.member_id, stars, now)
             # Only a first rating follows: changing one's mind is not a reason to follow again after unfollowing.
             followed = previous is None and _follow_on_taking_part(tx, idea, principal.member_id, now)
-            changed = tx.change_idea(idea["id"], inc={**domain.rating_change(stars, previous),
-                                                      **({"follower_count": 1} if followed else {})})
+            changed = tx.change_idea(idea["id"], before=idea, inc={**domain.rating_change(stars, previous),
+                                                                   **({"follower_count": 1} if followed else {})})
             summary = domain.rating_summary(changed["rating"])
             tx.record("idea.rated", subject=changed["id"], data={
                 "idea_id": changed["id"], "member_id": principal.member_id, "stars": stars,
                 "previous_stars": previous, "average": summary["average"], "count": summary["count"],
-                "distribution": summary["distribution"], "agency": changed["agency"], "version": changed["version"]})
-            if followed:
-                _record_follow(tx, changed, principal.member_id, True)
+                "distribution": summary["distribution"], "agency": changed["agency"], "started_following": followed,
+                "version": changed["version"]})
             return changed, stars
 
         idea, mine = self.store.transaction(write)
@@ -381,13 +379,13 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                        "edited_at": None}
             tx.add_comment(comment)
             followed = _follow_on_taking_part(tx, idea, principal.member_id, now)
-            changed = tx.change_idea(idea["id"], inc={"comment_count": 1, **({"follower_count": 1} if followed else {})})
+            changed = tx.change_idea(idea["id"], before=idea,
+                                     inc={"comment_count": 1, **({"follower_count": 1} if followed else {})})
             stored = tx.comment(comment["_id"])
             mentioned = _mentioned(tx, stored, changed, principal)
-            tx.record("comment.posted", subject=stored["id"], data=self._comment_event(tx, stored, changed, mentioned))
+            tx.record("comment.posted", subject=stored["id"],
+                      data={**self._comment_event(tx, stored, changed, mentioned), "started_following": followed})
             _record_mentions(tx, stored, changed, principal, mentioned)
-            if followed:
-                _record_follow(tx, changed, principal.member_id, True)
             return stored, changed["version"]
 
         return _with_version(*self.store.transaction(write))

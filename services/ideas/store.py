@@ -48,6 +48,49 @@ def derived_fields(idea: dict) -> dict:
     }
 
 
+# Which stored fields each group of derived fields is computed from: a change that touches none of a
+# group's inputs leaves that group as it is (a rating moves two fields, not the search terms).
+TEXT_INPUTS = ("title", "tags", "description", "what_it_might_look_like", "why_it_matters", "prompts")
+FACET_INPUTS = ("state", "agency", "network", "tags", "author_id")
+
+
+def derived_changes(before: dict, after: dict) -> dict:
+    """The derived fields (as ``$set`` paths) whose value differs between two versions of an idea."""
+    def moved(names) -> bool:
+        return any(before.get(name) != after.get(name) for name in names)
+
+    old, new = {}, {}
+    if moved(TEXT_INPUTS) or moved(FACET_INPUTS) or moved(("created_at",)):
+        old, new = derived_fields({**before, "_id": before["id"]}), derived_fields({**after, "_id": after["id"]})
+    else:
+        for name, inputs, key in (("sort_top", ("rating",), _top_key), ("sort_discussed", ("comment_count",),
+                                                                        _discussed_key)):
+            if moved(inputs):
+                old[name], new[name] = key(before), key(after)
+    if before.get("rating") != after.get("rating"):
+        old["rating.average"] = _average(before)
+        new["rating.average"] = _average(after)
+    return {name: value for name, value in new.items() if old.get(name) != value}
+
+
+def _rating(idea: dict) -> dict:
+    return idea.get("rating") or domain.empty_rating()
+
+
+def _average(idea: dict) -> float | None:
+    rating = _rating(idea)
+    return domain.average(rating.get("sum", 0), rating.get("count", 0))
+
+
+def _top_key(idea: dict) -> str:
+    rating = _rating(idea)
+    return domain.top_key(rating.get("sum", 0), rating.get("count", 0), idea["created_at"], idea["id"])
+
+
+def _discussed_key(idea: dict) -> str:
+    return domain.discussed_key(idea.get("comment_count", 0), idea["created_at"], idea["id"])
+
+
 def comment_terms(body: str) -> dict:
     """What a comment stores for search: its body's terms, weighted as an idea's body is."""
     return search.terms_for({"body": body}, SEARCH_WEIGHTS)
@@ -105,8 +148,18 @@ class IdeaStore(Store):
             raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
         return plain(found)
 
-    def change_idea(self, idea_id: str, *, set_fields: dict | None = None, inc: dict | None = None) -> dict:
-        """Apply a change, raise the version by one and refresh the derived fields; returns the idea after it."""
+    def change_idea(self, idea_id: str, *, set_fields: dict | None = None, inc: dict | None = None,
+                    before: dict | None = None) -> dict:
+        """Apply a change, raise the version by one and refresh the derived fields; returns the idea after it.
+
+        ``before`` is the idea as this transaction read it (``idea()``): then
+        the idea after the change and the derived fields it moves are worked
+        out here and written in one update, instead of an update, a read and
+        an update of what moved. The transaction makes the read and the write
+        one step: a concurrent change to the idea aborts one of them.
+        """
+        if before is not None:
+            return self._change_read_idea(before, set_fields or {}, inc or {})
         update: dict = {"$inc": {"version": 1, **(inc or {})}}
         if set_fields:
             update["$set"] = set_fields
@@ -122,6 +175,17 @@ class IdeaStore(Store):
         if moved:
             self.db.ideas.update_one({"_id": idea_id}, {"$set": moved}, session=self.session)
         return plain(found)
+
+    def _change_read_idea(self, before: dict, set_fields: dict, inc: dict) -> dict:
+        after = domain.changed_document(before, set_fields, {"version": 1, **inc})
+        moved = derived_changes(before, after)
+        after = domain.changed_document(after, moved, {})
+        update: dict = {"$inc": {"version": 1, **inc}}
+        if set_fields or moved:
+            update["$set"] = {**set_fields, **moved}
+        if not self.db.ideas.update_one({"_id": before["id"]}, update, session=self.session).matched_count:
+            raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
+        return after
 
     def list_ideas(self, facet: str, rest: dict, sort: str, after: str | None, limit: int) -> list[dict]:
         field = domain.SORT_FIELDS[sort]
@@ -258,12 +322,13 @@ class IdeaStore(Store):
     # -- follows ------------------------------------------------------------
 
     def add_follow(self, idea_id: str, member_id: str, at: datetime) -> bool:
-        """False when already following (looked up first, as for reports)."""
-        if self.is_following(idea_id, member_id):
-            return False
-        self.db.follows.insert_one({"_id": f"{idea_id}:{member_id}", "idea_id": idea_id, "member_id": member_id,
-                                    "followed_at": at}, session=self.session)
-        return True
+        """False when already following. One upsert that only inserts: a duplicate key error would abort the
+        transaction, and a look-up first would cost a second operation."""
+        written = self.db.follows.update_one(
+            {"_id": f"{idea_id}:{member_id}"},
+            {"$setOnInsert": {"idea_id": idea_id, "member_id": member_id, "followed_at": at}},
+            upsert=True, session=self.session)
+        return written.upserted_id is not None
 
     def remove_follow(self, idea_id: str, member_id: str) -> bool:
         return bool(self.db.follows.delete_one({"_id": f"{idea_id}:{member_id}"}, session=self.session).deleted_count)

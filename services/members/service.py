@@ -22,7 +22,7 @@ from services.common.rules import RuleBroken
 from services.common import service_base
 from services.common.storage import Storage
 from services.common.timeseries import count_by_month, last_months
-from services.common.tokens import Caller, issue, jwks
+from services.common.tokens import issue, jwks
 from services.members import domain, schemas
 from services.members.store import MemberStore
 
@@ -71,7 +71,6 @@ class MembersService(service_base.ServiceBase):
     name = "members"
 
     store = Storage(MemberStore)
-    caller = Caller()
     settings = MembersSettings()
 
     # -- agencies -----------------------------------------------------------

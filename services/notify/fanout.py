@@ -58,6 +58,8 @@ def _notices(tx: NotifyStore, name: str, data: dict, event_id: str, settings: Fa
     elif name in ("idea.followed", "idea.unfollowed"):
         tx.apply_follow(data["idea_id"], data["member_id"], name == "idea.followed", data["version"])
     elif name in ("comment.posted", "member.mentioned"):
+        if data.get("started_following"):
+            tx.apply_follow(data["idea_id"], data["author_id"], True, data["version"])
         if tx.is_removed_comment(data["comment_id"]):
             return []  # removed before this event was handled: events may be handled out of order
         if name == "member.mentioned":
@@ -67,6 +69,8 @@ def _notices(tx: NotifyStore, name: str, data: dict, event_id: str, settings: Fa
         # What its author or a moderator took down must not live on in others' notifications.
         tx.remove_comment_from_notifications(data["comment_id"])
     elif name == "idea.rated":
+        if data.get("started_following"):
+            tx.apply_follow(data["idea_id"], data["member_id"], True, data["version"])
         return _rating_notices(tx, data, settings, now)
     return []
 

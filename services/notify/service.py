@@ -25,7 +25,6 @@ from services.common.http import load
 from services.common.rpc import ANYONE, MEMBER, OPERATOR, RpcProxy, rpc, service
 from services.common.rules import RuleBroken
 from services.common.storage import Storage
-from services.common.tokens import Caller
 from services.notify import digests, domain, fanout, mail, schemas, webhook_delivery
 from services.notify.store import NotifyStore
 from services.notify.webhook_delivery import WebhookSettings
@@ -103,7 +102,6 @@ class NotifyService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     name = "notify"
 
     store = Storage(NotifyStore)
-    caller = Caller()
     settings = NotifySettings()
     webhooks = WebhookSettings()
     members = RpcProxy("members")

@@ -185,6 +185,9 @@ def test_commenting_or_rating_follows_the_idea_unless_the_member_chose_not_to(wo
     assert world.call("GET", f"/api/v1/ideas/{idea['id']}", tariq).json()["following"] is True
     assert world.call("GET", f"/api/v1/ideas/{idea['id']}", mei).json()["following"] is False
     assert world.call("GET", f"/api/v1/ideas/{idea['id']}").json()["follower_count"] == 2
-    followed = [row["envelope"]["data"]["member_id"]
-                for row in world.platform.db("ideas").outbox.find({"type": "idea.followed"}).sort("_id", 1)]
-    assert followed == [world.ids["Rosa Nguyen"], world.ids["Tariq Haddad"]]
+    # Following by submitting is an event of its own; a follow that commenting or rating starts is told by that event.
+    outbox = world.platform.db("ideas").outbox
+    followed = [row["envelope"]["data"]["member_id"] for row in outbox.find({"type": "idea.followed"}).sort("_id", 1)]
+    assert followed == [world.ids["Rosa Nguyen"]]
+    assert outbox.find_one({"type": "comment.posted"})["envelope"]["data"]["started_following"] is True
+    assert outbox.find_one({"type": "idea.rated"})["envelope"]["data"]["started_following"] is False

@@ -50,6 +50,18 @@ def test_a_comment_on_a_followed_idea_gives_the_follower_one_notification_even_w
     assert not [n for n in notifications(world, "Tariq")["items"]]  # the commenter is not told
 
 
+def test_a_member_whose_rating_started_following_hears_of_the_next_comment(world, platform):
+    world.submit_idea("idea-1", "Rosa")
+    world.publish(world.envelope("idea.rated", {
+        "idea_id": "idea-1", "member_id": world.ids["Mei"], "stars": 4, "previous_stars": None, "average": 4.0,
+        "count": 1, "started_following": True, "version": world.next_version("idea-1")}, "idea-1"))
+    wait_for(lambda: platform.db("notify").followers.find_one({"member_id": world.ids["Mei"], "following": True}),
+             message="the rating's follow to be known")
+    world.comment("idea-1", "Tariq", idea_author="Rosa")
+    listed = wait_for(lambda: notifications(world, "Mei")["items"], message="Mei's notification")
+    assert [n["kind"] for n in listed] == ["comments"]
+
+
 def test_a_member_mentioned_in_a_comment_on_an_idea_they_follow_gets_one_notice_the_mention(world, platform):
     world.submit_idea("idea-1", "Rosa")
     world.follow("idea-1", "Mei")

@@ -84,9 +84,17 @@ class IdeaStateChanged(PublicIdea):
     changed_by = fields.Str(required=True)
 
 
+def _started_following() -> fields.Bool:
+    """True when this rating or comment made its member follow the idea. That follow is told here only: no
+    ``idea.followed`` is published for it (that event is for following by choice, and for authors). Events
+    recorded before this field existed lack it; they are read as false."""
+    return fields.Bool(load_default=False)
+
+
 @register("ideas", "idea.rated", summary="A member rated an idea, or changed their rating (previous_stars is then set).",
           example={"idea_id": _IDEA, "member_id": _OTHER, "stars": 4, "previous_stars": None, "average": 4.0,
-                   "count": 2, "distribution": _RATING["distribution"], "agency": "dta", "version": 3})
+                   "count": 2, "distribution": _RATING["distribution"], "agency": "dta", "started_following": True,
+                   "version": 3})
 class IdeaRated(EventData):
     idea_id = fields.Str(required=True)
     member_id = fields.Str(required=True)
@@ -95,6 +103,7 @@ class IdeaRated(EventData):
     average = fields.Float(required=True)
     count = fields.Int(required=True, strict=True)
     distribution = fields.Dict(keys=fields.Str(), values=fields.Int())
+    started_following = _started_following()
     version = fields.Int(required=True, strict=True)
 
 
@@ -115,6 +124,7 @@ class CommentData(EventData):
     ancestor_author_ids = fields.List(fields.Str(), required=True)
     # Events recorded before this field existed lack it; they are read as mentioning nobody.
     mentioned_member_ids = fields.List(fields.Str(), load_default=list)
+    started_following = _started_following()
     version = fields.Int(required=True, strict=True)
 
 
@@ -123,7 +133,7 @@ _COMMENT_EXAMPLE = {
     "parent_id": None, "depth": 1, "author_id": _OTHER, "author_name": "Tariq Haddad",
     "body": "Would a yearly briefing for senior staff help it last?", "created_at": _TIME, "edited_at": None,
     "idea_author_id": _MEMBER, "parent_author_id": None, "ancestor_author_ids": [], "mentioned_member_ids": [],
-    "version": 4,
+    "started_following": False, "version": 4,
 }
 
 
@@ -175,7 +185,8 @@ class CommentRestored(EventData):
     version = fields.Int(required=True, strict=True)
 
 
-@register("ideas", "idea.followed", summary="A member started following an idea (authors follow their own).",
+@register("ideas", "idea.followed", summary="A member chose to follow an idea, or submitted it (authors follow their "
+          "own); a follow that rating or commenting starts is told by that event (started_following).",
           example={"idea_id": _IDEA, "member_id": _OTHER, "follower_count": 2, "version": 3})
 class IdeaFollowed(EventData):
     idea_id = fields.Str(required=True)
