@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): the seven figures, each beside its floor measured in the same run.
+"""`python -m bench` (`make bench`): the eight figures, each beside its floor measured in the same run.
 
 Starts a private RabbitMQ node and a fresh storage server, the services as
 `nameko run` processes, measures, prints the table and writes it to
@@ -69,11 +69,11 @@ def catch_up(system: System, progress: Progress, steady: Figure, count: int) -> 
     return figure
 
 
-def run(quick: bool, read_pages_only: bool = False) -> list[Figure]:
+def run(quick: bool, only: str | None = None) -> list[Figure]:
     progress = Progress()
-    sizes = dict(events=200, catch_up=500, ratings=200, wrk_seconds=3, read_seconds=2, times=30, ideas=500, comments=500,
+    sizes = dict(events=200, catch_up=500, ratings=200, rate_step_seconds=1, wrk_seconds=3, read_seconds=2, times=30, ideas=500, comments=500,
                  archive_small=200, archive_large=2000) if quick else dict(
-        events=2000, catch_up=10000, ratings=1000, wrk_seconds=15, read_seconds=5, times=200, ideas=10000, comments=10000,
+        events=2000, catch_up=10000, ratings=1000, rate_step_seconds=5, wrk_seconds=15, read_seconds=5, times=200, ideas=10000, comments=10000,
         archive_small=1000, archive_large=100000)
     system = System()
     figures: list[Figure] = []
@@ -85,10 +85,14 @@ def run(quick: bool, read_pages_only: bool = False) -> list[Figure]:
                      f"{' (empty: a fresh server)' if changes == 0 else ' (NOT a fresh server)'}")
         progress.say("Starting the services (nameko run, as make run does) ...")
         system.start_services(SERVICES, extra_env={"RATING_BATCH_SECONDS": "0", "MEMBER_WRITE_LIMIT": "1000000 per minute"})
-        if read_pages_only:
+        if only == "read-pages":
             world = platform.World(system)
             return read_pages.measure_read_pages(system, world, platform.build_idea_page(world, progress), progress,
                                                  sizes["read_seconds"])
+        if only == "ratings":
+            world = platform.World(system)
+            return [*platform.measure_rating_path(system, world, progress, sizes["ratings"]),
+                    platform.measure_sustainable_rate(system, world, progress, sizes["rate_step_seconds"])]
         memory = memory_figures(system, progress)
 
         first = event_path.measure_event_path(system, progress, sizes["events"])
@@ -125,6 +129,7 @@ def run(quick: bool, read_pages_only: bool = False) -> list[Figure]:
         figures += flat
 
         figures += platform.measure_rating_path(system, world, progress, sizes["ratings"])
+        figures.append(platform.measure_sustainable_rate(system, world, progress, sizes["rate_step_seconds"]))
         figures += memory
     finally:
         progress.say("Stopping the services, the storage server and the broker ...")
@@ -137,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the benchmark itself")
     parser.add_argument("--read-pages", action="store_true",
                         help="only figure 7 (the read pages), to check a change to the read path in minutes")
+    parser.add_argument("--ratings", action="store_true",
+                        help="only figures 2 and 8 (the rating path), to check a change to the write path")
     args = parser.parse_args(argv)
     began = time.monotonic()
-    figures = run(args.quick, args.read_pages)
+    figures = run(args.quick, "read-pages" if args.read_pages else "ratings" if args.ratings else None)
     minutes = (time.monotonic() - began) / 60
     report = (f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC{' (quick)' if args.quick else ''} on {machine()}; "
               f"{minutes:.1f} minutes.\n\n{table(figures)}\n")
