@@ -3,7 +3,10 @@
 A state change and the outbox rows of the events it causes commit in one
 MongoDB transaction (``Store.record``). Each row is written already leased to
 the relay of the process that wrote it, which publishes it right after the
-commit, with publisher confirms, and marks it sent: one update per row. Rows
+commit, with publisher confirms, and marks it sent: the rows published within
+``MARK_SENT_SECONDS`` of each other share one update (a row whose mark is lost
+with its process is published again when its lease runs out, with its one
+event id, and consumers drop the repeat). Rows
 whose lease ran out (their process crashed or lost the broker) are swept every
 ``OUTBOX_SWEEP_SECONDS`` by one relay of the service at a time, the one
 holding the sweep lease (a document in ``outbox_sweeper``, renewed with each
@@ -55,6 +58,9 @@ MAX_BACKOFF_SECONDS = 2.0
 # Committed rows held in memory for publishing (ten batches, a few megabytes of envelopes). A burst
 # beyond this while the relay is behind is published by the sweep instead.
 MAX_FRESH_ROWS = 2000
+# Rows published from memory are marked sent together, at most this long after the first of them was
+# published: under load one update marks several rows instead of one each.
+MARK_SENT_SECONDS = 0.05
 # Only what the relay's sweep (state, _id) and the event log's history (created_at) read by: every
 # index is written on each insert and each "sent" update, which is most of the outbox's storage cost.
 OUTBOX_INDEXES = {
@@ -108,6 +114,8 @@ class OutboxRelay(SharedExtension):
         # from memory costs one storage round trip per batch, the "sent" mark.
         self._fresh: deque[dict] = deque()
         self._overflowed = False  # rows were left out of _fresh: its leased rows go back to the sweep
+        self._unmarked: dict[str, list] = {"published": [], "private": []}  # published from memory, not yet marked
+        self._mark_due: float | None = None
         self._running = False
         self.last_error: str | None = None
         self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
@@ -171,13 +179,16 @@ class OutboxRelay(SharedExtension):
                     self._wakeup.wait(resume_at - time.monotonic())
                     self._wakeup.clear()
             else:
-                self._wakeup.wait(self.sweep_seconds)
+                self._wakeup.wait(self._until_next_duty())
             self._wakeup.clear()
             try:
                 if backoff.failures or self._overflowed:
+                    self.mark_sent()
                     self._give_back_fresh()  # the sweep reads them from the outbox
                 else:
                     self.publish_fresh()
+                    if self._mark_due is not None and time.monotonic() >= self._mark_due:
+                        self.mark_sent()
                     if time.monotonic() - last_sweep < self.sweep_seconds:
                         continue
                 last_sweep = time.monotonic()
@@ -190,6 +201,32 @@ class OutboxRelay(SharedExtension):
                 self.last_error = f"{exc.__class__.__name__}: {exc}"
                 log.warning("outbox relay could not publish (%s: %s); the rows stay and are retried",
                             exc.__class__.__name__, exc)
+        try:
+            self.mark_sent()
+        except Exception as exc:  # storage already gone: the rows are published again once their lease runs out
+            log.warning("outbox relay could not mark its last rows sent (%s)", exc.__class__.__name__)
+
+    def _until_next_duty(self) -> float:
+        if self._mark_due is None:
+            return self.sweep_seconds
+        return max(0.0, min(self.sweep_seconds, self._mark_due - time.monotonic()))
+
+    def mark_sent(self) -> None:
+        """Mark the rows published from memory so far as sent, in one update (two with private rows)."""
+        published, private = self._unmarked["published"], self._unmarked["private"]
+        if not published and not private:
+            self._mark_due = None
+            return
+        outbox = self.mongo.db.outbox
+        sent_mark = {"state": "sent", "published_at": utc_now()}
+        if published:
+            outbox.update_many({"_id": {"$in": published}}, {"$set": sent_mark})
+            self._unmarked["published"] = []
+        if private:
+            # The reader has it now; the row keeps what happened and when, not the secret.
+            outbox.update_many({"_id": {"$in": private}}, {"$set": sent_mark, "$unset": {"envelope.data": ""}})
+            self._unmarked["private"] = []
+        self._mark_due = None
 
     def publish_fresh(self) -> None:
         """Publish the rows handed over since the last call, oldest first.
@@ -233,7 +270,6 @@ class OutboxRelay(SharedExtension):
 
     def _publish(self, rows: list[dict], leased_to: str | None = None) -> None:
         """Publish ``rows`` in order and mark them sent; rows ``leased_to`` us that failed are given back."""
-        outbox = self.mongo.db.outbox
         published, private = [], []
         try:
             for row in rows:
@@ -244,12 +280,13 @@ class OutboxRelay(SharedExtension):
                 (private if row.get("private") else published).append(row["_id"])
                 self.metrics.published.labels(row["type"]).inc()
         finally:
-            sent_mark = {"state": "sent", "published_at": utc_now()}
-            if published:
-                outbox.update_many({"_id": {"$in": published}}, {"$set": sent_mark})
-            if private:
-                # The reader has it now; the row keeps what happened and when, not the secret.
-                outbox.update_many({"_id": {"$in": private}}, {"$set": sent_mark, "$unset": {"envelope.data": ""}})
+            self._unmarked["published"] += published
+            self._unmarked["private"] += private
+            if self._mark_due is None and (published or private):
+                self._mark_due = time.monotonic() + MARK_SENT_SECONDS
+            if not leased_to or len(self._unmarked["published"]) >= self.batch_size:
+                # A swept row is marked at once: its lease has run out, so the next sweep would take it again.
+                self.mark_sent()
             sent = set(published) | set(private)
             left = [row["_id"] for row in rows if row["_id"] not in sent]
             if left and leased_to:  # let the next sweep (ours or a replica's) take them at once
