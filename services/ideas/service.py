@@ -320,23 +320,29 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         """This service's part of the site's one search (``services.common.search.answer_part``).
 
         Ideas in every public state holding every word of ``q`` in their own
-        text or in one visible comment; drafts are never found, so the answer
-        is the same for everyone.
+        text or in one visible comment; drafts are never found. A caller who
+        belongs to closed networks finds their ideas too, and the answer then
+        says ``personal: true`` (it is theirs, not to be shared); for everyone
+        else the answer is the same.
         """
+        principal = self.caller.optional("ideas:read")
         data = load(schemas.SiteSearchQuery(), query)
-        return search.answer_part(data["q"], {name: data[name] for name in FACETS}, data["cursor"] + data["limit"],
-                                  self._search_hits, self.store.stems_near)
+        closed = self.store.closed_among(self._networks_of(principal))
+        part = search.answer_part(data["q"], {name: data[name] for name in FACETS}, data["cursor"] + data["limit"],
+                                  lambda terms: self._search_hits(terms, closed), self.store.stems_near)
+        return {**part, "personal": bool(closed)}
 
-    def _search_hits(self, terms: list[str]) -> list[dict]:
-        """Every listed idea found by ``terms``: by its own text, else by its best-matching visible comment."""
-        hits = {doc["id"]: _search_hit(doc, terms) for doc in self.store.search_candidates(terms)}
+    def _search_hits(self, terms: list[str], networks: set[str] = frozenset()) -> list[dict]:
+        """Every listed idea found by ``terms`` (of closed networks, only ``networks``'): by its own text, else by
+        its best-matching visible comment."""
+        hits = {doc["id"]: _search_hit(doc, terms) for doc in self.store.search_candidates(terms, networks)}
         best_comment: dict[str, dict] = {}
         for comment in self.store.comment_search_candidates(terms):
             idea_id = comment["idea_id"]
             held = best_comment.get(idea_id)
             if idea_id not in hits and (held is None or search.score(comment, terms) > search.score(held, terms)):
                 best_comment[idea_id] = comment
-        for doc in self.store.listed_ideas(sorted(best_comment)):
+        for doc in self.store.listed_ideas(sorted(best_comment), networks):
             hits[doc["id"]] = _search_hit(doc, terms, found_in=best_comment[doc["id"]])
         return list(hits.values())
 

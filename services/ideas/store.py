@@ -54,9 +54,9 @@ def comment_terms(body: str) -> dict:
     return search.terms_for({"body": body}, SEARCH_WEIGHTS)
 
 
-def _searchable(doc: dict) -> bool:
-    """Search is the same for everyone, so it finds listed ideas everyone may see: none of a closed network."""
-    return bool(doc.get("listed")) and domain.is_public(doc)
+def _searchable(doc: dict, networks: Iterable[str] = ()) -> bool:
+    """Search finds listed ideas everyone may see, and those of the closed ``networks`` the reader belongs to."""
+    return bool(doc.get("listed")) and (domain.is_public(doc) or doc.get("network") in set(networks))
 
 
 def _stored(doc: dict, dotted: str):
@@ -155,13 +155,14 @@ class IdeaStore(Store):
                                                                {"idea_id": 1, "rated_at": 1}, session=self.session)]
         return ideas, comments, ratings
 
-    def search_candidates(self, terms: list[str], limit: int = 300, scan: int = 3000) -> list[dict]:
+    def search_candidates(self, terms: list[str], networks: Iterable[str] = (), limit: int = 300,
+                          scan: int = 3000) -> list[dict]:
         """Listed ideas holding every one of ``terms`` (at most ``limit``, from the first ``scan`` holding the lead term)."""
         # ``listed`` is checked here rather than in the filter: any condition
         # beside the term makes the embedded server scan (see search.mongo_filter).
         found = self.db.ideas.find(search.mongo_filter(terms), SEARCH_PROJECTION, session=self.session).limit(scan)
         return [plain(doc) for doc in found
-                if _searchable(doc) and search.matches(doc, terms)][:limit]
+                if _searchable(doc, networks) and search.matches(doc, terms)][:limit]
 
     def comment_search_candidates(self, terms: list[str], limit: int = 300, scan: int = 3000) -> list[dict]:
         """Visible comments holding every one of ``terms``, read as :meth:`search_candidates` reads ideas."""
@@ -169,10 +170,10 @@ class IdeaStore(Store):
         return [plain(doc) for doc in found.limit(scan)
                 if doc.get("status") == "visible" and search.matches(doc, terms)][:limit]
 
-    def listed_ideas(self, idea_ids: list[str]) -> list[dict]:
-        """The listed public ones among ``idea_ids``, as search shows them."""
+    def listed_ideas(self, idea_ids: list[str], networks: Iterable[str] = ()) -> list[dict]:
+        """The ones among ``idea_ids`` search shows (see ``_searchable``)."""
         found = self.db.ideas.find({"_id": {"$in": idea_ids}}, SEARCH_PROJECTION, session=self.session)
-        return [plain(doc) for doc in found if _searchable(doc)]
+        return [plain(doc) for doc in found if _searchable(doc, networks)]
 
     def stems_near(self, stem: str) -> set[str]:
         """The stems ideas and comments hold that start as ``stem`` does (drafts' too: see search.did_you_mean)."""
@@ -299,6 +300,13 @@ class IdeaStore(Store):
         if name:
             changes["name"] = name
         self.db.networks.update_one({"_id": slug}, {"$set": changes}, upsert=True, session=self.session)
+
+    def closed_among(self, slugs: Iterable[str]) -> set[str]:
+        wanted = sorted(set(slugs))
+        if not wanted:
+            return set()
+        return {row["_id"] for row in self.db.networks.find({"_id": {"$in": wanted}, "closed": True}, {"_id": 1},
+                                                            session=self.session)}
 
     def network(self, slug: str | None) -> dict | None:
         if not slug:
