@@ -527,6 +527,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
         def write(tx: IdeaStore) -> dict:
             comment = tx.comment(str(comment_id))
+            if not domain.may_view(tx.idea(comment["idea_id"]), principal.member_id, self._networks_of(principal)):
+                raise NotFound("There is no such comment.", {"comment_id": ["no such comment"]})
             try:
                 domain.check_report(comment, principal.member_id)
             except RuleBroken as error:

@@ -1,5 +1,6 @@
 """Networks as places, in headless Chromium: an idea's network chosen from a list, a closed network's ideas kept
 from outsiders until an administrator approves their request, and an invited guest taking part there only."""
+import re
 import time
 import uuid
 
@@ -181,3 +182,24 @@ def test_an_invited_guest_comments_in_their_network_and_is_refused_elsewhere(sys
     assert elsewhere.status_code == 403 and "guest" in elsewhere.json()["error"]["message"], elsewhere.text
     assert not journey.problems, journey.problems
     guest.context.close()
+
+
+def test_the_admin_networks_table_says_when_each_network_started_and_which_are_closed(system, browser):
+    agency = f"n{uuid.uuid4().hex[:5]}"
+    admin_email = f"admin@{agency}.example.gov.au"
+    system.create_agency(agency, "Networks Test Agency", admin_email=admin_email)
+    admin_token = system.token(admin_email)
+    network(system, admin_token, f"Open practice {agency}")
+    network(system, admin_token, f"Closed practice {agency}", closed=True)
+    page = new_page(browser)
+    log_in(page, system.web_url, admin_email)
+    page.goto(f"{system.web_url}/admin/networks?agency={agency}")
+    for name, closed in ((f"Open practice {agency}", False), (f"Closed practice {agency}", True)):
+        row = page.get_by_role("row").filter(has=page.get_by_role("link", name=name))
+        expect(row.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+        expect(row.locator("time")).to_have_text(re.compile(r"^\d{1,2} [A-Z][a-z]+ \d{4}$"))
+        expect(row.get_by_text("closed", exact=True)).to_have_count(1 if closed else 0)
+    journey = Journey(system.web_url)
+    journey.check(page, "admin-networks")
+    assert not journey.problems, journey.problems
+    page.context.close()
