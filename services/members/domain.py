@@ -118,12 +118,14 @@ def with_operator(roles: list[str]) -> list[str]:
     return sorted(set(roles) | {"member", "operator"}, key=ALL_ROLES.index)
 
 
-def new_roles(requested: list[str]) -> list[str]:
+def new_roles(requested: list[str], current: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The roles an agency administrator sets; a guest stays a guest (being one is the invitation's, not a role
+    an administrator hands out), so changing their roles cannot open the rest of the platform to them."""
     roles = sorted(set(requested) | {"member"}, key=ALL_ROLES.index)
     unknown = [r for r in roles if r not in AGENCY_ROLES]
     if unknown:
         raise RuleBroken(f"Roles must be among {', '.join(AGENCY_ROLES)}.", field="roles")
-    return roles
+    return sorted(set(roles) | ({GUEST} & set(current)), key=ALL_ROLES.index)
 
 
 # -- networks: open and closed, their administrators, requests and guests ------

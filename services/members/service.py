@@ -525,7 +525,7 @@ class MembersService(service_base.ServiceBase):
         if not domain.may_change_roles(principal.roles, principal.agency, target["agency"]):
             raise Forbidden("Only an administrator of the member's agency may change their roles.")
         try:
-            roles = domain.new_roles(data["roles"])
+            roles = domain.new_roles(data["roles"], target.get("roles", []))
         except RuleBroken as error:
             raise refusal(error) from None
 

@@ -55,3 +55,10 @@ def test_a_closed_networks_members_are_listed_to_its_members_only():
     assert not domain.may_see_members(closed=True, membership_role=None)
     assert domain.network_viewer("admin", None) == {"member": True, "admin": True, "requested": False}
     assert domain.network_viewer(None, "pending") == {"member": False, "admin": False, "requested": True}
+
+
+def test_a_guest_stays_a_guest_whatever_roles_an_agency_administrator_sets():
+    assert domain.new_roles(["moderator"], ["member", "guest"]) == ["member", "moderator", "guest"]
+    assert domain.new_roles(["moderator"], ["member"]) == ["member", "moderator"]
+    with pytest.raises(RuleBroken):
+        domain.new_roles(["guest"], ["member"])  # nobody is made a guest but by a network's invitation
