@@ -183,3 +183,10 @@ def network_viewer(membership_role: str | None, request_status: str | None) -> d
 def may_see_members(closed: bool, membership_role: str | None) -> bool:
     """Who belongs to a closed network is for its members; an open network's members are listed to all."""
     return not closed or membership_role is not None
+
+
+def check_leave(membership_role: str | None, admins: int) -> None:
+    """A network keeps at least one administrator: its last one appoints another before leaving."""
+    if membership_role == "admin" and admins <= 1:
+        raise RuleBroken("You are the network's only administrator: make another member an administrator first.",
+                         kind="conflict")

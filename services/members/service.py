@@ -418,6 +418,10 @@ class MembersService(service_base.ServiceBase):
 
         def write(tx: MemberStore):
             network = tx.network(str(slug))
+            try:
+                domain.check_leave(tx.membership_role(network["id"], principal.member_id), tx.count_admins(network["id"]))
+            except RuleBroken as error:
+                raise refusal(error) from None
             if tx.remove_membership(network, principal.member_id):
                 self._record_membership(tx, "member.left_network", network, principal.member_id, principal.agency)
             return tx.network(str(slug))

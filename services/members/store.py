@@ -203,6 +203,9 @@ class MemberStore(Store):
         found = self.db.memberships.find_one({"_id": f"{network_id}:{member_id}"}, {"role": 1}, session=self.session)
         return found["role"] if found else None
 
+    def count_admins(self, network_id: str) -> int:
+        return self.db.memberships.count_documents({"network_id": network_id, "role": "admin"}, session=self.session)
+
     def set_membership_role(self, network_id: str, member_id: str, role: str) -> None:
         self.db.memberships.update_one({"_id": f"{network_id}:{member_id}"}, {"$set": {"role": role}},
                                        session=self.session)

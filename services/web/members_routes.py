@@ -303,10 +303,10 @@ class MemberRoutes:
     def network_membership_submit(self, request, slug):
         self.web.require_principal()
         self.web.check_csrf(request.form)
-        if request.form.get("action") == "leave":
-            self.members.leave_network(slug)
-            return self.web.redirect(f"/networks/{slug}", flash="You have left the network.")
         try:
+            if request.form.get("action") == "leave":
+                self.members.leave_network(slug)
+                return self.web.redirect(f"/networks/{slug}", flash="You have left the network.")
             answer = self.members.join_network(slug)
         except DomainError as error:
             return self._network_page(slug, error.status, problems=form_problems(error, "network_membership"))

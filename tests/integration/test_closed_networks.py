@@ -115,11 +115,14 @@ def test_an_administrator_appoints_another_and_only_an_administrator_may(world):
     assert world.call("POST", f"/api/v1/networks/{slug}/membership", tariq).json()["requested"] is False
     assert world.call("PUT", f"/api/v1/networks/{slug}/admins/{world.ids['Tariq Haddad']}", jill).status_code == 403
     assert world.call("PUT", f"/api/v1/networks/{slug}/admins/{world.ids['Jill Moreton']}", rosa).status_code == 409
+    alone = world.call("DELETE", f"/api/v1/networks/{slug}/membership", rosa)
+    assert alone.status_code == 409 and "only administrator" in alone.json()["error"]["message"], alone.text
     appointed = world.call("PUT", f"/api/v1/networks/{slug}/admins/{world.ids['Tariq Haddad']}", rosa)
     assert appointed.status_code == 200, appointed.text
     roles = {m["display_name"]: m["role"] for m in world.call("GET", f"/api/v1/networks/{slug}").json()["members"]}
     assert roles == {"Rosa Nguyen": "admin", "Tariq Haddad": "admin"}
     assert world.call("GET", f"/api/v1/networks/{slug}/requests", tariq).status_code == 200
+    assert world.call("DELETE", f"/api/v1/networks/{slug}/membership", rosa).status_code == 200  # Tariq runs it now
 
 
 def test_an_invited_guest_takes_part_in_their_network_only(world):

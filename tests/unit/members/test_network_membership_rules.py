@@ -62,3 +62,11 @@ def test_a_guest_stays_a_guest_whatever_roles_an_agency_administrator_sets():
     assert domain.new_roles(["moderator"], ["member"]) == ["member", "moderator"]
     with pytest.raises(RuleBroken):
         domain.new_roles(["guest"], ["member"])  # nobody is made a guest but by a network's invitation
+
+
+def test_a_networks_last_administrator_appoints_another_before_leaving():
+    domain.check_leave("member", 1)
+    domain.check_leave("admin", 2)
+    with pytest.raises(RuleBroken) as refused:
+        domain.check_leave("admin", 1)
+    assert refused.value.kind == "conflict"
