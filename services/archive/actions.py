@@ -17,6 +17,7 @@ from services.archive import domain
 from services.archive.legacy_page import LegacyPageError, parse_legacy_page
 from services.archive.store import ArchiveStore
 from services.common import search
+from services.common.contract import ideas as ideas_contract
 from services.common.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from services.common.events import Event, isoformat, utc_now
 
@@ -150,6 +151,9 @@ def take_idea_event(tx: ArchiveStore, event: Event) -> dict | None:
     """
     if event.name not in IDEA_EVENTS:
         return None  # an event the archive does not keep (a binding left on its queue) changes nothing
+    if not ideas_contract.is_public(event.data):
+        # The archive is open to everyone: what a closed network says stays with its members.
+        return None
     idea_id = str(event.data.get("idea_id") or event.subject)
     copy = tx.idea_copy(idea_id)
     if event.name in ("idea.submitted", "idea.updated", "idea.state_changed"):

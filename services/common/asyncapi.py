@@ -171,6 +171,11 @@ def build_document(specs: list[contract.EventSpec] | None = None) -> dict:
                 "Channels marked `x-engage-visibility: private` travel on a `<service>.private` exchange that "
                 "only the services named in `x-engage-readers` may read: they carry secrets (one-time links) "
                 "and are listed so the platform's own contract is whole, not for outside subscribers.\n\n"
+                "Events about ideas and their discussion carry `data.audience`: `public`, or `network:<slug>` "
+                "for an idea of a closed network, which only that network's members may be told of. A system "
+                "that passes events on to people must keep those to the network's members or drop them (the "
+                "subscriber client drops them unless made with `include_restricted=True`); an event without "
+                "the field is public.\n\n"
                 "Generated from the schema registry by `engage contract`; do not edit by hand."
             ),
         },

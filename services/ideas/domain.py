@@ -115,9 +115,71 @@ def check_author_edit(idea: dict, actor: Actor) -> None:
         raise RuleBroken("An idea can be edited only while it is a draft or open.", kind="conflict")
 
 
-def may_view(idea: dict, member_id: str | None) -> bool:
-    """Drafts are seen by their author only; everything else is open content."""
-    return idea["state"] != "draft" or (member_id is not None and idea["author_id"] == member_id)
+def may_view(idea: dict, member_id: str | None, member_networks: Iterable[str] = ()) -> bool:
+    """Drafts are seen by their author only; an idea of a closed network by that network's members only
+    (``member_networks``: the networks the viewer belongs to); everything else is open content."""
+    if idea["state"] == "draft" and (member_id is None or idea["author_id"] != member_id):
+        return False
+    return is_public(idea) or idea.get("network") in set(member_networks)
+
+
+# -- networks: open and closed, and their guests ------------------------------
+#
+# An idea's audience is fixed when it names its network: ``public`` for an
+# agency-wide idea or one in an open network, ``network:<slug>`` for one in a
+# closed network. Its events carry the same value, so every consumer can keep
+# it from anyone outside the network.
+
+PUBLIC = "public"
+GUEST = "guest"
+
+
+def audience_for(network: str | None, closed: bool) -> str:
+    """Who may see an idea in ``network``: everyone, or the members of a closed network."""
+    return f"network:{network}" if network and closed else PUBLIC
+
+
+def is_public(idea: Mapping[str, Any]) -> bool:
+    return idea.get("audience", PUBLIC) == PUBLIC
+
+
+def check_audience_change(before: str, after: str) -> None:
+    """An idea does not move into or out of a closed network: who has already seen it cannot unsee it, and
+    what its members said in private is not made public."""
+    if before != after:
+        raise RuleBroken("An idea cannot move into or out of a closed network; submit it there as a new idea.",
+                         field="network", kind="conflict")
+
+
+def check_guest_part(idea: Mapping[str, Any], roles: Iterable[str], member_networks: Iterable[str]) -> None:
+    """A guest (a partner invited into a network) comments and rates in their network's ideas only."""
+    if GUEST in roles and idea.get("network") not in set(member_networks):
+        raise RuleBroken("As a guest you take part only in the ideas of the network you were invited to.",
+                         kind="forbidden")
+
+
+def check_guest_submission(network: str | None, roles: Iterable[str]) -> None:
+    """A guest shares ideas within their network only, never agency-wide."""
+    if GUEST in roles and network is None:
+        raise RuleBroken("As a guest you share ideas within the network you were invited to: choose it.",
+                         field="network", kind="forbidden")
+
+
+def check_network_list(network: str | None, closed: bool, member_networks: Iterable[str]) -> None:
+    """A closed network's list of ideas is for its members."""
+    if network and closed and network not in set(member_networks):
+        raise RuleBroken("Only members of this closed network see its ideas; ask to join it.", field="network",
+                         kind="forbidden")
+
+
+def network_discussion(comments: Iterable[Mapping[str, Any]], ideas: Mapping[str, Mapping[str, Any]],
+                       limit: int) -> list[dict]:
+    """The newest visible comments on a network's ideas, newest first, each with its idea's title."""
+    shown = [c for c in comments if c.get("status") == "visible" and c.get("idea_id") in ideas]
+    shown.sort(key=lambda c: (c["created_at"], c["id"]), reverse=True)
+    return [{"id": c["id"], "idea_id": c["idea_id"], "idea_title": ideas[c["idea_id"]]["title"],
+             "author_id": c["author_id"], "author_name": c["author_name"], "excerpt": excerpt(c["body"]),
+             "created_at": c["created_at"]} for c in shown[:limit]]
 
 
 def is_listed(state: str) -> bool:
@@ -204,16 +266,21 @@ def _stamp(moment: datetime) -> str:
     return f"{moment.timestamp():017.6f}"
 
 
-def facets(state: str, agency: str, network: str | None, tags: Iterable[str], author_id: str) -> list[str]:
+def facets(state: str, agency: str, network: str | None, tags: Iterable[str], author_id: str,
+           audience: str = PUBLIC) -> list[str]:
     """The filter values an idea can be listed under; a list query names exactly one of them.
 
     Listed ideas carry ``all`` and one facet per filter (``state:…``, ``agency:…``,
     ``network:…``, ``tag:…``) plus each filter combined with their state, so
     "open ideas tagged budget" is also one index lookup. Drafts carry only
-    ``draft:<author>``, so they never appear in anyone else's list.
+    ``draft:<author>``, so they never appear in anyone else's list. An idea of
+    a closed network is listed under its network alone, so no other list (all
+    ideas, an agency's, a tag's) can show it to someone outside the network.
     """
     if state == "draft":
         return [f"draft:{author_id}"]
+    if audience != PUBLIC:
+        return [f"network:{network}", f"state:{state}|network:{network}"]
     single = [f"agency:{agency}"] + ([f"network:{network}"] if network else []) + [f"tag:{t}" for t in tags]
     return ["all", f"state:{state}"] + single + [f"state:{state}|{facet}" for facet in single]
 
@@ -247,7 +314,8 @@ def activity_by_month(ideas: list[Mapping[str, Any]], comments: list[Mapping[str
 def facet_for(filters: dict, member_id: str | None) -> tuple[str, dict]:
     """The one facet a list query looks up, and the remaining filters to check on each document."""
     state = filters.get("state")
-    named = [(name, filters[name]) for name in ("tag", "network", "agency") if filters.get(name)]
+    # the network first: an idea of a closed network is listed under its network alone
+    named = [(name, filters[name]) for name in ("network", "tag", "agency") if filters.get(name)]
     if state == "draft":
         if member_id is None:
             raise RuleBroken("Log in to see your drafts.", field="state", kind="forbidden")

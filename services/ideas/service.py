@@ -24,7 +24,7 @@ from services.ideas import domain, schemas
 from services.ideas.store import IdeaStore
 
 PUBLIC_FIELDS = ("title", "description", "what_it_might_look_like", "why_it_matters", "prompts", "tags", "agency",
-                 "network", "author_id", "author_name", "state", "official_response")
+                 "network", "network_name", "author_id", "author_name", "state", "official_response")
 
 
 def _actor(principal: Principal) -> domain.Actor:
@@ -35,7 +35,7 @@ def idea_view(idea: dict) -> dict:
     """An idea as the API shows it (and as ``idea.*`` events carry it, with ``idea_id``)."""
     view = {"id": idea["id"], **{name: idea.get(name) for name in PUBLIC_FIELDS}}
     view.update({
-        "prompts": list(idea.get("prompts") or []), "tags": list(idea.get("tags") or []),
+        "audience": idea.get("audience", domain.PUBLIC), "prompts": list(idea.get("prompts") or []), "tags": list(idea.get("tags") or []),
         "rating": domain.rating_summary(idea.get("rating")), "comment_count": idea.get("comment_count", 0),
         "follower_count": idea.get("follower_count", 0), "created_at": isoformat(idea["created_at"]),
         "updated_at": isoformat(idea["updated_at"]), "version": idea["version"],
@@ -59,7 +59,17 @@ def record_unless_draft(tx: IdeaStore, idea: dict, name: str, data: dict) -> Non
     """
     if idea["state"] == "draft":
         return
-    tx.record(name, subject=idea["id"], data=data)
+    record_about(tx, idea, name, idea["id"], data)
+
+
+def record_about(tx: IdeaStore, idea: dict, name: str, subject: str, data: dict) -> None:
+    """Record an event about ``idea`` (or its discussion), saying who may know of it (``audience``).
+
+    ``ideas.events`` is read by everyone, so an event about an idea of a closed network says so, and every
+    consumer keeps it from anyone outside the network: notify's notices and webhooks, the archive, the
+    subscriber client (docs/architecture.md, "Closed networks").
+    """
+    tx.record(name, subject=subject, data={**data, "audience": idea.get("audience", domain.PUBLIC)})
 
 
 def comment_view(comment: dict) -> dict:
@@ -87,13 +97,19 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         """A new idea by the caller: open at once, or a draft when ``draft`` is true. The author follows it."""
         principal = self.caller.required("ideas:write")
         data = load(schemas.IdeaSubmission(), payload)
-        self._check_network(principal, data["network"])
+        network = self._check_network(principal, data["network"])
+        try:
+            domain.check_guest_submission(data["network"], principal.roles)
+        except RuleBroken as error:
+            raise refusal(error) from None
         now = utc_now()
         idea = {
             "_id": str(uuid.uuid4()), "title": data["title"], "description": data["description"],
             "what_it_might_look_like": data["what_it_might_look_like"], "why_it_matters": data["why_it_matters"],
             "prompts": data["prompts"], "tags": domain.normalise_tags(data["tags"]), "agency": principal.agency,
-            "network": data["network"], "author_id": principal.member_id,
+            "network": data["network"], "network_name": network.get("name") if network else None,
+            "audience": domain.audience_for(data["network"], bool(network and network.get("closed"))),
+            "author_id": principal.member_id,
             "author_name": principal.display_name or domain.FORMER_MEMBER,
             "state": domain.initial_state(data["draft"]), "official_response": None,
             "rating": domain.empty_rating(), "comment_count": 0, "follower_count": 1,
@@ -112,14 +128,20 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
         return idea_view(self.store.transaction(write))
 
-    def _check_network(self, principal: Principal, network: str | None) -> None:
-        """Memberships as the members service's events told this service; a join is known within moments."""
+    def _check_network(self, principal: Principal, network: str | None) -> dict | None:
+        """The network an idea names, when its author belongs to it (memberships as the members service's
+        events told this service; a join is known within moments)."""
         if network is None:
-            return
+            return None
         try:
             domain.check_network(network, self.store.networks_of(principal.member_id))
         except RuleBroken as error:
             raise refusal(error) from None
+        return self.store.network(network) or {"closed": False}
+
+    def _networks_of(self, principal: Principal | None) -> set[str]:
+        """The networks the caller belongs to: what decides whether they see a closed network's ideas."""
+        return self.store.networks_of(principal.member_id) if principal else set()
 
     @rpc(allow=ANYONE)
     def get_idea(self, idea_id: str) -> dict:
@@ -155,12 +177,15 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         return {"idea_id": idea["id"], "my_rating": self.store.rating_of(idea["id"], principal.member_id),
                 "following": self.store.is_following(idea["id"], principal.member_id), "version": idea["version"],
                 "allowed_moves": list(domain.allowed_moves(idea, actor)), "moderates": actor.moderates(idea["agency"]),
-                "may_rate": domain.allows(domain.check_can_rate, idea, actor.member_id),
+                "may_rate": domain.allows(domain.check_can_rate, idea, actor.member_id)
+                and domain.allows(domain.check_guest_part, idea, principal.roles, self._networks_of(principal)),
+                "may_take_part": domain.allows(domain.check_guest_part, idea, principal.roles,
+                                               self._networks_of(principal)),
                 "may_edit": domain.allows(domain.check_author_edit, idea, actor)}
 
     def _visible_idea(self, idea_id: str, principal: Principal | None) -> dict:
         idea = self.store.idea(idea_id)
-        if not domain.may_view(idea, principal.member_id if principal else None):
+        if not domain.may_view(idea, principal.member_id if principal else None, self._networks_of(principal)):
             raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
         return idea
 
@@ -169,8 +194,9 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         """The author's edit, while the idea is a draft or open."""
         principal = self.caller.required("ideas:write")
         data = load(schemas.IdeaEdit(), payload)
-        if data.get("network") is not None:
-            self._check_network(principal, data["network"])
+        network = self._check_network(principal, data["network"]) if data.get("network") is not None else None
+        if "network" in data:
+            data["network_name"] = network.get("name") if network else None
         if "tags" in data:
             data["tags"] = domain.normalise_tags(data["tags"])
 
@@ -178,6 +204,10 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             idea = tx.idea(str(idea_id))
             try:
                 domain.check_author_edit(idea, _actor(principal))
+                if "network" in data:
+                    domain.check_audience_change(idea.get("audience", domain.PUBLIC), domain.audience_for(
+                        data["network"], bool(network and network.get("closed"))))
+                    domain.check_guest_submission(data["network"], principal.roles)
             except RuleBroken as error:
                 raise refusal(error) from None
             changed = tx.change_idea(idea["id"], set_fields={**data, "updated_at": utc_now()})
@@ -194,7 +224,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
         def write(tx: IdeaStore) -> dict:
             idea = tx.idea(str(idea_id))
-            if not domain.may_view(idea, principal.member_id):
+            if not domain.may_view(idea, principal.member_id, self._networks_of(principal)):
                 raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
             actor = _actor(principal)
             try:
@@ -205,7 +235,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             if data["official_response"] is not None:
                 changes["official_response"] = data["official_response"]
             changed = tx.change_idea(idea["id"], set_fields=changes)
-            tx.record("idea.state_changed", subject=changed["id"], data=idea_event_data(
+            record_about(tx, changed, "idea.state_changed", changed["id"], idea_event_data(
                 changed, from_state=idea["state"], to_state=data["state"], changed_by=principal.member_id))
             if idea["author_id"] != principal.member_id:
                 tx.log_moderation({"_id": str(uuid.uuid4()), "agency": idea["agency"], "actor_id": principal.member_id,
@@ -227,6 +257,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         if data["tag"]:
             data["tag"] = (domain.normalise_tags([data["tag"]]) or ["-"])[0]
         try:
+            network = self.store.network(data["network"]) or {}
+            domain.check_network_list(data["network"], bool(network.get("closed")), self._networks_of(principal))
             facet, rest = domain.facet_for(data, principal.member_id if principal else None)
             after = domain.decode_cursor(data["cursor"]) if data["cursor"] else None
         except RuleBroken as error:
@@ -236,6 +268,22 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         page = found[: data["limit"]]
         next_cursor = domain.encode_cursor(page[-1][domain.SORT_FIELDS[data["sort"]]]) if more else None
         return {"items": [idea_view(idea) for idea in page], "next_cursor": next_cursor}
+
+    @rpc(allow=ANYONE)
+    def network_activity(self, slug: str, limit: int = 10) -> dict:
+        """What a network's page shows of ideas: its newest ideas and its newest discussion (the latest comments
+        on them). A closed network's are for its members: anyone else gets ``visible: false`` and nothing."""
+        principal = self.caller.optional("ideas:read")
+        limit = count_argument(limit, 50)
+        network = self.store.network(str(slug)) or {}
+        if not domain.allows(domain.check_network_list, str(slug), bool(network.get("closed")),
+                             self._networks_of(principal)):
+            return {"visible": False, "closed": True, "ideas": [], "discussion": []}
+        ideas = self.store.list_ideas(f"network:{slug}", {}, "newest", None, 50)
+        comments = self.store.recent_comments_on([idea["id"] for idea in ideas], limit)
+        discussion = domain.network_discussion(comments, {idea["id"]: idea for idea in ideas}, limit)
+        return {"visible": True, "closed": bool(network.get("closed")),
+                "ideas": [idea_view(idea) for idea in ideas[:limit]], "discussion": as_json_safe(discussion)}
 
     @rpc(allow=ANYONE)
     def highlights(self, limit: int = 5) -> dict:
@@ -271,23 +319,29 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         """This service's part of the site's one search (``services.common.search.answer_part``).
 
         Ideas in every public state holding every word of ``q`` in their own
-        text or in one visible comment; drafts are never found, so the answer
-        is the same for everyone.
+        text or in one visible comment; drafts are never found. A caller who
+        belongs to closed networks finds their ideas too, and the answer then
+        says ``personal: true`` (it is theirs, not to be shared); for everyone
+        else the answer is the same.
         """
+        principal = self.caller.optional("ideas:read")
         data = load(schemas.SiteSearchQuery(), query)
-        return search.answer_part(data["q"], {name: data[name] for name in FACETS}, data["cursor"] + data["limit"],
-                                  self._search_hits, self.store.stems_near)
+        closed = self.store.closed_among(self._networks_of(principal))
+        part = search.answer_part(data["q"], {name: data[name] for name in FACETS}, data["cursor"] + data["limit"],
+                                  lambda terms: self._search_hits(terms, closed), self.store.stems_near)
+        return {**part, "personal": bool(closed)}
 
-    def _search_hits(self, terms: list[str]) -> list[dict]:
-        """Every listed idea found by ``terms``: by its own text, else by its best-matching visible comment."""
-        hits = {doc["id"]: _search_hit(doc, terms) for doc in self.store.search_candidates(terms)}
+    def _search_hits(self, terms: list[str], networks: set[str] = frozenset()) -> list[dict]:
+        """Every listed idea found by ``terms`` (of closed networks, only ``networks``'): by its own text, else by
+        its best-matching visible comment."""
+        hits = {doc["id"]: _search_hit(doc, terms) for doc in self.store.search_candidates(terms, networks)}
         best_comment: dict[str, dict] = {}
         for comment in self.store.comment_search_candidates(terms):
             idea_id = comment["idea_id"]
             held = best_comment.get(idea_id)
             if idea_id not in hits and (held is None or search.score(comment, terms) > search.score(held, terms)):
                 best_comment[idea_id] = comment
-        for doc in self.store.listed_ideas(sorted(best_comment)):
+        for doc in self.store.listed_ideas(sorted(best_comment), networks):
             hits[doc["id"]] = _search_hit(doc, terms, found_in=best_comment[doc["id"]])
         return list(hits.values())
 
@@ -317,10 +371,11 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
         def write(tx: IdeaStore) -> dict:
             idea = tx.idea(str(idea_id))
-            if not domain.may_view(idea, principal.member_id):
+            if not domain.may_view(idea, principal.member_id, self._networks_of(principal)):
                 raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
             try:
                 domain.check_can_rate(idea, principal.member_id)
+                domain.check_guest_part(idea, principal.roles, self._networks_of(principal))
             except RuleBroken as error:
                 raise refusal(error) from None
             previous = tx.rating_of(idea["id"], principal.member_id)
@@ -333,7 +388,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             changed = tx.change_idea(idea["id"], before=idea, inc={**domain.rating_change(stars, previous),
                                                                    **({"follower_count": 1} if followed else {})})
             summary = domain.rating_summary(changed["rating"])
-            tx.record("idea.rated", subject=changed["id"], data={
+            record_about(tx, changed, "idea.rated", changed["id"], {
                 "idea_id": changed["id"], "member_id": principal.member_id, "stars": stars,
                 "previous_stars": previous, "average": summary["average"], "count": summary["count"],
                 "distribution": summary["distribution"], "agency": changed["agency"], "started_following": followed,
@@ -358,7 +413,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
         def write(tx: IdeaStore) -> dict:
             idea = tx.idea(str(idea_id))
-            if not domain.may_view(idea, principal.member_id):
+            if not domain.may_view(idea, principal.member_id, self._networks_of(principal)):
                 raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
             parent = None
             if data["parent_id"]:
@@ -368,6 +423,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                                            {"parent_id": ["not a comment on this idea"]})
             try:
                 domain.check_can_comment(idea)
+                domain.check_guest_part(idea, principal.roles, self._networks_of(principal))
                 depth = domain.reply_depth(parent)
             except RuleBroken as error:
                 raise refusal(error) from None
@@ -383,8 +439,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                                      inc={"comment_count": 1, **({"follower_count": 1} if followed else {})})
             stored = tx.comment(comment["_id"])
             mentioned = _mentioned(tx, stored, changed, principal)
-            tx.record("comment.posted", subject=stored["id"],
-                      data={**self._comment_event(tx, stored, changed, mentioned), "started_following": followed})
+            record_about(tx, changed, "comment.posted", stored["id"],
+                         {**self._comment_event(tx, stored, changed, mentioned), "started_following": followed})
             _record_mentions(tx, stored, changed, principal, mentioned)
             return stored, changed["version"]
 
@@ -421,8 +477,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             changed = tx.change_comment(comment["id"], {"body": data["body"], "edited_at": now})
             idea = tx.change_idea(comment["idea_id"])
             newly_mentioned = _mentioned(tx, changed, idea, principal, set(domain.mentioned_names(comment["body"])))
-            tx.record("comment.edited", subject=changed["id"], data=self._comment_event(tx, changed, idea,
-                                                                                        newly_mentioned))
+            record_about(tx, idea, "comment.edited", changed["id"],
+                         self._comment_event(tx, changed, idea, newly_mentioned))
             _record_mentions(tx, changed, idea, principal, newly_mentioned)
             return changed, idea["version"]
 
@@ -448,7 +504,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         changed = tx.change_comment(comment["id"], {"status": "removed", "removed_at": now,
                                                     "removed_by": principal.member_id})
         idea = tx.change_idea(comment["idea_id"], inc={"comment_count": -1})
-        tx.record("comment.removed", subject=comment["id"], data={
+        record_about(tx, idea, "comment.removed", comment["id"], {
             "comment_id": comment["id"], "idea_id": idea["id"], "author_id": comment["author_id"],
             "removed_by": principal.member_id, "by_moderator": by_moderator, "version": idea["version"]})
         if by_moderator:
@@ -469,6 +525,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
         def write(tx: IdeaStore) -> dict:
             comment = tx.comment(str(comment_id))
+            if not domain.may_view(tx.idea(comment["idea_id"]), principal.member_id, self._networks_of(principal)):
+                raise NotFound("There is no such comment.", {"comment_id": ["no such comment"]})
             try:
                 domain.check_report(comment, principal.member_id)
             except RuleBroken as error:
@@ -482,7 +540,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 changes.update(status="hidden", flagged_at=utc_now())
             changed = tx.change_comment(comment["id"], changes)
             idea = tx.change_idea(comment["idea_id"])
-            tx.record("comment.flagged", subject=comment["id"], data={
+            record_about(tx, idea, "comment.flagged", comment["id"], {
                 "comment_id": comment["id"], "idea_id": idea["id"], "agency": comment["agency"],
                 "reported_by": principal.member_id, "reason": data["reason"], "report_count": count,
                 "hidden": changed["status"] == "hidden", "version": idea["version"]})
@@ -506,7 +564,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 return self._remove(tx, comment, principal, True, data["note"])
             changed = tx.change_comment(comment["id"], {"status": "visible", "kept_at": utc_now()})
             idea = tx.change_idea(comment["idea_id"])
-            tx.record("comment.restored", subject=comment["id"], data={
+            record_about(tx, idea, "comment.restored", comment["id"], {
                 "comment_id": comment["id"], "idea_id": idea["id"], "moderator_id": principal.member_id,
                 "version": idea["version"]})
             self._log(tx, principal, comment, "comment_kept", data["note"])
@@ -552,7 +610,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
         def write(tx: IdeaStore) -> dict:
             idea = tx.idea(idea_id)
-            if not domain.may_view(idea, principal.member_id):
+            if not domain.may_view(idea, principal.member_id, self._networks_of(principal)):
                 raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
             done = (tx.add_follow(idea_id, principal.member_id, utc_now()) if follow
                     else tx.remove_follow(idea_id, principal.member_id))
@@ -607,14 +665,24 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
         self.store.transaction(anonymise, handling=event)
 
-    @consume_events("members", "member.joined_network", "member.left_network")
+    @consume_events("members", "member.joined_network", "member.left_network", "network.created")
     def keep_memberships(self, event: Event) -> None:
-        """Which networks each member belongs to, so an idea names only a network its author is in."""
+        """Which networks each member belongs to (an idea names only a network its author is in, and a closed
+        network's ideas are seen by its members), and each network's name and whether it is closed."""
         data = event.data
+        if event.name == "network.created":
+            self.store.transaction(lambda tx: tx.note_network(data["slug"], data["name"], data["closed"]),
+                                   handling=event)
+            return
         joined = event.name == "member.joined_network"
-        self.store.transaction(
-            lambda tx: tx.note_membership(data["member_id"], data["network_slug"], joined, data["version"]),
-            handling=event)
+
+        def note(tx: IdeaStore) -> None:
+            # The network's own event may come later than its first join: both say whether it is closed.
+            if data.get("network_name") is not None:
+                tx.note_network(data["network_slug"], data["network_name"], data["closed"])
+            tx.note_membership(data["member_id"], data["network_slug"], joined, data["version"])
+
+        self.store.transaction(note, handling=event)
 
 
 def _follow_on_taking_part(tx: IdeaStore, idea: dict, member_id: str, at: datetime) -> bool:
@@ -633,12 +701,13 @@ def _mentioned(tx: IdeaStore, comment: dict, idea: dict, principal: Principal,
                already: set[str] = frozenset()) -> list[dict]:
     """Members of the idea's agency the comment names (``@[Name]``), except its author and names in ``already``."""
     keys = [key for key in domain.mentioned_names(comment["body"]) if key not in already]
-    return [member for member in tx.members_named(idea["agency"], keys) if member["id"] != principal.member_id]
+    return [member for member in tx.members_named(idea["agency"], keys) if member["id"] != principal.member_id
+            and domain.may_view(idea, member["id"], tx.networks_of(member["id"]))]
 
 
 def _record_mentions(tx: IdeaStore, comment: dict, idea: dict, principal: Principal, mentioned: list[dict]) -> None:
     for member in mentioned:
-        tx.record("member.mentioned", subject=member["id"], data={
+        record_about(tx, idea, "member.mentioned", member["id"], {
             "member_id": member["id"], "idea_id": idea["id"], "idea_title": idea["title"],
             "comment_id": comment["id"], "by_member_id": principal.member_id,
             "by_name": comment["author_name"], "excerpt": domain.excerpt(comment["body"]),

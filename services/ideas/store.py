@@ -10,6 +10,7 @@ of ideas.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterable
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
@@ -22,7 +23,7 @@ from services.ideas import domain
 SEARCH_WEIGHTS = {"title": 10, "tags": 5, "summary": 3, "body": 1}
 SEARCH_PROJECTION = {"title": 1, "description": 1, "what_it_might_look_like": 1, "why_it_matters": 1, "prompts": 1,
                      "state": 1, "agency": 1, "network": 1, "tags": 1, "author_name": 1, "created_at": 1, "rating": 1,
-                     "comment_count": 1, "listed": 1, search.WEIGHTS_FIELD: 1, search.TERMS_FIELD: 1}
+                     "comment_count": 1, "listed": 1, "audience": 1, search.WEIGHTS_FIELD: 1, search.TERMS_FIELD: 1}
 COMMENT_SEARCH_PROJECTION = {"idea_id": 1, "body": 1, "status": 1, search.WEIGHTS_FIELD: 1, search.TERMS_FIELD: 1}
 LIST_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0, "facets": 0}
 COMMENT_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0}
@@ -40,7 +41,7 @@ def derived_fields(idea: dict) -> dict:
     return {
         "listed": domain.is_listed(idea["state"]),
         "facets": domain.facets(idea["state"], idea["agency"], idea.get("network"), idea.get("tags", []),
-                                idea["author_id"]),
+                                idea["author_id"], idea.get("audience", domain.PUBLIC)),
         "sort_newest": domain.newest_key(created, idea_id),
         "sort_top": domain.top_key(rating["sum"], rating["count"], created, idea_id),
         "sort_discussed": domain.discussed_key(idea.get("comment_count", 0), created, idea_id),
@@ -51,7 +52,7 @@ def derived_fields(idea: dict) -> dict:
 # Which stored fields each group of derived fields is computed from: a change that touches none of a
 # group's inputs leaves that group as it is (a rating moves two fields, not the search terms).
 TEXT_INPUTS = ("title", "tags", "description", "what_it_might_look_like", "why_it_matters", "prompts")
-FACET_INPUTS = ("state", "agency", "network", "tags", "author_id")
+FACET_INPUTS = ("state", "agency", "network", "tags", "author_id", "audience")
 
 
 def derived_changes(before: dict, after: dict) -> dict:
@@ -94,6 +95,11 @@ def _discussed_key(idea: dict) -> str:
 def comment_terms(body: str) -> dict:
     """What a comment stores for search: its body's terms, weighted as an idea's body is."""
     return search.terms_for({"body": body}, SEARCH_WEIGHTS)
+
+
+def _searchable(doc: dict, networks: Iterable[str] = ()) -> bool:
+    """Search finds listed ideas everyone may see, and those of the closed ``networks`` the reader belongs to."""
+    return bool(doc.get("listed")) and (domain.is_public(doc) or doc.get("network") in set(networks))
 
 
 def _stored(doc: dict, dotted: str):
@@ -213,12 +219,14 @@ class IdeaStore(Store):
                                                                {"idea_id": 1, "rated_at": 1}, session=self.session)]
         return ideas, comments, ratings
 
-    def search_candidates(self, terms: list[str], limit: int = 300, scan: int = 3000) -> list[dict]:
+    def search_candidates(self, terms: list[str], networks: Iterable[str] = (), limit: int = 300,
+                          scan: int = 3000) -> list[dict]:
         """Listed ideas holding every one of ``terms`` (at most ``limit``, from the first ``scan`` holding the lead term)."""
         # ``listed`` is checked here rather than in the filter: any condition
         # beside the term makes the embedded server scan (see search.mongo_filter).
         found = self.db.ideas.find(search.mongo_filter(terms), SEARCH_PROJECTION, session=self.session).limit(scan)
-        return [plain(doc) for doc in found if doc.get("listed") and search.matches(doc, terms)][:limit]
+        return [plain(doc) for doc in found
+                if _searchable(doc, networks) and search.matches(doc, terms)][:limit]
 
     def comment_search_candidates(self, terms: list[str], limit: int = 300, scan: int = 3000) -> list[dict]:
         """Visible comments holding every one of ``terms``, read as :meth:`search_candidates` reads ideas."""
@@ -226,10 +234,10 @@ class IdeaStore(Store):
         return [plain(doc) for doc in found.limit(scan)
                 if doc.get("status") == "visible" and search.matches(doc, terms)][:limit]
 
-    def listed_ideas(self, idea_ids: list[str]) -> list[dict]:
-        """The listed ones among ``idea_ids``, as search shows them."""
+    def listed_ideas(self, idea_ids: list[str], networks: Iterable[str] = ()) -> list[dict]:
+        """The ones among ``idea_ids`` search shows (see ``_searchable``)."""
         found = self.db.ideas.find({"_id": {"$in": idea_ids}}, SEARCH_PROJECTION, session=self.session)
-        return [plain(doc) for doc in found if doc.get("listed")]
+        return [plain(doc) for doc in found if _searchable(doc, networks)]
 
     def stems_near(self, stem: str) -> set[str]:
         """The stems ideas and comments hold that start as ``stem`` does (drafts' too: see search.did_you_mean)."""
@@ -239,7 +247,7 @@ class IdeaStore(Store):
 
     def ideas_with_term(self, term: str, limit: int = 50) -> list[dict]:
         found = self.db.ideas.find(search.mongo_filter([term]), SEARCH_PROJECTION, session=self.session).limit(limit * 4)
-        return [plain(doc) for doc in found if doc.get("listed")][:limit]
+        return [plain(doc) for doc in found if _searchable(doc)][:limit]
 
     def idea_ids_by_author(self, member_id: str) -> list[str]:
         return [doc["_id"] for doc in self.db.ideas.find({"author_id": member_id}, {"_id": 1}, session=self.session)]
@@ -350,6 +358,40 @@ class IdeaStore(Store):
                                                  upsert=True, session=self.session)
 
     # -- networks members belong to ------------------------------------------
+
+    def note_network(self, slug: str, name: str | None, closed: bool) -> None:
+        """A network's name and whether it is closed, as the members service announced them."""
+        changes: dict = {"closed": bool(closed)}
+        if name:
+            changes["name"] = name
+        self.db.networks.update_one({"_id": slug}, {"$set": changes}, upsert=True, session=self.session)
+
+    def closed_among(self, slugs: Iterable[str]) -> set[str]:
+        wanted = sorted(set(slugs))
+        if not wanted:
+            return set()
+        return {row["_id"] for row in self.db.networks.find({"_id": {"$in": wanted}, "closed": True}, {"_id": 1},
+                                                            session=self.session)}
+
+    def network(self, slug: str | None) -> dict | None:
+        if not slug:
+            return None
+        return plain(self.db.networks.find_one({"_id": slug}, session=self.session))
+
+    def network_names(self, slugs: Iterable[str]) -> dict[str, str]:
+        wanted = sorted({s for s in slugs if s})
+        if not wanted:
+            return {}
+        return {row["_id"]: row.get("name") or row["_id"]
+                for row in self.db.networks.find({"_id": {"$in": wanted}}, {"name": 1}, session=self.session)}
+
+    def recent_comments_on(self, idea_ids: list[str], limit: int = 200) -> list[dict]:
+        """The newest comments on ``idea_ids`` (the ``(idea_id, created_at)`` index, a few per idea)."""
+        rows: list[dict] = []
+        for idea_id in idea_ids:
+            cursor = self.db.comments.find({"idea_id": idea_id}, COMMENT_PROJECTION, session=self.session)
+            rows += [plain(doc) for doc in cursor.sort("created_at", DESCENDING).limit(limit)]
+        return rows
 
     def note_membership(self, member_id: str, network: str, member: bool, version: int) -> None:
         """Keep the newest join or leave heard of for (network, member); an older event changes nothing.

@@ -13,7 +13,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from services.common.contract.api.members import AGENCY_ROLES
 from services.common.rules import RuleBroken
 
-ALL_ROLES = AGENCY_ROLES + ("network_admin", "operator")
+ALL_ROLES = AGENCY_ROLES + ("network_admin", "guest", "operator")
+#: A partner from outside the public service, invited into one network by its administrator.
+GUEST = "guest"
 API_KEY_PREFIX = "ek_"
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -116,9 +118,75 @@ def with_operator(roles: list[str]) -> list[str]:
     return sorted(set(roles) | {"member", "operator"}, key=ALL_ROLES.index)
 
 
-def new_roles(requested: list[str]) -> list[str]:
+def new_roles(requested: list[str], current: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The roles an agency administrator sets; a guest stays a guest (being one is the invitation's, not a role
+    an administrator hands out), so changing their roles cannot open the rest of the platform to them."""
     roles = sorted(set(requested) | {"member"}, key=ALL_ROLES.index)
     unknown = [r for r in roles if r not in AGENCY_ROLES]
     if unknown:
         raise RuleBroken(f"Roles must be among {', '.join(AGENCY_ROLES)}.", field="roles")
-    return roles
+    return sorted(set(roles) | ({GUEST} & set(current)), key=ALL_ROLES.index)
+
+
+# -- networks: open and closed, their administrators, requests and guests ------
+
+def check_network_admin(membership_role: str | None) -> None:
+    """Only an administrator of the network manages its members, requests and guests."""
+    if membership_role != "admin":
+        raise RuleBroken("Only an administrator of this network may do that.", kind="forbidden")
+
+
+def join_outcome(*, closed: bool, already_member: bool, guest: bool) -> str:
+    """What asking to join does: ``member`` (an open network), ``requested`` (a closed one waits for an
+    administrator) or ``already``; a guest belongs to the network they were invited to and joins no other."""
+    if already_member:
+        return "already"
+    if guest:
+        raise RuleBroken("Guests take part in the network they were invited to only.", kind="forbidden")
+    return "requested" if closed else "member"
+
+
+def check_request_decision(request: dict | None) -> None:
+    """A decision is taken on a request that is still waiting, once."""
+    if request is None or request.get("status") != "pending":
+        raise RuleBroken("There is no waiting request from that member.", field="member_id", kind="conflict")
+
+
+def check_appointment(target_role: str | None) -> None:
+    """An administrator appoints another administrator from the network's members (guests included: a
+    partner may run their own network's guests too)."""
+    if target_role is None:
+        raise RuleBroken("Only a member of the network can be made its administrator.", field="member_id",
+                         kind="conflict")
+    if target_role == "admin":
+        raise RuleBroken("That member is already an administrator of the network.", field="member_id",
+                         kind="conflict")
+
+
+def check_may_start_network(roles: tuple[str, ...]) -> None:
+    """Networks are started by public servants; a guest takes part in the one they were invited to."""
+    if GUEST in roles:
+        raise RuleBroken("Guests cannot start networks.", kind="forbidden")
+
+
+def guest_roles() -> list[str]:
+    """The roles of a partner registering through a network's guest invitation."""
+    return ["member", GUEST]
+
+
+def network_viewer(membership_role: str | None, request_status: str | None) -> dict:
+    """What the network's page may offer its viewer: their standing and whether they see its members."""
+    return {"member": membership_role is not None, "admin": membership_role == "admin",
+            "requested": request_status == "pending"}
+
+
+def may_see_members(closed: bool, membership_role: str | None) -> bool:
+    """Who belongs to a closed network is for its members; an open network's members are listed to all."""
+    return not closed or membership_role is not None
+
+
+def check_leave(membership_role: str | None, admins: int) -> None:
+    """A network keeps at least one administrator: its last one appoints another before leaving."""
+    if membership_role == "admin" and admins <= 1:
+        raise RuleBroken("You are the network's only administrator: make another member an administrator first.",
+                         kind="conflict")

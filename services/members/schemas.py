@@ -7,7 +7,7 @@ tools and the gateway's pages.
 from marshmallow import fields, validate
 
 from services.common.contract import fields as shared
-from services.common.contract.api.members import (ApiKeyCreation, Invitation, Login, MIN_PASSWORD_LENGTH,
+from services.common.contract.api.members import (ApiKeyCreation, Invitation, JoinDecision, Login, MIN_PASSWORD_LENGTH,
                                                   NetworkCreation, Registration, ResetRequest, RoleChange, Strict)
 
 

@@ -20,9 +20,9 @@ from services.common.ratelimit import RateLimits
 from services.common.rpc import ANYONE, MEMBER, OPERATOR, role, rpc, service
 from services.common.rules import RuleBroken
 from services.common import service_base
-from services.common.storage import Storage
+from services.common.storage import Storage, plain
 from services.common.timeseries import count_by_month, last_months
-from services.common.tokens import issue, jwks
+from services.common.tokens import Principal, issue, jwks
 from services.members import domain, schemas
 from services.members.store import MemberStore
 
@@ -119,12 +119,21 @@ class MembersService(service_base.ServiceBase):
 
         def write(tx: MemberStore) -> dict:
             invited = data["invite"] is not None
-            if invited and tx.use_invite(domain.digest(data["invite"]), domain.normalise_email(data["email"]),
-                                         data["agency"]) is None:
-                raise NotFound("That invitation is not valid for this address any more; ask for a new one.",
-                               {"invite": ["expired, used or for another address"]})
-            member = self._add_member(tx, data, roles=["member"], check_domain=not invited,
-                                      status="active" if invited else "unverified")
+            invite = None
+            if invited:
+                invite = tx.use_invite(domain.digest(data["invite"]), domain.normalise_email(data["email"]),
+                                       data["agency"])
+                if invite is None:
+                    raise NotFound("That invitation is not valid for this address any more; ask for a new one.",
+                                   {"invite": ["expired, used or for another address"]})
+            guest = bool(invite and invite.get("guest"))
+            member = self._add_member(tx, data, roles=domain.guest_roles() if guest else ["member"],
+                                      check_domain=not invited, status="active" if invited else "unverified")
+            if guest:
+                # a guest invitation is to one network: the guest belongs to it from the start
+                network = plain(tx.db.networks.find_one({"_id": invite["network_id"]}, session=tx.session))
+                if network and tx.add_membership(network, member["id"]):
+                    self._record_membership(tx, "member.joined_network", network, member["id"], member["agency"])
             if not invited:
                 self._ask_to_verify(tx, member)
             return member
@@ -264,7 +273,11 @@ class MembersService(service_base.ServiceBase):
 
     @rpc(allow=ANYONE)
     def get_member(self, member_id: str) -> dict:
-        return member_view(self.store.member(str(member_id)), self.store.memberships_of(str(member_id)))
+        """A member's public profile; of their closed networks, only those the caller belongs to as well."""
+        principal = self.caller.optional()
+        mine = {n["id"] for n in self.store.memberships_of(principal.member_id)} if principal else set()
+        networks = [n for n in self.store.memberships_of(str(member_id)) if not n["closed"] or n["id"] in mine]
+        return member_view(self.store.member(str(member_id)), networks)
 
     @rpc(allow=service("notify") | OPERATOR)
     def contact_addresses(self, member_ids: list[str]) -> list[dict]:
@@ -337,22 +350,38 @@ class MembersService(service_base.ServiceBase):
 
     @rpc(allow=ANYONE)
     def get_network(self, slug: str) -> dict:
+        """The network, the caller's standing in it (``viewer``) and its members; a closed network lists its
+        members to its members only (``members`` is then empty and ``members_hidden`` true)."""
+        principal = self.caller.optional()
+        member_id = principal.member_id if principal else None
         network = self.store.network(str(slug))
-        return {**_network_view(network), "members": as_json_safe(self.store.network_members(network["id"]))}
+        role_held = self.store.membership_role(network["id"], member_id)
+        request = self.store.join_request(network["id"], member_id)
+        shown = domain.may_see_members(bool(network.get("closed")), role_held)
+        return {**_network_view(network),
+                "viewer": domain.network_viewer(role_held, request["status"] if request else None),
+                "members": as_json_safe(self.store.network_members(network["id"])) if shown else [],
+                "members_hidden": not shown}
 
     @rpc(allow=MEMBER)
     def create_network(self, payload: dict) -> dict:
+        """A new network, open or closed; its creator is its first member and administrator."""
         principal = self.caller.required()
+        try:
+            domain.check_may_start_network(tuple(principal.roles))
+        except RuleBroken as error:
+            raise refusal(error) from None
         data = load(schemas.NetworkCreation(), payload)
         network = {"_id": str(uuid.uuid4()), "slug": domain.slugify(data["name"]), "name": data["name"].strip(),
                    "description": data["description"], "agency": principal.agency, "created_by": principal.member_id,
-                   "member_count": 0, "created_at": utc_now(), "version": 1}
+                   "closed": data["closed"], "member_count": 0, "created_at": utc_now(), "version": 1}
 
         def write(tx: MemberStore):
             tx.add_network(network)
             tx.record("network.created", subject=network["_id"], data={
                 "network_id": network["_id"], "slug": network["slug"], "name": network["name"],
-                "agency": network["agency"], "created_by": principal.member_id, "version": 1})
+                "agency": network["agency"], "created_by": principal.member_id, "closed": network["closed"],
+                "version": 1})
             stored = {**network, "id": network["_id"]}
             tx.add_membership(stored, principal.member_id, role="admin")
             self._record_membership(tx, "member.joined_network", stored, principal.member_id, principal.agency)
@@ -362,15 +391,25 @@ class MembersService(service_base.ServiceBase):
 
     @rpc(allow=MEMBER)
     def join_network(self, slug: str) -> dict:
+        """Join an open network at once; for a closed one, ask (``requested`` is then true) and wait for an
+        administrator's decision."""
         principal = self.caller.required()
 
         def write(tx: MemberStore):
             network = tx.network(str(slug))
-            if tx.add_membership(network, principal.member_id):
+            try:
+                outcome = domain.join_outcome(
+                    closed=bool(network.get("closed")), guest=domain.GUEST in principal.roles,
+                    already_member=tx.membership_role(network["id"], principal.member_id) is not None)
+            except RuleBroken as error:
+                raise refusal(error) from None
+            if outcome == "requested":
+                tx.ask_to_join(network["id"], principal.member_id)
+            elif outcome == "member" and tx.add_membership(network, principal.member_id):
                 self._record_membership(tx, "member.joined_network", network, principal.member_id, principal.agency)
-            return tx.network(str(slug))
+            return {**_network_view(tx.network(str(slug))), "requested": outcome == "requested"}
 
-        return _network_view(self.store.transaction(write))
+        return self.store.transaction(write)
 
     @rpc(allow=MEMBER)
     def leave_network(self, slug: str) -> dict:
@@ -378,15 +417,105 @@ class MembersService(service_base.ServiceBase):
 
         def write(tx: MemberStore):
             network = tx.network(str(slug))
+            try:
+                domain.check_leave(tx.membership_role(network["id"], principal.member_id), tx.count_admins(network["id"]))
+            except RuleBroken as error:
+                raise refusal(error) from None
             if tx.remove_membership(network, principal.member_id):
                 self._record_membership(tx, "member.left_network", network, principal.member_id, principal.agency)
             return tx.network(str(slug))
 
         return _network_view(self.store.transaction(write))
 
+    def _administered(self, tx: MemberStore, slug: str) -> tuple[dict, Principal]:
+        """The network named ``slug``, when the caller is one of its administrators."""
+        principal = self.caller.required()
+        network = tx.network(str(slug))
+        try:
+            domain.check_network_admin(tx.membership_role(network["id"], principal.member_id))
+        except RuleBroken as error:
+            raise refusal(error) from None
+        return network, principal
+
+    @rpc(allow=MEMBER)
+    def join_requests(self, slug: str) -> list[dict]:
+        """The requests to join waiting for a decision, oldest first (the network's administrators)."""
+        network, _ = self._administered(self.store, slug)
+        return as_json_safe(self.store.pending_requests(network["id"]))
+
+    @rpc(allow=MEMBER)
+    def decide_join_request(self, slug: str, member_id: str, payload: dict) -> dict:
+        """An administrator approves (they become a member, and ``member.joined_network`` tells the others so
+        what they may see follows) or declines a waiting request."""
+        data = load(schemas.JoinDecision(), payload)
+
+        def write(tx: MemberStore) -> dict:
+            network, principal = self._administered(tx, slug)
+            try:
+                domain.check_request_decision(tx.join_request(network["id"], str(member_id)))
+            except RuleBroken as error:
+                raise refusal(error) from None
+            approved = data["decision"] == "approve"
+            tx.decide_join_request(network["id"], str(member_id), "approved" if approved else "declined",
+                                   principal.member_id)
+            if approved and tx.add_membership(network, str(member_id)):
+                self._record_membership(tx, "member.joined_network", network, str(member_id),
+                                        tx.member(str(member_id))["agency"])
+            tx.audit({"action": f"network.request_{'approved' if approved else 'declined'}",
+                      "actor": principal.member_id, "agency": network["agency"], "target": str(member_id),
+                      "network": network["slug"]})
+            return {"member_id": str(member_id), "decision": data["decision"]}
+
+        return self.store.transaction(write)
+
+    @rpc(allow=MEMBER)
+    def appoint_network_admin(self, slug: str, member_id: str) -> dict:
+        """An administrator makes another member of the network an administrator too."""
+
+        def write(tx: MemberStore) -> dict:
+            network, principal = self._administered(tx, slug)
+            try:
+                domain.check_appointment(tx.membership_role(network["id"], str(member_id)))
+            except RuleBroken as error:
+                raise refusal(error) from None
+            tx.set_membership_role(network["id"], str(member_id), "admin")
+            tx.audit({"action": "network.admin_appointed", "actor": principal.member_id, "agency": network["agency"],
+                      "target": str(member_id), "network": network["slug"]})
+            return {"member_id": str(member_id), "role": "admin"}
+
+        return self.store.transaction(write)
+
+    @rpc(allow=MEMBER)
+    def invite_guest(self, slug: str, payload: dict) -> dict:
+        """An administrator invites a partner from outside the public service (academia, a community
+        organisation, another jurisdiction) into this network as a guest.
+
+        The link, shown once to the administrator, registers the address whatever its domain; the guest reads,
+        comments and rates within this network only.
+        """
+        data = load(schemas.Invitation(), payload)
+        token, token_digest = domain.new_reset_token()
+        email = domain.normalise_email(data["email"])
+        expires = utc_now() + timedelta(days=INVITE_DAYS)
+
+        def write(tx: MemberStore) -> dict:
+            network, principal = self._administered(tx, slug)
+            tx.add_invite({"_id": token_digest, "email": email, "agency": network["agency"], "used": False,
+                           "network_id": network["id"], "guest": True, "invited_by": principal.member_id,
+                           "created_at": utc_now(), "expires_at": expires})
+            tx.audit({"action": "network.guest_invited", "actor": principal.member_id, "agency": network["agency"],
+                      "target": email, "network": network["slug"]})
+            return network
+
+        network = self.store.transaction(write)
+        return {"email": email, "network": network["slug"], "expires_at": isoformat(expires),
+                "invite_url": f"{self.settings.public_url}/register?invite={token}&email={quote(email)}"
+                              f"&agency={network['agency']}"}
+
     def _record_membership(self, tx: MemberStore, name: str, network: dict, member_id: str, agency: str) -> None:
         tx.record(name, subject=member_id, data={
-            "member_id": member_id, "network_id": network["id"], "network_slug": network["slug"], "agency": agency,
+            "member_id": member_id, "network_id": network["id"], "network_slug": network["slug"],
+            "network_name": network["name"], "closed": bool(network.get("closed")), "agency": agency,
             "version": tx.network_version(network["id"])})
 
     # -- roles, API keys, deactivation --------------------------------------
@@ -399,7 +528,7 @@ class MembersService(service_base.ServiceBase):
         if not domain.may_change_roles(principal.roles, principal.agency, target["agency"]):
             raise Forbidden("Only an administrator of the member's agency may change their roles.")
         try:
-            roles = domain.new_roles(data["roles"])
+            roles = domain.new_roles(data["roles"], target.get("roles", []))
         except RuleBroken as error:
             raise refusal(error) from None
 
@@ -496,6 +625,8 @@ class MembersService(service_base.ServiceBase):
 
 
 def _network_view(network: dict) -> dict:
+    created = network.get("created_at")
     return {"id": network["id"], "slug": network["slug"], "name": network["name"],
             "description": network.get("description", ""), "agency": network["agency"],
-            "member_count": network.get("member_count", 0)}
+            "member_count": network.get("member_count", 0), "closed": bool(network.get("closed")),
+            "created_at": isoformat(created) if created else None}

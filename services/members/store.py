@@ -20,6 +20,7 @@ class MemberStore(Store):
         "members": [IndexModel([("email", ASCENDING)], unique=True), IndexModel([("agency", ASCENDING), ("_id", ASCENDING)])],
         "networks": [IndexModel([("slug", ASCENDING)], unique=True), IndexModel([("agency", ASCENDING), ("slug", ASCENDING)])],
         "memberships": [IndexModel([("member_id", ASCENDING)]), IndexModel([("network_id", ASCENDING), ("joined_at", ASCENDING)])],
+        "join_requests": [IndexModel([("network_id", ASCENDING), ("status", ASCENDING), ("asked_at", ASCENDING)])],
         "api_keys": [IndexModel([("member_id", ASCENDING)]), IndexModel([("key_id", ASCENDING)])],
         "reset_tokens": [IndexModel([("member_id", ASCENDING)])],
         "verification_tokens": [IndexModel([("member_id", ASCENDING)])],
@@ -183,7 +184,8 @@ class MemberStore(Store):
         networks = {n["_id"]: n for n in self.db.networks.find({"_id": {"$in": [r["network_id"] for r in rows]}},
                                                                session=self.session)}
         return [{"id": r["network_id"], "slug": networks[r["network_id"]]["slug"],
-                 "name": networks[r["network_id"]]["name"], "role": r["role"]}
+                 "name": networks[r["network_id"]]["name"], "role": r["role"],
+                 "closed": bool(networks[r["network_id"]].get("closed"))}
                 for r in rows if r["network_id"] in networks]
 
     def network_members(self, network_id: str, limit: int = 500) -> list[dict]:
@@ -193,6 +195,49 @@ class MemberStore(Store):
                                                             {"display_name": 1, "agency": 1}, session=self.session)}
         return [{"member_id": r["member_id"], "display_name": people.get(r["member_id"], {}).get("display_name", ""),
                  "role": r["role"], "joined_at": r["joined_at"]} for r in rows]
+
+    def membership_role(self, network_id: str, member_id: str | None) -> str | None:
+        """The member's role in the network (``member`` or ``admin``), or None when they do not belong to it."""
+        if member_id is None:
+            return None
+        found = self.db.memberships.find_one({"_id": f"{network_id}:{member_id}"}, {"role": 1}, session=self.session)
+        return found["role"] if found else None
+
+    def count_admins(self, network_id: str) -> int:
+        return self.db.memberships.count_documents({"network_id": network_id, "role": "admin"}, session=self.session)
+
+    def set_membership_role(self, network_id: str, member_id: str, role: str) -> None:
+        self.db.memberships.update_one({"_id": f"{network_id}:{member_id}"}, {"$set": {"role": role}},
+                                       session=self.session)
+        self.db.networks.update_one({"_id": network_id}, {"$inc": {"version": 1}}, session=self.session)
+
+    # -- requests to join a closed network ------------------------------------
+
+    def join_request(self, network_id: str, member_id: str | None) -> dict | None:
+        if member_id is None:
+            return None
+        return plain(self.db.join_requests.find_one({"_id": f"{network_id}:{member_id}"}, session=self.session))
+
+    def ask_to_join(self, network_id: str, member_id: str) -> None:
+        """A waiting request (asking again after a decline asks anew)."""
+        self.db.join_requests.update_one(
+            {"_id": f"{network_id}:{member_id}"},
+            {"$set": {"network_id": network_id, "member_id": member_id, "status": "pending", "asked_at": utc_now()}},
+            upsert=True, session=self.session)
+
+    def decide_join_request(self, network_id: str, member_id: str, status: str, decided_by: str) -> None:
+        self.db.join_requests.update_one({"_id": f"{network_id}:{member_id}"},
+                                         {"$set": {"status": status, "decided_by": decided_by,
+                                                   "decided_at": utc_now()}}, session=self.session)
+
+    def pending_requests(self, network_id: str, limit: int = 200) -> list[dict]:
+        rows = list(self.db.join_requests.find({"network_id": network_id, "status": "pending"}, session=self.session)
+                    .sort("asked_at", ASCENDING).limit(limit))
+        people = {m["_id"]: m for m in self.db.members.find({"_id": {"$in": [r["member_id"] for r in rows]}},
+                                                            {"display_name": 1, "agency": 1}, session=self.session)}
+        return [{"member_id": r["member_id"], "display_name": people.get(r["member_id"], {}).get("display_name", ""),
+                 "agency": people.get(r["member_id"], {}).get("agency", ""), "asked_at": r["asked_at"]}
+                for r in rows]
 
     # -- API keys, reset tokens, signing keys --------------------------------
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.common import contract
+from services.common.contract import ideas as ideas_contract
 from services.common.events import Event
 from services.notify import domain
 from services.notify.store import EPOCH_LEASE, NotifyStore
@@ -30,8 +31,17 @@ def handle(tx: NotifyStore, event: Event, settings: FanoutSettings, now: datetim
     """Apply ``event``; returns the ids of the webhook deliveries it created (to be queued after commit)."""
     data = event.data
     notices = _notices(tx, event.name, data, event.id, settings, now)
+    audience = _audience(tx, data)
+    if audience is not None:
+        notices = [notice for notice in notices if notice.recipient in audience]
     deliver_notices(tx, event.id, notices, settings, now)
-    return queue_webhooks(tx, event, settings, now)
+    return queue_webhooks(tx, event, settings, now, audience)
+
+
+def _audience(tx: NotifyStore, data: dict) -> set[str] | None:
+    """Who alone may be told of an event about a closed network's idea (its members); None when anyone may."""
+    network = ideas_contract.network_of_audience(data)
+    return None if network is None else set(tx.network_members(network))
 
 
 def _notices(tx: NotifyStore, name: str, data: dict, event_id: str, settings: FanoutSettings,
@@ -159,11 +169,16 @@ def new_delivery(webhook: dict, event_id: str, event_type: str, body: str, round
             "lease_until": EPOCH_LEASE, "created_at": now, "finished_at": None}
 
 
-def queue_webhooks(tx: NotifyStore, event: Event, settings: FanoutSettings, now: datetime) -> list[str]:
+def queue_webhooks(tx: NotifyStore, event: Event, settings: FanoutSettings, now: datetime,
+                   audience: set[str] | None = None) -> list[str]:
+    """Deliveries to the subscriptions that want ``event``; of a closed network's idea, only to subscriptions
+    whose owners are members of it (``audience``)."""
     created = []
     body = None
     for webhook in tx.webhooks_for(event.name):
         if not domain.subscription_matches(webhook, event.name, event.data):
+            continue
+        if audience is not None and webhook["owner_id"] not in audience:
             continue
         body = body or envelope_body(event)
         delivery = new_delivery(webhook, event.id, event.name, body, 0, now, settings.stuck_after)

@@ -103,7 +103,8 @@ class AdminRoutes:
         form = request.form.to_dict()
         try:
             network = self.admin_members.create_network({"name": form.get("name", ""),
-                                                         "description": form.get("description", "")})
+                                                         "description": form.get("description", ""),
+                                                         "closed": form.get("closed") == "yes"})
         except DomainError as error:
             return self._render_admin("admin/networks.html", "networks", agency, status=error.status,
                                       networks=self.admin_members.list_networks(agency), form=form,

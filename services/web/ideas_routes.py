@@ -46,9 +46,10 @@ class IdeaRoutes:
     # -- the one read path for ideas ------------------------------------------
 
     def _idea_page_data(self, idea_id: str) -> dict:
-        # Drafts are their author's alone; only open content is shared between viewers.
+        # Drafts are their author's alone, and a closed network's ideas its members'; only open content is
+        # shared between viewers.
         return self.page_cache.get(("idea", idea_id), (f"ideas:{idea_id}",), lambda: self.ideas.idea_page(idea_id),
-                                   keep=lambda data: data["idea"]["state"] != "draft",
+                                   keep=lambda data: data["idea"]["state"] != "draft" and _everyones(data["idea"]),
                                    version=lambda data: data["version"])
 
     def _viewer(self, idea_id: str) -> dict | None:
@@ -66,8 +67,10 @@ class IdeaRoutes:
         if query.get("state") == "draft":
             return self.page_cache.get(("drafts", tuple(sorted(query.items()))), ("ideas",),
                                        lambda: self.ideas.list_ideas(query), keep=lambda _: False)
+        # A closed network's list is its members' alone.
         return self.page_cache.get(("ideas", tuple(sorted(query.items()))), ("ideas",),
-                                   lambda: self.ideas.list_ideas(query))
+                                   lambda: self.ideas.list_ideas(query),
+                                   keep=lambda answer: all(_everyones(idea) for idea in answer["items"]))
 
     def _wrote(self, idea_id: str | None, version: int | None) -> None:
         self.page_cache.announce("ideas", idea_id, version)
@@ -198,9 +201,13 @@ class IdeaRoutes:
     @page("GET", "/ideas/new")
     def new_idea_page(self, request):
         self.web.require_principal()
-        form = {"title": request.args.get("title", "")}
+        form = {"title": request.args.get("title", ""), "network": request.args.get("network", "")}
         similar = self.ideas.similar_ideas(form["title"]) if form["title"] else []
-        return self.web.render("ideas/form.html", form=form, similar=similar, idea=None)
+        return self._form_page(form=form, similar=similar, idea=None)
+
+    def _form_page(self, status: int = 200, **context):
+        """The idea form, offering the networks the member belongs to (one call to members for that section)."""
+        return self.web.render("ideas/form.html", status=status, networks=self.members.me()["networks"], **context)
 
     @page("POST", "/ideas")
     def submit_idea_form(self, request):
@@ -209,13 +216,13 @@ class IdeaRoutes:
         form = request.form.to_dict()
         if form.get("action") == "check":
             similar = self.ideas.similar_ideas(form.get("title", ""))
-            return self.web.render("ideas/form.html", form=form, similar=similar, idea=None)
+            return self._form_page(form=form, similar=similar, idea=None)
         try:
             idea = self.ideas.submit_idea(_idea_payload(request.form, with_draft=True))
         except DomainError as error:
             similar = self.ideas.similar_ideas(form.get("title", ""))
-            return self.web.render("ideas/form.html", status=error.status, form=form,
-                                   problems=form_problems(error, "idea"), similar=similar, idea=None)
+            return self._form_page(error.status, form=form, problems=form_problems(error, "idea"), similar=similar,
+                                   idea=None)
         self._wrote(idea["id"], idea["version"])
         flash = "Your draft is saved." if idea["state"] == "draft" else "Your idea is published."
         return self.web.redirect(f"/ideas/{idea['id']}", flash=flash)
@@ -246,7 +253,7 @@ class IdeaRoutes:
         idea = self._idea_page_data(idea_id)["idea"]
         form = {**idea, "prompts": "\n".join(idea["prompts"]), "tags": ", ".join(idea["tags"]),
                 "network": idea.get("network") or ""}
-        return self.web.render("ideas/form.html", form=form, similar=[], idea=idea)
+        return self._form_page(form=form, similar=[], idea=idea)
 
     @page("POST", "/ideas/<string:idea_id>/edit")
     def edit_idea_form(self, request, idea_id):
@@ -256,8 +263,8 @@ class IdeaRoutes:
             idea = self.ideas.update_idea(idea_id, _idea_payload(request.form, with_draft=False))
         except DomainError as error:
             current = self._idea_page_data(idea_id)["idea"]
-            return self.web.render("ideas/form.html", status=error.status, form=request.form.to_dict(),
-                                   problems=form_problems(error, "idea"), similar=[], idea=current)
+            return self._form_page(error.status, form=request.form.to_dict(), problems=form_problems(error, "idea"),
+                                   similar=[], idea=current)
         self._wrote(idea["id"], idea["version"])
         return self.web.redirect(f"/ideas/{idea_id}", flash="Your changes are saved.")
 
@@ -371,12 +378,19 @@ class IdeaRoutes:
         return self.web.redirect("/moderation", flash="Your decision is recorded.")
 
 
+def _everyones(idea: dict) -> bool:
+    """Whether anyone may see ``idea`` (the service says: ``audience``), so a cached copy may be shared."""
+    return idea.get("audience", "public") == "public"
+
+
 def _idea_payload(form, *, with_draft: bool) -> dict:
     payload = {name: form.get(name, "") for name in ("title", "description", "what_it_might_look_like", "why_it_matters")}
     payload["prompts"] = form_list(form, "prompts")
     payload["tags"] = form_list(form, "tags")
     if form.get("network", "").strip():
         payload["network"] = form["network"].strip()
+    elif not with_draft:
+        payload["network"] = None  # "none" chosen on the edit form: the idea is agency-wide
     if with_draft:
         payload["draft"] = form.get("action") == "draft"
     return payload

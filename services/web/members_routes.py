@@ -27,6 +27,7 @@ def client_address(request, trusted_proxies: int = 0) -> str:
 
 class MemberRoutes:
     members = RpcProxy("members")
+    network_ideas = RpcProxy("ideas")
 
     # -- JSON API -----------------------------------------------------------
 
@@ -82,6 +83,26 @@ class MemberRoutes:
     @api("POST", "/api/v1/networks/<string:slug>/membership")
     def api_join_network(self, request, slug):
         return json_response(self.members.join_network(slug))
+
+    @api("GET", "/api/v1/networks/<string:slug>/activity")
+    def api_network_activity(self, request, slug):
+        return json_response(self.network_ideas.network_activity(slug))
+
+    @api("GET", "/api/v1/networks/<string:slug>/requests")
+    def api_join_requests(self, request, slug):
+        return json_response({"items": self.members.join_requests(slug), "next_cursor": None})
+
+    @api("PUT", "/api/v1/networks/<string:slug>/requests/<string:member_id>")
+    def api_decide_join_request(self, request, slug, member_id):
+        return json_response(self.members.decide_join_request(slug, member_id, read_json(request)))
+
+    @api("PUT", "/api/v1/networks/<string:slug>/admins/<string:member_id>")
+    def api_appoint_network_admin(self, request, slug, member_id):
+        return json_response(self.members.appoint_network_admin(slug, member_id))
+
+    @api("POST", "/api/v1/networks/<string:slug>/guests")
+    def api_invite_guest(self, request, slug):
+        return json_response(self.members.invite_guest(slug, read_json(request)), 201)
 
     @api("DELETE", "/api/v1/networks/<string:slug>/membership")
     def api_leave_network(self, request, slug):
@@ -257,7 +278,8 @@ class MemberRoutes:
     def network_create_submit(self, request):
         self.web.require_principal()
         self.web.check_csrf(request.form)
-        form = {"name": request.form.get("name", ""), "description": request.form.get("description", "")}
+        form = {"name": request.form.get("name", ""), "description": request.form.get("description", ""),
+                "closed": request.form.get("closed") == "yes"}
         try:
             network = self.members.create_network(form)
         except DomainError as error:
@@ -266,18 +288,68 @@ class MemberRoutes:
 
     @page("GET", "/networks/<string:slug>")
     def network_page(self, request, slug):
+        return self._network_page(slug)
+
+    def _network_page(self, slug: str, status: int = 200, **context):
+        """The network's page: the network and its members (members), its ideas and discussion (ideas), and for
+        its administrators the requests waiting (members); each section one call."""
         network = self.members.get_network(slug)
-        me = self.web.principal()
-        joined = bool(me) and any(m["member_id"] == me.member_id for m in network["members"])
-        return self.web.render("members/network.html", network=network, joined=joined)
+        activity = self.network_ideas.network_activity(slug)
+        requests_waiting = self.members.join_requests(slug) if network["viewer"]["admin"] else []
+        return self.web.render("members/network.html", status=status, network=network, activity=activity,
+                               requests_waiting=requests_waiting, form=context.pop("form", {}), **context)
 
     @page("POST", "/networks/<string:slug>/membership")
     def network_membership_submit(self, request, slug):
         self.web.require_principal()
         self.web.check_csrf(request.form)
-        if request.form.get("action") == "leave":
-            self.members.leave_network(slug)
-            return self.web.redirect(f"/networks/{slug}", flash="You have left the network.")
-        self.members.join_network(slug)
+        try:
+            if request.form.get("action") == "leave":
+                self.members.leave_network(slug)
+                return self.web.redirect(f"/networks/{slug}", flash="You have left the network.")
+            answer = self.members.join_network(slug)
+        except DomainError as error:
+            return self._network_page(slug, error.status, problems=form_problems(error, "network_membership"))
+        if answer.get("requested"):
+            return self.web.redirect(f"/networks/{slug}", flash="Your request to join is sent: an administrator of "
+                                                                "the network will decide.")
         return self.web.redirect(f"/networks/{slug}", flash="You have joined the network.")
 
+    @page("POST", "/networks/<string:slug>/requests/<string:member_id>")
+    def network_request_submit(self, request, slug, member_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        decision = request.form.get("decision", "")
+        try:
+            self.members.decide_join_request(slug, member_id, {"decision": decision})
+        except DomainError as error:
+            return self._network_page(slug, error.status, problems=form_problems(error, "join_request"))
+        done = "They are a member now." if decision == "approve" else "The request is declined."
+        return self.web.redirect(f"/networks/{slug}#requests", flash=done)
+
+    @page("POST", "/networks/<string:slug>/admins/<string:member_id>")
+    def network_admin_submit(self, request, slug, member_id):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        try:
+            self.members.appoint_network_admin(slug, member_id)
+        except DomainError as error:
+            return self._network_page(slug, error.status, problems=form_problems(error, "network_admin"))
+        return self.web.redirect(f"/networks/{slug}#members", flash="They are an administrator of the network now.")
+
+    @page("POST", "/networks/<string:slug>/guests")
+    def network_guest_submit(self, request, slug):
+        self.web.require_principal()
+        self.web.check_csrf(request.form)
+        form = {"email": request.form.get("email", "")}
+        try:
+            invited = self.members.invite_guest(slug, form)
+        except DomainError as error:
+            return self._network_page(slug, error.status, form=form,
+                                      problems=form_problems(error, "guest_invitation", {"email": "f-guest-email"}))
+        # The link is on this answer only: it is shown once, to the administrator who passes it on.
+        return self._network_page(slug, 201, invited=invited)
+
+    @page("GET", "/members/<string:member_id>")
+    def member_page(self, request, member_id):
+        return self.web.render("members/member.html", member=self.members.get_member(member_id))

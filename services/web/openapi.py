@@ -81,8 +81,22 @@ OPERATIONS: dict[str, Operation] = {
     "api_networks": Operation("List networks of practice", "members", answers="list", errors=()),
     "api_create_network": Operation("Create a network of practice", "members", 201, members_schemas.NetworkCreation,
                                     auth="required", errors=(401, 403, 409, 422)),
-    "api_network": Operation("A network of practice and its members", "members", errors=(404,)),
-    "api_join_network": Operation("Join a network of practice", "members", auth="required", errors=(401, 404)),
+    "api_network": Operation("A network of practice, the caller's standing in it and its members (a closed "
+                             "network lists its members to its members only)", "members", errors=(404,)),
+    "api_join_network": Operation("Join an open network of practice, or ask to join a closed one (`requested` is "
+                                  "then true)", "members", auth="required", errors=(401, 403, 404)),
+    "api_network_activity": Operation("A network's newest ideas and discussion (a closed network's for its members "
+                                      "only: anyone else gets `visible: false`)", "ideas", errors=(404,)),
+    "api_join_requests": Operation("Requests to join a closed network waiting for a decision (its administrators)",
+                                   "members", answers="list", auth="required", errors=(401, 403, 404)),
+    "api_decide_join_request": Operation("Approve or decline a request to join (the network's administrators)",
+                                         "members", body=members_schemas.JoinDecision, auth="required",
+                                         errors=(401, 403, 404, 409, 422)),
+    "api_appoint_network_admin": Operation("Make a member of the network one of its administrators", "members",
+                                           auth="required", errors=(401, 403, 404, 409)),
+    "api_invite_guest": Operation("Invite a partner from outside the public service into the network as a guest "
+                                  "(its administrators; the link is shown once)", "members", 201,
+                                  members_schemas.Invitation, auth="required", errors=(401, 403, 404, 422)),
     "api_leave_network": Operation("Leave a network of practice", "members", auth="required", errors=(401, 404)),
     "api_keys": Operation("The caller's API keys (never the keys themselves)", "members", answers="list",
                           auth="required", errors=(401, 403)),

@@ -63,9 +63,16 @@ class SearchRoutes:
             parts = eventlet.GreenPile(len(services))
             for name in services:
                 parts.spawn(getattr(self, name).site_search, query)
-            return search.merge(list(parts), start=query["cursor"], limit=query["limit"])
+            answered = list(parts)
+            return {"answer": search.merge(answered, start=query["cursor"], limit=query["limit"]),
+                    "personal": any(part.get("personal") for part in answered)}
 
-        return self.page_cache.get(("search", services, tuple(sorted(query.items()))), SEARCH_TAGS, ask)
+        # A member of closed networks finds their ideas too, so a member's answer is kept under their own key and
+        # dropped when memberships change; the shared one, for visitors, never holds a personal answer.
+        me = self.web.principal()
+        key = ("search", services, tuple(sorted(query.items()))) + ((me,) if me else ())
+        return self.page_cache.get(key, SEARCH_TAGS + (("members",) if me else ()), ask,
+                                   keep=lambda held: bool(me) or not held["personal"])["answer"]
 
     # -- JSON API -----------------------------------------------------------
 

@@ -30,9 +30,13 @@ def test_an_idea_may_name_only_a_network_its_author_belongs_to(platform):
 def test_after_leaving_a_network_a_member_can_no_longer_name_it(platform):
     world = start_world(platform)
     rosa = world.member("Rosa Nguyen")
-    network = world.network(rosa, "Engagement practitioners")
+    network = world.network(world.tokens["Ada Admin"], "Engagement practitioners")
+    assert world.call("POST", f"/api/v1/networks/{network}/membership", rosa).status_code == 200
+    rosas = {"network": network, "member_id": world.ids["Rosa Nguyen"]}
+    wait_for(lambda: platform.db("ideas").network_memberships.count_documents({**rosas, "member": True}),
+             message="ideas hears that Rosa joined")
     assert world.call("DELETE", f"/api/v1/networks/{network}/membership", rosa).status_code == 200
-    wait_for(lambda: not platform.db("ideas").network_memberships.count_documents({"network": network, "member": True}),
+    wait_for(lambda: not platform.db("ideas").network_memberships.count_documents({**rosas, "member": True}),
              message="ideas hears that Rosa left")
     answer = world.call("POST", "/api/v1/ideas", rosa, json={"title": "Left", "description": "x", "network": network})
     assert _refused_naming_network(answer), answer.text

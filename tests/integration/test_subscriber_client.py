@@ -158,6 +158,25 @@ def test_a_message_that_is_not_an_event_is_rejected_and_the_next_one_still_arriv
     assert queue_depth(world.platform, "outside.poisoned") == 0
 
 
+def test_a_closed_networks_idea_events_reach_only_a_subscriber_that_asks_for_them(world):
+    author = world.member("Cleo Closed")
+    created = world.call("POST", "/api/v1/networks", author, json={"name": "Closed circle for subscribers",
+                                                                     "description": "x", "closed": True})
+    slug = created.json()["slug"]
+    wait_for(lambda: world.platform.db("ideas").network_memberships.count_documents({"network": slug, "member": True}),
+             message="ideas hears of the network's first member")
+    public = Subscriber(world.platform.amqp_uri, "outside.public", bindings=[("ideas.events", "idea.submitted")])
+    trusted = Subscriber(world.platform.amqp_uri, "outside.trusted", bindings=[("ideas.events", "idea.submitted")],
+                         include_restricted=True)
+    with Running(public) as outside, Running(trusted) as inside:
+        closed = world.submit(author, title="Kept in the circle", network=slug)
+        open_idea = world.submit(author, title="Shared with everyone")
+        assert [inside.next()[1].subject, inside.next()[1].subject] == [closed["id"], open_idea["id"]]
+        _, first = outside.next()
+        assert first.subject == open_idea["id"] and first.is_public
+    assert queue_depth(world.platform, "outside.public") == 0  # the closed one was acknowledged, not left behind
+
+
 def test_subscribing_to_an_exchange_that_does_not_exist_says_so(world):
     with pytest.raises(LookupError, match="nobody.events"):
         Subscriber(world.platform.amqp_uri, "outside.nobody", bindings=[("nobody.events", "x.happened")]).connect()

@@ -37,6 +37,13 @@ NETWORKS = [
     ("grace.okafor@health.example.gov.au", "Community partnerships",
      "Working with community organisations as partners rather than as an audience."),
 ]
+# A closed network, as a closed community for public servants only: its owner administers it, and one
+# request to join waits for them (log in as its owner to approve it on the network's page).
+CLOSED_NETWORKS = [
+    ("rosa.nguyen@apsc.example.gov.au", "Evaluation circle",
+     "A closed network for frank talk about evaluations that did not go to plan. Ask to join."),
+]
+REQUESTS = {"evaluation-circle": ["jill.moreton@apsc.example.gov.au"]}
 JOINS = {
     "engagement-practitioners": ["jill.moreton@apsc.example.gov.au", "sam.whitfield@dta.example.gov.au",
                                  "mei.chen@health.example.gov.au", "oliver.brandt@apsc.example.gov.au"],
@@ -95,13 +102,14 @@ def seed_demo(*, web_url: str, rpc_factory: Callable, say: Callable[[str], None]
         elif answer.status_code != 409:
             answer.raise_for_status()
     networks = {n["slug"] for n in client.call("GET", "/api/v1/networks").json()["items"]}
-    for owner, name, description in NETWORKS:
+    for owner, name, description, closed in [(*n, False) for n in NETWORKS] + [(*n, True) for n in CLOSED_NETWORKS]:
         slug = name.lower().replace(" ", "-")
         if slug not in networks:
             client.call("POST", "/api/v1/networks", as_member=owner,
-                        json={"name": name, "description": description}).raise_for_status()
-            say(f"  network {name}")
-        for email in JOINS.get(slug, []):
+                        json={"name": name, "description": description, "closed": closed}).raise_for_status()
+            say(f"  {'closed ' if closed else ''}network {name}")
+        for email in JOINS.get(slug, []) + REQUESTS.get(slug, []):
+            # joining a closed network asks its administrator; asking again leaves one request waiting
             client.call("POST", f"/api/v1/networks/{slug}/membership", as_member=email).raise_for_status()
     for area, story in (("ideas", ideas), ("archive", archive)):  # archive links a lesson to an adopted demo idea
         say(f"  {area}…")

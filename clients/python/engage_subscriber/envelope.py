@@ -56,6 +56,17 @@ class Event:
         return f"{self.source}|{self.id}"
 
     @property
+    def audience(self) -> str:
+        """``public``, or ``network:<slug>`` for an event about an idea of a closed network: only that network's
+        members may be told of it, so a system serving anyone else must not pass it on."""
+        value = self.data.get("audience") if isinstance(self.data, dict) else None
+        return value if isinstance(value, str) and value else "public"
+
+    @property
+    def is_public(self) -> bool:
+        return self.audience == "public"
+
+    @property
     def aggregate_version(self) -> int:
         """``data.version``: ignore an event older than the state you already hold."""
         return self.data["version"]

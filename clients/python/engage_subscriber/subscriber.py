@@ -40,11 +40,16 @@ class Subscriber:
     created, unless ``declare_exchanges`` is set (then they are declared the
     way the platform declares them: topic, durable). Routing keys are event
     types, and topic wildcards work (``idea.*``).
+
+    Events about a closed network's ideas (``event.audience`` is
+    ``network:<slug>``) are acknowledged and not passed to the callback unless
+    ``include_restricted`` is set: only a system that keeps them to that
+    network's members should set it.
     """
 
     def __init__(self, amqp_uri: str, queue: str, bindings: Iterable[Binding], *, prefetch: int = 10,
                  requeue_delay: float = 1.0, dead_letter_exchange: Optional[str] = None,
-                 declare_exchanges: bool = False, reconnect_delay: float = 2.0):
+                 declare_exchanges: bool = False, reconnect_delay: float = 2.0, include_restricted: bool = False):
         self.amqp_uri = amqp_uri
         self.queue = queue
         self.bindings: List[Binding] = [(str(exchange), str(key)) for exchange, key in bindings]
@@ -55,6 +60,7 @@ class Subscriber:
         self.dead_letter_exchange = dead_letter_exchange
         self.declare_exchanges = declare_exchanges
         self.reconnect_delay = reconnect_delay
+        self.include_restricted = include_restricted
         self._connection: Optional[pika.BlockingConnection] = None
         self._channel = None
         self._stopping = threading.Event()
@@ -136,6 +142,10 @@ class Subscriber:
         except (InvalidEnvelope, UntrustedPublisher) as exc:
             log.error("rejected a message on %s that is not a genuine event: %s", self.queue, exc)
             channel.basic_reject(method.delivery_tag, requeue=False)
+            return
+        if not event.is_public and not self.include_restricted:
+            log.debug("skipped event %s (%s): it is for the members of %s only", event.id, event.name, event.audience)
+            channel.basic_ack(method.delivery_tag)
             return
         try:
             callback(event)

@@ -13,6 +13,7 @@ from marshmallow import fields, validate
 
 from services.common.contract import EventData, register
 
+PUBLIC = "public"
 STATES = ("draft", "open", "under_review", "adopted", "declined", "archived")
 _STATE = validate.OneOf(STATES)
 _IDEA = "7b0c2d1e-4f3a-4e5b-8c6d-9e0f1a2b3c4d"
@@ -27,10 +28,28 @@ _PUBLIC_IDEA = {
     "what_it_might_look_like": "Quarterly meet-ups and an online space between them.",
     "why_it_matters": "Good practice stays in one team unless someone shares it.",
     "prompts": ["Would you take part?"], "tags": ["networks", "capability"], "agency": "dta", "network": None,
+    "network_name": None, "audience": PUBLIC,
     "author_id": _MEMBER, "author_name": "Rosa Nguyen", "state": "open", "official_response": None,
     "rating": _RATING, "comment_count": 0, "follower_count": 1,
     "created_at": _TIME, "updated_at": _TIME, "version": 1,
 }
+
+
+def audience() -> fields.Str:
+    """Who may know of the event: ``public``, or ``network:<slug>`` for an idea of a closed network, whose
+    events only that network's members may be told of (consumers honour it; see docs/architecture.md)."""
+    return fields.Str(load_default=PUBLIC, validate=validate.Regexp(r"^(public|network:[a-z0-9-]{1,60})$"))
+
+
+def is_public(data: dict) -> bool:
+    """Whether an ideas event may reach anyone (events from before ``audience`` existed were all public)."""
+    return data.get("audience", PUBLIC) == PUBLIC
+
+
+def network_of_audience(data: dict) -> str | None:
+    """The closed network whose members alone may know of the event, or None for a public one."""
+    value = data.get("audience", PUBLIC)
+    return value.split(":", 1)[1] if value.startswith("network:") else None
 
 
 class RatingSummary(EventData):
@@ -51,6 +70,8 @@ class PublicIdea(EventData):
     tags = fields.List(fields.Str(), required=True)
     agency = fields.Str(required=True)
     network = fields.Str(required=True, allow_none=True)
+    network_name = fields.Str(load_default=None, allow_none=True)
+    audience = audience()
     author_id = fields.Str(required=True)
     author_name = fields.Str(required=True)
     state = fields.Str(required=True, validate=_STATE)
@@ -96,6 +117,7 @@ def _started_following() -> fields.Bool:
                    "count": 2, "distribution": _RATING["distribution"], "agency": "dta", "started_following": True,
                    "version": 3})
 class IdeaRated(EventData):
+    audience = audience()
     idea_id = fields.Str(required=True)
     member_id = fields.Str(required=True)
     stars = fields.Int(required=True, strict=True, validate=validate.Range(1, 5))
@@ -108,6 +130,7 @@ class IdeaRated(EventData):
 
 
 class CommentData(EventData):
+    audience = audience()
     comment_id = fields.Str(required=True)
     idea_id = fields.Str(required=True)
     idea_title = fields.Str(required=True)
@@ -153,6 +176,7 @@ class CommentEdited(CommentData):
           example={"comment_id": _COMMENT, "idea_id": _IDEA, "author_id": _OTHER, "removed_by": _OTHER,
                    "by_moderator": False, "version": 6})
 class CommentRemoved(EventData):
+    audience = audience()
     comment_id = fields.Str(required=True)
     idea_id = fields.Str(required=True)
     author_id = fields.Str(required=True)
@@ -166,6 +190,7 @@ class CommentRemoved(EventData):
           example={"comment_id": _COMMENT, "idea_id": _IDEA, "agency": "dta", "reported_by": _MEMBER,
                    "reason": "Personal attack", "report_count": 1, "hidden": False, "version": 7})
 class CommentFlagged(EventData):
+    audience = audience()
     comment_id = fields.Str(required=True)
     idea_id = fields.Str(required=True)
     agency = fields.Str(required=True)
@@ -179,6 +204,7 @@ class CommentFlagged(EventData):
 @register("ideas", "comment.restored", summary="A moderator kept a reported comment; it shows again.",
           example={"comment_id": _COMMENT, "idea_id": _IDEA, "moderator_id": _OTHER, "version": 8})
 class CommentRestored(EventData):
+    audience = audience()
     comment_id = fields.Str(required=True)
     idea_id = fields.Str(required=True)
     moderator_id = fields.Str(required=True)
@@ -189,6 +215,7 @@ class CommentRestored(EventData):
           "own); a follow that rating or commenting starts is told by that event (started_following).",
           example={"idea_id": _IDEA, "member_id": _OTHER, "follower_count": 2, "version": 3})
 class IdeaFollowed(EventData):
+    audience = audience()
     idea_id = fields.Str(required=True)
     member_id = fields.Str(required=True)
     follower_count = fields.Int(required=True, strict=True)
@@ -206,6 +233,7 @@ class IdeaUnfollowed(IdeaFollowed):
                    "comment_id": _COMMENT, "by_member_id": _OTHER, "by_name": "Tariq Haddad",
                    "excerpt": "@[Rosa Nguyen] could your team host the first one?", "version": 4})
 class MemberMentioned(EventData):
+    audience = audience()
     member_id = fields.Str(required=True)
     idea_id = fields.Str(required=True)
     idea_title = fields.Str(required=True)

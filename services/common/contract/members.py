@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from services.common.contract import EventData, register
 
-_ROLE = validate.OneOf(["member", "moderator", "agency_admin", "network_admin", "operator"])
+_ROLE = validate.OneOf(["member", "moderator", "agency_admin", "network_admin", "guest", "operator"])
 _MEMBER = "2f1c9a4e-5b7d-4c1e-9a36-0b8d7e6f5a41"
 
 
@@ -20,13 +20,18 @@ class MemberRegistered(EventData):
     version = fields.Int(required=True, strict=True)
 
 
-@register("members", "member.joined_network", summary="A member joined a network of practice.",
+@register("members", "member.joined_network",
+          summary="A member joined a network of practice (an open one at once; a closed one when an administrator "
+                  "approved their request, or by a guest invitation).",
           example={"member_id": _MEMBER, "network_id": "n-1", "network_slug": "engagement-practitioners",
-                   "agency": "dta", "version": 2})
+                   "network_name": "Engagement practitioners", "closed": False, "agency": "dta", "version": 2})
 class MemberJoinedNetwork(EventData):
     member_id = fields.Str(required=True)
     network_id = fields.Str(required=True)
     network_slug = fields.Str(required=True)
+    # Events recorded before these fields existed lack them: such networks were all open.
+    network_name = fields.Str(load_default=None, allow_none=True)
+    closed = fields.Bool(load_default=False)
     agency = fields.Str(required=True)
     version = fields.Int(required=True, strict=True)
 
@@ -100,13 +105,16 @@ class AgencyCreated(EventData):
     version = fields.Int(required=True, strict=True)
 
 
-@register("members", "network.created", summary="A network of practice was created.",
+@register("members", "network.created",
+          summary="A network of practice was created, open (anyone joins) or closed (its ideas and their discussion "
+                  "are seen by its members only; people ask to join and an administrator approves).",
           example={"network_id": "n-1", "slug": "engagement-practitioners", "name": "Engagement practitioners",
-                   "agency": "dta", "created_by": _MEMBER, "version": 1})
+                   "agency": "dta", "created_by": _MEMBER, "closed": False, "version": 1})
 class NetworkCreated(EventData):
     network_id = fields.Str(required=True)
     slug = fields.Str(required=True)
     name = fields.Str(required=True)
     agency = fields.Str(required=True)
     created_by = fields.Str(required=True)
+    closed = fields.Bool(load_default=False)
     version = fields.Int(required=True, strict=True)

@@ -190,7 +190,7 @@ def test_a_public_servants_whole_journey_is_accessible_and_fits_a_phone(system, 
     me.get_by_label("Why it matters").fill("More people answer when they understand the question.")
     me.get_by_label("Questions for discussion").fill("Would a summary have helped you answer?")
     me.get_by_label("Tags").fill("plain-language, consultation")
-    me.get_by_label("Network of practice (optional)").fill(network["slug"])
+    me.get_by_label("Network of practice").select_option(network["slug"])  # one of the networks she belongs to
     journey.shot(me, "idea-similar")
     with me.expect_navigation():
         me.get_by_role("button", name="Publish").click()

@@ -39,6 +39,12 @@ class Login(Strict):
 class NetworkCreation(Strict):
     name = shared.Title(required=True)
     description = shared.Text(load_default="")
+    #: A closed network's ideas and their discussion are seen by its members only; joining waits for approval.
+    closed = fields.Bool(load_default=False)
+
+
+class JoinDecision(Strict):
+    decision = fields.Str(required=True, validate=validate.OneOf(("approve", "decline")))
 
 
 class RoleChange(Strict):
