@@ -53,6 +53,13 @@ def comment_terms(body: str) -> dict:
     return search.terms_for({"body": body}, SEARCH_WEIGHTS)
 
 
+def _list_filter(facet: str, rest: dict) -> dict:
+    query: dict = {"facets": facet}
+    for name, value in rest.items():
+        query["tags" if name == "tag" else name] = value
+    return query
+
+
 def _stored(doc: dict, dotted: str):
     """The value at ``dotted`` (``rating.average``) in a stored document, or None."""
     for part in dotted.split("."):
@@ -123,15 +130,20 @@ class IdeaStore(Store):
             self.db.ideas.update_one({"_id": idea_id}, {"$set": moved}, session=self.session)
         return plain(found)
 
-    def list_ideas(self, facet: str, rest: dict, sort: str, after: str | None, limit: int) -> list[dict]:
+    def list_ideas(self, facet: str, rest: dict, sort: str, after: str | None, limit: int, skip: int = 0) -> list[dict]:
+        """One page of a list: below the cursor ``after`` (the API's way), or after ``skip`` ideas (numbered pages)."""
         field = domain.SORT_FIELDS[sort]
-        query: dict = {"facets": facet}
-        for name, value in rest.items():
-            query["tags" if name == "tag" else name] = value
+        query = _list_filter(facet, rest)
         if after:
             query[field] = {"$lt": after}
         cursor = self.db.ideas.find(query, LIST_PROJECTION, session=self.session).sort(field, DESCENDING)
+        if skip:
+            cursor = cursor.skip(skip)
         return [plain(doc) for doc in cursor.limit(limit)]
+
+    def count_ideas(self, facet: str, rest: dict) -> int:
+        """How many ideas a list holds: what its page numbers are counted from."""
+        return self.db.ideas.count_documents(_list_filter(facet, rest), session=self.session)
 
     def ideas_by_author(self, member_id: str, limit: int) -> list[dict]:
         """The member's newest ideas, drafts included (the ``author_id`` index; few per member)."""
@@ -333,7 +345,7 @@ class IdeaStore(Store):
             return []
         cursor = self.db.member_names.find({"agency": agency, "name_key": {"$in": keys}, "status": "active"},
                                            session=self.session)
-        return [plain(doc) for doc in cursor.limit(50)]
+        return [plain(doc) for doc in cursor.limit(max(50, 4 * len(keys)))]
 
     def is_former_member(self, member_id: str) -> bool:
         found = self.db.member_names.find_one({"_id": member_id}, {"status": 1}, session=self.session)

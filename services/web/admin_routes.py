@@ -13,6 +13,7 @@ from services.common.errors import DomainError, Forbidden
 from services.web.form_problems import form_problems
 from services.web.gateway import page
 from services.web.i18n import N_
+from services.web.ideas_routes import LOG_ACTIONS, STATE_LABELS
 
 ROLE_CHOICES = (("moderator", N_("Moderator")), ("agency_admin", N_("Agency administrator")))
 SERVICES_WITH_CONSUMERS = ("members", "ideas", "notify", "archive")
@@ -115,7 +116,8 @@ class AdminRoutes:
         agency = self._admin_agency(request)
         return self._render_admin("admin/moderation.html", "moderation", agency,
                                   queue=self.admin_ideas.moderation_queue()["items"],
-                                  log=self.admin_ideas.moderation_log()["items"][:20])
+                                  log=self.admin_ideas.moderation_log()["items"][:20], states=STATE_LABELS,
+                                  log_actions=LOG_ACTIONS)
 
     @page("GET", "/admin/webhooks")
     def admin_webhooks_page(self, request):

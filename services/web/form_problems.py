@@ -41,7 +41,7 @@ FORMS: dict[str, dict[str, Field]] = {
              "prompts": Field("the questions for discussion", items="questions"),
              "tags": Field("the tags", items="tags"), "network": Field("the network of practice")},
     "ideas_filter": {"state": Field("the state"), "tag": Field("the tag"), "agency": Field("the agency"),
-                     "sort": Field("the order")},
+                     "sort": Field("the order"), "limit": Field("the number of ideas per page")},
     "comment": {"body": Field("your comment")},
     "follow": {},
     "report": {"reason": Field("what is wrong with the comment")},

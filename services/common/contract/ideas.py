@@ -55,6 +55,11 @@ class PublicIdea(EventData):
     author_name = fields.Str(required=True)
     state = fields.Str(required=True, validate=_STATE)
     official_response = fields.Str(load_default=None, allow_none=True)
+    # Who gave the official response, in which role (``moderator``, ``agency_admin``, ``operator``) and when;
+    # events from before these fields existed lack them.
+    official_response_by = fields.Str(load_default=None, allow_none=True)
+    official_response_role = fields.Str(load_default=None, allow_none=True)
+    official_response_at = fields.Str(load_default=None, allow_none=True)
     rating = fields.Nested(RatingSummary, required=True)
     comment_count = fields.Int(required=True, strict=True)
     follower_count = fields.Int(required=True, strict=True)
@@ -77,7 +82,9 @@ class IdeaUpdated(PublicIdea):
 
 @register("ideas", "idea.state_changed", summary="An idea moved along its lifecycle, perhaps with an official response.",
           example={**_PUBLIC_IDEA, "state": "adopted", "from_state": "under_review", "to_state": "adopted",
-                   "official_response": "We will pilot this next quarter.", "changed_by": _OTHER, "version": 5})
+                   "official_response": "We will pilot this next quarter.", "official_response_by": "Tariq Haddad",
+                   "official_response_role": "moderator", "official_response_at": _TIME,
+                   "changed_by": _OTHER, "version": 5})
 class IdeaStateChanged(PublicIdea):
     from_state = fields.Str(required=True, validate=_STATE)
     to_state = fields.Str(required=True, validate=_STATE)
