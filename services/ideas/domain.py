@@ -373,8 +373,8 @@ def thread(comments: Iterable[dict]) -> list[dict]:
     return ordered
 
 
-def shown_discussion(threaded: list[dict]) -> tuple[list[dict], int]:
-    """What an idea's page shows of its ``threaded`` comments (as :func:`thread` orders them), and the count
+def shown_discussion(threaded: list[dict]) -> tuple[set[str], int]:
+    """Which of an idea's ``threaded`` comments (as :func:`thread` orders them) its page shows, and the count
     its "Comments (N)" heading gives.
 
     The count is the comments whose words can be read (``visible``), the same number the idea keeps as
@@ -386,11 +386,11 @@ def shown_discussion(threaded: list[dict]) -> tuple[list[dict], int]:
     for comment in threaded:
         if comment.get("parent_id"):
             children.setdefault(comment["parent_id"], []).append(comment["id"])
-    shown: dict[str, bool] = {}
+    shown: set[str] = set()
     for comment in reversed(threaded):  # replies come after their parent: each child is decided first
-        shown[comment["id"]] = comment["status"] == "visible" or any(shown.get(c) for c in children.get(comment["id"], []))
-    kept = [comment for comment in threaded if shown[comment["id"]]]
-    return kept, sum(1 for comment in kept if comment["status"] == "visible")
+        if comment["status"] == "visible" or any(c in shown for c in children.get(comment["id"], [])):
+            shown.add(comment["id"])
+    return shown, sum(1 for comment in threaded if comment["status"] == "visible")
 
 
 def visible_count_change(before: str, after: str) -> int:

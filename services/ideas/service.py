@@ -134,16 +134,19 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     def idea_page(self, idea_id: str) -> dict:
         """Everything anyone sees on the idea's page: the idea and its thread in reading order.
 
-        Each comment says whether it takes replies and until when its author may
-        edit it. The gateway caches this by idea and version; nothing in it
-        depends on who asks.
+        Each comment says whether it takes replies, until when its author may
+        edit it, whether the page shows it (``shown``: readable, or where readable
+        replies hang from it) and its text as paragraphs of parts with the member
+        ids its mentions link to. ``comment_count`` is the readable comments. The
+        gateway caches this by idea and version; nothing in it depends on who asks.
         """
         principal = self.caller.optional("ideas:read")
         idea = self._visible_idea(str(idea_id), principal)
-        shown, count = domain.shown_discussion(domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"])))
-        named = self._members_named(idea["agency"], (c["body"] for c in shown))
-        comments = [{**comment, "may_reply": domain.may_reply(idea, comment),
-                     "paragraphs": mentions.paragraphs(comment["body"], named)} for comment in shown]
+        threaded = domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))
+        shown, count = domain.shown_discussion(threaded)
+        named = self._members_named(idea["agency"], (c["body"] for c in threaded))
+        comments = [{**comment, "may_reply": domain.may_reply(idea, comment), "shown": comment["id"] in shown,
+                     "paragraphs": mentions.paragraphs(comment["body"], named)} for comment in threaded]
         return {"idea": {**idea_view(idea), "comment_count": count}, "comments": comments, "version": idea["version"]}
 
     def _members_named(self, agency: str, bodies) -> dict[str, str]:
@@ -423,6 +426,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             "edited_at": isoformat(comment["edited_at"]) if comment.get("edited_at") else None,
             "idea_author_id": idea["author_id"], "parent_author_id": parent["author_id"] if parent else None,
             "ancestor_author_ids": ancestor_authors, "mentioned_member_ids": [member["id"] for member in mentioned],
+            "mention_links": _mention_links(tx, comment, idea),
             "version": idea["version"],
         }
 
@@ -667,7 +671,13 @@ def _record_mentions(tx: IdeaStore, comment: dict, idea: dict, principal: Princi
             "member_id": member["id"], "idea_id": idea["id"], "idea_title": idea["title"],
             "comment_id": comment["id"], "by_member_id": principal.member_id,
             "by_name": comment["author_name"], "excerpt": domain.excerpt(comment["body"]),
-            "version": idea["version"]})
+            "mention_links": _mention_links(tx, comment, idea), "version": idea["version"]})
+
+
+def _mention_links(tx: IdeaStore, comment: dict, idea: dict) -> dict[str, str]:
+    """Name key → member id for each mention in the comment that names one member of the idea's agency:
+    what notices quoting it link to."""
+    return domain.mention_links(tx.members_named(idea["agency"], domain.mentioned_names(comment["body"])))
 
 
 def _with_version(comment: dict, idea_version: int | None) -> dict:

@@ -211,6 +211,11 @@ class MemberRoutes:
         self.web.require_principal()
         return self.web.render("members/profile.html", member=self.members.me())
 
+    @page("GET", "/members/<string:member_id>")
+    def member_page(self, request, member_id):
+        """A member's public profile: what a mention of them links to."""
+        return self.web.render("members/member.html", member=self.members.get_member(member_id))
+
     @page("GET", "/account/api-keys")
     def api_keys_page(self, request):
         self.web.require_principal()

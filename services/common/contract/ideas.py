@@ -122,6 +122,9 @@ class CommentData(EventData):
     ancestor_author_ids = fields.List(fields.Str(), required=True)
     # Events recorded before this field existed lack it; they are read as mentioning nobody.
     mentioned_member_ids = fields.List(fields.Str(), load_default=list)
+    # Each mention's name (as ``services.common.mentions.name_key`` folds it) → the member it names, for a
+    # notice quoting the comment to link; absent from events recorded before it existed.
+    mention_links = fields.Dict(keys=fields.Str(), values=fields.Str(), load_default=dict)
     version = fields.Int(required=True, strict=True)
 
 
@@ -130,7 +133,7 @@ _COMMENT_EXAMPLE = {
     "parent_id": None, "depth": 1, "author_id": _OTHER, "author_name": "Tariq Haddad",
     "body": "Would a yearly briefing for senior staff help it last?", "created_at": _TIME, "edited_at": None,
     "idea_author_id": _MEMBER, "parent_author_id": None, "ancestor_author_ids": [], "mentioned_member_ids": [],
-    "version": 4,
+    "mention_links": {}, "version": 4,
 }
 
 
@@ -200,7 +203,8 @@ class IdeaUnfollowed(IdeaFollowed):
 @register("ideas", "member.mentioned", summary="A comment mentioned a member by name (@[Display Name]).",
           example={"member_id": _MEMBER, "idea_id": _IDEA, "idea_title": _PUBLIC_IDEA["title"],
                    "comment_id": _COMMENT, "by_member_id": _OTHER, "by_name": "Tariq Haddad",
-                   "excerpt": "@[Rosa Nguyen] could your team host the first one?", "version": 4})
+                   "excerpt": "@[Rosa Nguyen] could your team host the first one?",
+                   "mention_links": {"rosa nguyen": _MEMBER}, "version": 4})
 class MemberMentioned(EventData):
     member_id = fields.Str(required=True)
     idea_id = fields.Str(required=True)
@@ -209,4 +213,5 @@ class MemberMentioned(EventData):
     by_member_id = fields.Str(required=True)
     by_name = fields.Str(required=True)
     excerpt = fields.Str(required=True)
+    mention_links = fields.Dict(keys=fields.Str(), values=fields.Str(), load_default=dict)
     version = fields.Int(required=True, strict=True)
