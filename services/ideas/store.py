@@ -9,6 +9,7 @@ of ideas.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -26,6 +27,7 @@ SEARCH_PROJECTION = {"title": 1, "description": 1, "what_it_might_look_like": 1,
 COMMENT_SEARCH_PROJECTION = {"idea_id": 1, "body": 1, "status": 1, search.WEIGHTS_FIELD: 1, search.TERMS_FIELD: 1}
 LIST_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0, "facets": 0}
 COMMENT_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0}
+log = logging.getLogger(__name__)
 SORT_INDEX = {sort: f"facets_{field}" for sort, field in domain.SORT_FIELDS.items()}
 
 
@@ -88,6 +90,35 @@ class IdeaStore(Store):
         "network_memberships": [IndexModel([("member_id", ASCENDING), ("member", ASCENDING)])],
         "moderation_log": [IndexModel([("agency", ASCENDING), ("at", DESCENDING)])],
     }
+
+    def prepare(self) -> None:
+        """Comments posted before comment search existed get their search terms (see :meth:`add_missing_comment_terms`)."""
+        added = self.add_missing_comment_terms()
+        if added:
+            log.info("gave %s earlier comments their search terms", added)
+
+    def add_missing_comment_terms(self, batch: int = 500) -> int:
+        """Give every comment stored without search terms the terms of its body; how many it gave.
+
+        Idempotent: only comments still lacking the terms are read or written
+        (one indexed read when none are), and a comment given them by another
+        replica meanwhile is left as it is.
+        """
+        given = 0
+        while True:
+            lacking = list(self.db.comments.find({search.TERMS_FIELD: {"$exists": False}}, {"body": 1},
+                                                 session=self.session).limit(batch))
+            if not lacking:
+                return given
+            changed = 0
+            for comment in lacking:
+                done = self.db.comments.update_one({"_id": comment["_id"], search.TERMS_FIELD: {"$exists": False}},
+                                                   {"$set": comment_terms(comment.get("body") or "")},
+                                                   session=self.session)
+                changed += done.modified_count
+            given += changed
+            if not changed:  # another replica gave this batch its terms: whatever is left, it is doing
+                return given
 
     def gauges(self):
         return [

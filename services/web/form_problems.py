@@ -36,6 +36,8 @@ FORMS: dict[str, dict[str, Field]] = {
     "webhook": {"url": Field("the address that receives the events"), "description": Field("what it is for"),
                 "event_types": Field("the events to send", items="events")},
     "roles": {"roles": Field("the roles", items="roles")},
+    "member_search": {"q": Field("the words to find"), "page": Field("the page number"),
+                      "limit": Field("the number of members per page")},
     "idea": {"title": Field("the title"), "description": Field("the description of the idea"),
              "what_it_might_look_like": Field("what it might look like"), "why_it_matters": Field("why it matters"),
              "prompts": Field("the questions for discussion", items="questions"),

@@ -17,7 +17,7 @@ import eventlet
 from services.common import search
 from services.common.contract.api.search import FACETS, SiteSearchQuery
 from services.common.contract.archive import RESOURCE_KINDS
-from services.common.errors import ValidationFailed
+from services.common.errors import DomainError, TimedOut, Unavailable, ValidationFailed
 from services.common.http import json_response, load, query_int, whole_number_or_text
 from services.common.rpc import RpcProxy
 from services.web.form_problems import NO_PROBLEMS, FormProblems, form_problems
@@ -30,7 +30,12 @@ SEARCH_TAGS = ("ideas", "archive")
 KIND_LABELS = {"idea": N_("Ideas"), "resource": N_("Resources")}
 FACET_HEADINGS = {"kind": N_("Kind"), "state": N_("State"), "agency": N_("Agency"), "network": N_("Network")}
 NOTHING_FOUND = {"items": [], "next_cursor": None, "total": 0, "facets": {name: [] for name in FACETS},
-                 "did_you_mean": None}
+                 "did_you_mean": None, "unavailable": []}
+#: What a search result is missing while a service does not answer, in the words the page uses.
+UNAVAILABLE_PARTS = {"ideas": N_("Ideas and their discussions cannot be searched right now, so none are shown; "
+                                 "please try again in a moment."),
+                     "archive": N_("The knowledge archive cannot be searched right now, so none of its resources "
+                                   "are shown; please try again in a moment.")}
 
 
 def search_query(args) -> dict:
@@ -58,14 +63,28 @@ class SearchRoutes:
         if not search.query_terms(query["q"]):
             return NOTHING_FOUND
 
+        def part_of(name: str) -> tuple[str, dict | DomainError]:
+            try:
+                return name, getattr(self, name).site_search(query)
+            except (Unavailable, TimedOut) as away:
+                return name, away
+
         def ask() -> dict:
             # Every service at once: a search waits for the slowest of them, not for their sum.
-            parts = eventlet.GreenPile(len(services))
+            pile = eventlet.GreenPile(len(services))
             for name in services:
-                parts.spawn(getattr(self, name).site_search, query)
-            return search.merge(list(parts), start=query["cursor"], limit=query["limit"])
+                pile.spawn(part_of, name)
+            answers = dict(pile)
+            away = [name for name in services if isinstance(answers[name], DomainError)]
+            if len(away) == len(services):
+                raise answers[away[0]]  # nothing to show: the page says the search cannot be done now
+            # A service that does not answer leaves its part out and is named, as on the home page.
+            parts = [answers[name] for name in services if name not in away]
+            return {**search.merge(parts, start=query["cursor"], limit=query["limit"]), "unavailable": away}
 
-        return self.page_cache.get(("search", services, tuple(sorted(query.items()))), SEARCH_TAGS, ask)
+        # An answer missing a part is not kept: the next search asks again.
+        return self.page_cache.get(("search", services, tuple(sorted(query.items()))), SEARCH_TAGS, ask,
+                                   keep=lambda answer: not answer["unavailable"])
 
     # -- JSON API -----------------------------------------------------------
 
@@ -98,7 +117,7 @@ class SearchRoutes:
         return self.web.render("search/results.html", status=status, query=query, answer=answer, problems=problems,
                                facets=FACETS, chosen=[name for name in FACETS if query.get(name)],
                                facet_headings=FACET_HEADINGS, kind_labels=KIND_LABELS, states=STATE_LABELS,
-                               resource_kinds=RESOURCE_KINDS,
+                               resource_kinds=RESOURCE_KINDS, unavailable_parts=UNAVAILABLE_PARTS,
                                link=lambda changes: search_address({**query, "cursor": None, **changes}))
 
     @page("GET", "/archive/search")
