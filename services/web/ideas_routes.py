@@ -214,7 +214,7 @@ class IdeaRoutes:
                                    filters=request.args.to_dict(), problems=form_problems(error, "ideas_filter"),
                                    states=STATE_LABELS, sorts=SORT_LABELS, page_sizes=PAGE_SIZES)
         return self.web.render("ideas/list.html", answer=answer, filters=query, states=STATE_LABELS, sorts=SORT_LABELS,
-                               page_sizes=PAGE_SIZES, page_links=page_links(answer.get("page", 1), answer.get("pages", 1)),
+                               page_sizes=sorted({*PAGE_SIZES, query["limit"]}), page_links=page_links(answer.get("page", 1), answer.get("pages", 1)),
                                page_address=lambda number: list_address(query, number))
 
     @page("GET", "/ideas/new")
