@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import eventlet
 
 from services.common import search
-from services.common.contract.api.search import FACETS, SiteSearchQuery
+from services.common.contract.api.search import FACETS, MAX_CURSOR, SiteSearchQuery
 from services.common.contract.archive import RESOURCE_KINDS
 from services.common.errors import DomainError, TimedOut, Unavailable, ValidationFailed
 from services.common.http import json_response, load, query_int, whole_number_or_text
@@ -23,10 +23,12 @@ from services.common.rpc import RpcProxy
 from services.web.form_problems import NO_PROBLEMS, FormProblems, form_problems
 from services.web.gateway import api, page
 from services.web.i18n import N_
+from services.web.paging import page_links
 from services.web.ideas_routes import STATE_LABELS
 from services.web.read_cache import PageCache
 
 SEARCH_TAGS = ("ideas", "archive")
+DEFAULT_LIMIT = SiteSearchQuery().fields["limit"].load_default
 KIND_LABELS = {"idea": N_("Ideas"), "resource": N_("Resources")}
 FACET_HEADINGS = {"kind": N_("Kind"), "state": N_("State"), "agency": N_("Agency"), "network": N_("Network")}
 NOTHING_FOUND = {"items": [], "next_cursor": None, "total": 0, "facets": {name: [] for name in FACETS},
@@ -50,7 +52,15 @@ def search_query(args) -> dict:
 def search_address(query: dict) -> str:
     """The search page's address for ``query``: its words and filters (and a cursor when one is given)."""
     kept = {name: query.get(name) for name in ("q", *FACETS, "cursor")}
+    if query.get("limit") not in (None, DEFAULT_LIMIT):
+        kept["limit"] = query["limit"]
     return "/search?" + urlencode({name: value for name, value in kept.items() if value not in (None, "", 0)})
+
+
+def result_pages(query: dict, total: int) -> tuple[int, int]:
+    """Which numbered page of results ``query`` shows, and how many pages there are (as far as a cursor goes)."""
+    limit = query.get("limit") or DEFAULT_LIMIT
+    return query.get("cursor", 0) // limit + 1, min(max(1, -(-total // limit)), MAX_CURSOR // limit + 1)
 
 
 class SearchRoutes:
@@ -114,7 +124,11 @@ class SearchRoutes:
         return self._render(query, self._site_search(query))
 
     def _render(self, query: dict, answer: dict, problems: FormProblems = NO_PROBLEMS, status: int = 200):
+        current, pages = result_pages(query, answer["total"])
+        limit = query.get("limit") or DEFAULT_LIMIT
         return self.web.render("search/results.html", status=status, query=query, answer=answer, problems=problems,
+                               current_page=current, pages=pages, page_links=page_links(current, pages),
+                               page_address=lambda number: search_address({**query, "cursor": (number - 1) * limit}),
                                facets=FACETS, chosen=[name for name in FACETS if query.get(name)],
                                facet_headings=FACET_HEADINGS, kind_labels=KIND_LABELS, states=STATE_LABELS,
                                resource_kinds=RESOURCE_KINDS, unavailable_parts=UNAVAILABLE_PARTS,

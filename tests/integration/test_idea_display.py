@@ -151,11 +151,15 @@ def test_an_admin_finds_members_by_name_or_address_in_pages_and_tells_two_of_one
 def test_search_shows_the_ideas_with_a_notice_while_the_archive_does_not_answer(world):
     world.platform.start("archive")
     world.submit(world.member("Rosa Nguyen"), title="Listening posts in libraries", **PLAIN)
+    world.submit(world.member("Rosa Nguyen"), title="Listening tours for ministers", **PLAIN)
+    paged = html.unescape(page(world, "/search?q=listening&limit=1"))
+    assert '<a rel="next" href="/search?q=listening&cursor=1&limit=1">' in paged, "numbered pages of results"
+    assert "cannot be searched" not in paged
     world.platform.stop_service("archive")
 
     answer = world.call("GET", "/api/v1/search", params={"q": "listening"})
     assert answer.status_code == 200, answer.text
-    assert answer.json()["unavailable"] == ["archive"] and answer.json()["total"] == 1
+    assert answer.json()["unavailable"] == ["archive"] and answer.json()["total"] == 2
     text = html.unescape(page(world, "/search?q=listening"))
     assert "Listening posts in libraries" in text
     assert "The knowledge archive cannot be searched right now" in text

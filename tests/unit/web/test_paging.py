@@ -16,3 +16,13 @@ def test_no_gap_is_marked_where_no_number_is_left_out():
 
 def test_one_page_is_one_link():
     assert page_links(1, 1) == [1]
+
+
+def test_search_results_are_numbered_by_their_cursor_and_stop_where_a_cursor_can_go():
+    from services.web.search_routes import result_pages, search_address
+
+    assert result_pages({"cursor": 40, "limit": 20}, 95) == (3, 5)
+    assert result_pages({}, 0) == (1, 1)
+    assert result_pages({"limit": 20}, 100_000)[1] == 26, "a cursor goes at most to 500"
+    assert search_address({"q": "panels", "state": "open", "cursor": 20, "limit": 10}) == \
+        "/search?q=panels&state=open&cursor=20&limit=10"
