@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from services.common import contract
+from services.common import contract, mentions
 from services.common.contract.api.notify import KINDS, MODES
 from services.common.rules import RuleBroken
 
@@ -90,6 +90,11 @@ def excerpt(text: str, limit: int = 200) -> str:
         return flat
     cut = flat[:limit].rsplit(" ", 1)[0]
     return cut + "…"
+
+
+def readable(text: str) -> str:
+    """Members' text as a mail shows it: mentions as "@Name", without their markup (mail has no links to make)."""
+    return "".join(part["text"] for part in mentions.parts(text, {}))
 
 
 def idea_link(idea_id: str, comment_id: str | None = None) -> str:
