@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from services.archive.legacy_page import LegacyIdea
-from services.common import search
+from services.common import mentions, search
 from services.common.contract.api.archive import LICENCES
 from services.common.rules import RuleBroken
 
@@ -227,7 +227,7 @@ def apply_comment(copy: dict, event_name: str, data: Mapping[str, Any]) -> bool:
     if event_name in ("comment.posted", "comment.edited"):
         if version <= held["text_version"]:
             return False
-        for name in ("author_id", "author_name", "body", "parent_id", "created_at", "edited_at"):
+        for name in ("author_id", "author_name", "body", "parent_id", "created_at", "edited_at", "mention_links"):
             if name in data:
                 held[name] = data[name]
         held["text_version"] = version
@@ -292,6 +292,7 @@ def snapshot_from_copy(copy: Mapping[str, Any], *, former: set[str], archived_at
             "author_name": _name(held.get("author_id"), held.get("author_name"), former),
             "body": held.get("body") or "", "posted_at": aware(held["created_at"]),
             "edited_at": aware(held.get("edited_at")), "parent_id": held.get("parent_id"),
+            "mention_links": dict(held.get("mention_links") or {}),
         })
     comments.sort(key=lambda c: (c["posted_at"], c["id"]))
     return {
@@ -376,7 +377,8 @@ def idea_view(snapshot: Mapping[str, Any]) -> dict:
         "archived_at": shown_time(snapshot.get("archived_at")), "rating": rating_view(snapshot["rating"]),
         "comments": [
             {"id": c["id"], "author_name": c["author_name"], "body": c["body"], "posted_at": shown_time(c["posted_at"]),
-             "edited_at": shown_time(c.get("edited_at")), "parent_id": c.get("parent_id"), "depth": depth}
+             "edited_at": shown_time(c.get("edited_at")), "parent_id": c.get("parent_id"), "depth": depth,
+             "paragraphs": mentions.paragraphs(c["body"], c.get("mention_links") or {})}
             for c, depth in threaded(snapshot["comments"])
         ],
         "licence": snapshot.get("licence", CONTENT_LICENCE), "version": snapshot.get("version", 1),
@@ -526,9 +528,14 @@ def idea_record(snapshot: Mapping[str, Any]) -> dict:
     return record
 
 
+#: What the archived idea's page gets of each comment that open data leaves out: its depth in the thread, and its
+#: text as parts with the member ids its mentions link to.
+PAGE_ONLY = ("depth", "paragraphs")
+
+
 def _in_posting_order(view: Mapping[str, Any], snapshot: Mapping[str, Any]) -> list[dict]:
-    """The view's comments as open data keeps them: in the order they were posted, without the page's depth."""
-    by_id = {c["id"]: {name: value for name, value in c.items() if name != "depth"} for c in view["comments"]}
+    """The view's comments as open data keeps them: in the order they were posted, without what only pages use."""
+    by_id = {c["id"]: {name: value for name, value in c.items() if name not in PAGE_ONLY} for c in view["comments"]}
     return [by_id[c["id"]] for c in snapshot["comments"]]
 
 

@@ -110,7 +110,8 @@ def test_the_archived_idea_keeps_its_threads_rating_bars_prompts_and_who_respond
     author = system.register(unique_email("author"), f"Ari Author{marker}", agency=slug)
     raters = [system.register(unique_email(f"rater{n}"), f"Rae Rater{n}{marker}", agency=slug) for n in range(2)]
     idea = system.api(author).post("/api/v1/ideas", json={**IDEA, "title": f"Archived threads {marker}"}).json()
-    top = system.api(raters[0]).post(f"/api/v1/ideas/{idea['id']}/comments", json={"body": "A first thought."}).json()
+    top = system.api(raters[0]).post(f"/api/v1/ideas/{idea['id']}/comments",
+                                     json={"body": f"A first thought for @[Ari Author{marker}]."}).json()
     system.api(raters[1]).post(f"/api/v1/ideas/{idea['id']}/comments",
                                json={"body": "A reply to it.", "parent_id": top["id"]})
     for token, stars in zip(raters, (5, 3)):
@@ -127,7 +128,10 @@ def test_the_archived_idea_keeps_its_threads_rating_bars_prompts_and_who_respond
     expect(page.get_by_role("heading", name="Questions for discussion")).to_be_visible()
     reply = page.locator("li.comment.depth-2")
     expect(reply).to_contain_text("A reply to it.")
-    expect(page.locator("li.comment.depth-1")).to_contain_text("A first thought.")
+    first = page.locator("li.comment.depth-1")
+    expect(first).to_contain_text(f"A first thought for @Ari Author{marker}.")
+    author_id = system.api(author).get("/api/v1/me").json()["id"]
+    expect(first.get_by_role("link", name=f"@Ari Author{marker}")).to_have_attribute("href", f"/members/{author_id}")
     bars = page.locator("table.histogram")
     expect(bars.locator("meter")).to_have_count(5)
     expect(bars.locator("tr").filter(has_text="5 ★").locator("td.votes")).to_have_text("1")

@@ -139,7 +139,8 @@ def test_an_imported_page_keeps_its_figures_authors_and_canberra_times():
 def test_the_archived_idea_keeps_its_reply_threads_and_who_gave_the_official_response():
     events = [
         ("idea.submitted", public(1)),
-        ("comment.posted", comment(2, "c1", "Top one.", at="2026-04-02T01:00:00+00:00")),
+        ("comment.posted", {**comment(2, "c1", "Top one, @[Rosa Nguyen].", at="2026-04-02T01:00:00+00:00"),
+                            "mention_links": {"rosa nguyen": AUTHOR}}),
         ("comment.posted", comment(3, "c2", "Another top one.", at="2026-04-02T02:00:00+00:00")),
         ("comment.posted", {**comment(4, "c3", "A reply to the first.", at="2026-04-02T03:00:00+00:00"),
                             "parent_id": "c1", "depth": 2}),
@@ -156,7 +157,9 @@ def test_the_archived_idea_keeps_its_reply_threads_and_who_gave_the_official_res
     assert view["official_response_at"] == "2026-05-01T04:00:00.000+00:00"
     # Open data keeps comments in the order they were posted, as before.
     assert [c["comment_id"] for c in domain.comment_records(snapshot)] == ["c1", "c2", "c3", "c4"]
-    assert "depth" not in domain.idea_record(snapshot)["comments"][0]
+    assert view["comments"][0]["paragraphs"] == [[{"text": "Top one, "}, {"text": "@Rosa Nguyen", "member_id": AUTHOR},
+                                                  {"text": "."}]]
+    assert not {"depth", "paragraphs"} & set(domain.idea_record(snapshot)["comments"][0])
 
 
 def test_a_reply_whose_parent_was_removed_moves_up_to_the_top_of_the_archived_thread():
