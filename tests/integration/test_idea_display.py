@@ -148,7 +148,7 @@ def test_an_admin_finds_members_by_name_or_address_in_pages_and_tells_two_of_one
         rpc.members.find_agency_members("dta", {})
 
 
-def test_search_shows_the_ideas_with_a_notice_while_the_archive_does_not_answer(world):
+def test_search_shows_what_one_service_found_with_a_notice_while_the_other_does_not_answer(world):
     world.platform.start("archive")
     world.submit(world.member("Rosa Nguyen"), title="Listening posts in libraries", **PLAIN)
     world.submit(world.member("Rosa Nguyen"), title="Listening tours for ministers", **PLAIN)
@@ -164,8 +164,19 @@ def test_search_shows_the_ideas_with_a_notice_while_the_archive_does_not_answer(
     assert "Listening posts in libraries" in text
     assert "The knowledge archive cannot be searched right now" in text
 
+    world.platform.start("archive")
+    published = world.call("POST", "/api/v1/archive/resources", world.tokens["Ada Admin"], json={
+        "kind": "tool", "title": "Listening kit", "summary": "Prompts for listening sessions.",
+        "licence": "CC-BY-4.0", "attribution": "DTA"})
+    assert published.status_code == 201, published.text
     world.platform.stop_service("ideas")
-    assert world.call("GET", "/api/v1/search", params={"q": "listening"}).status_code in (503, 504)
+    answer = world.call("GET", "/api/v1/search", params={"q": "listening kit"}).json()
+    assert answer["unavailable"] == ["ideas"] and [hit["title"] for hit in answer["items"]] == ["Listening kit"]
+    assert "Ideas and their discussions cannot be searched right now" in html.unescape(
+        page(world, "/search?q=listening+kit"))
+
+    world.platform.stop_service("archive")
+    assert world.call("GET", "/api/v1/search", params={"q": "listening posts"}).status_code in (503, 504)
 
 
 def test_comments_stored_before_comment_search_get_their_terms_once_at_start(world):
