@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from services.archive.legacy_page import LegacyIdea
-from services.common import search
+from services.common import mentions, search
 from services.common.contract.api.archive import LICENCES
 from services.common.rules import RuleBroken
 
@@ -166,6 +166,10 @@ IDEA_FIELDS = ("title", "description", "what_it_might_look_like", "why_it_matter
                "agency", "network", "author_id", "author_name", "created_at", "updated_at")
 
 
+#: What an official response carries besides its words: who gave it, in which role, and when.
+RESPONSE_DETAILS = ("by", "role", "at")
+
+
 def new_copy(idea_id: str) -> dict:
     """An empty running copy of an idea the archive has not heard of yet."""
     return {"_id": idea_id, "idea": {}, "idea_version": 0, "state": None, "state_version": 0,
@@ -197,6 +201,7 @@ def apply_idea_fields(copy: dict, data: Mapping[str, Any], at: str | None = None
             copy["concluded_at"] = at or data.get("updated_at")
         copy["state"] = state
         copy["official_response"] = data.get("official_response")
+        copy["official_response_by"] = {name: data.get(f"official_response_{name}") for name in RESPONSE_DETAILS}
         copy["state_version"] = version
         changed = True
     rating = data.get("rating")
@@ -222,7 +227,7 @@ def apply_comment(copy: dict, event_name: str, data: Mapping[str, Any]) -> bool:
     if event_name in ("comment.posted", "comment.edited"):
         if version <= held["text_version"]:
             return False
-        for name in ("author_id", "author_name", "body", "parent_id", "created_at", "edited_at"):
+        for name in ("author_id", "author_name", "body", "parent_id", "created_at", "edited_at", "mention_links"):
             if name in data:
                 held[name] = data[name]
         held["text_version"] = version
@@ -287,6 +292,7 @@ def snapshot_from_copy(copy: Mapping[str, Any], *, former: set[str], archived_at
             "author_name": _name(held.get("author_id"), held.get("author_name"), former),
             "body": held.get("body") or "", "posted_at": aware(held["created_at"]),
             "edited_at": aware(held.get("edited_at")), "parent_id": held.get("parent_id"),
+            "mention_links": dict(held.get("mention_links") or {}),
         })
     comments.sort(key=lambda c: (c["posted_at"], c["id"]))
     return {
@@ -298,6 +304,7 @@ def snapshot_from_copy(copy: Mapping[str, Any], *, former: set[str], archived_at
         "author_id": idea.get("author_id"), "author_name": _name(idea.get("author_id"), idea.get("author_name"), former),
         "submitted_at": aware(idea.get("created_at")), "updated_at": aware(idea.get("updated_at")),
         "outcome": copy["state"], "official_response": copy.get("official_response"),
+        "official_response_by": dict(copy.get("official_response_by") or {}),
         "concluded_at": aware(copy.get("concluded_at")) or (previous or {}).get("concluded_at") or archived_at,
         "rating": rating_summary(copy), "comments": comments, "licence": CONTENT_LICENCE,
         "archived_at": (previous or {}).get("archived_at") or archived_at,
@@ -365,14 +372,36 @@ def idea_view(snapshot: Mapping[str, Any]) -> dict:
         "author_name": snapshot["author_name"], "submitted_at": shown_time(snapshot.get("submitted_at")),
         "updated_at": shown_time(snapshot.get("updated_at")), "outcome": snapshot["outcome"],
         "official_response": snapshot.get("official_response"), "concluded_at": shown_time(snapshot.get("concluded_at")),
+        **{f"official_response_{name}": (snapshot.get("official_response_by") or {}).get(name)
+           for name in RESPONSE_DETAILS},
         "archived_at": shown_time(snapshot.get("archived_at")), "rating": rating_view(snapshot["rating"]),
         "comments": [
             {"id": c["id"], "author_name": c["author_name"], "body": c["body"], "posted_at": shown_time(c["posted_at"]),
-             "edited_at": shown_time(c.get("edited_at")), "parent_id": c.get("parent_id")}
-            for c in snapshot["comments"]
+             "edited_at": shown_time(c.get("edited_at")), "parent_id": c.get("parent_id"), "depth": depth,
+             "paragraphs": mentions.paragraphs(c["body"], c.get("mention_links") or {})}
+            for c, depth in threaded(snapshot["comments"])
         ],
         "licence": snapshot.get("licence", CONTENT_LICENCE), "version": snapshot.get("version", 1),
     }
+
+
+def threaded(comments: list[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], int]]:
+    """``comments`` (oldest first) in reading order with their depth, as the live idea shows its thread: each
+    comment followed by its replies. A reply whose parent the archive does not hold (removed) moves up to the top."""
+    ids = {c["id"] for c in comments}
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    for comment in comments:
+        parent = comment.get("parent_id")
+        children.setdefault(parent if parent in ids else None, []).append(comment)
+    ordered: list[tuple[Mapping[str, Any], int]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for child in children.get(parent, []):
+            ordered.append((child, depth))
+            walk(child["id"], depth + 1)
+
+    walk(None, 1)
+    return ordered
 
 
 def resource_view(resource: Mapping[str, Any], *, with_body_html: bool = True) -> dict:
@@ -495,15 +524,26 @@ def idea_record(snapshot: Mapping[str, Any]) -> dict:
                                                 "why_it_matters", "prompts", "tags", "agency", "author_name",
                                                 "submitted_at", "outcome", "official_response", "concluded_at",
                                                 "rating", "licence")}
-    record["comments"] = [{**comment, "licence": view["licence"]} for comment in view["comments"]]
+    record["comments"] = [{**comment, "licence": view["licence"]} for comment in _in_posting_order(view, snapshot)]
     return record
+
+
+#: What the archived idea's page gets of each comment that open data leaves out: its depth in the thread, and its
+#: text as parts with the member ids its mentions link to.
+PAGE_ONLY = ("depth", "paragraphs")
+
+
+def _in_posting_order(view: Mapping[str, Any], snapshot: Mapping[str, Any]) -> list[dict]:
+    """The view's comments as open data keeps them: in the order they were posted, without what only pages use."""
+    by_id = {c["id"]: {name: value for name, value in c.items() if name not in PAGE_ONLY} for c in view["comments"]}
+    return [by_id[c["id"]] for c in snapshot["comments"]]
 
 
 def comment_records(snapshot: Mapping[str, Any]) -> list[dict]:
     view = idea_view(snapshot)
     return [{"idea_id": view["id"], "comment_id": c["id"], "parent_id": c["parent_id"], "author_name": c["author_name"],
              "posted_at": c["posted_at"], "edited_at": c["edited_at"], "body": c["body"], "licence": view["licence"]}
-            for c in view["comments"]]
+            for c in _in_posting_order(view, snapshot)]
 
 
 def _idea_row(record: Mapping[str, Any]) -> dict:

@@ -98,6 +98,15 @@ class Store:
         """Domain gauges computed at scrape time: ``(name, help, label names, read)``."""
         return []
 
+    def prepare(self) -> None:
+        """Bring what an earlier release stored up to what this one reads (a field it lacks, say).
+
+        Runs at every start of the service, after its indexes are declared and
+        before it takes requests, so it must be idempotent and cost one indexed
+        read when there is nothing left to do. Replicas starting together may
+        both run it; each change must be safe to make twice.
+        """
+
     # -- transactions -------------------------------------------------------
 
     def transaction(self, fn: Callable[["Store"], T], *, handling: Event | None = None) -> T:
@@ -313,6 +322,7 @@ class Storage(DependencyProvider):
         self.turns = Semaphore(int(limit))
         try:
             ensure_indexes(self.mongo.db, {**KIT_INDEXES, **self.store_class.indexes})
+            self.store_class(self.mongo.db).prepare()
         except PyMongoError as exc:
             raise settings.ConfigError(
                 f"Cannot reach storage at MONGO_URI to declare indexes ({exc.__class__.__name__}); "

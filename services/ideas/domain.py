@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
+from services.common import mentions
 from services.common.contract.ideas import STATES
 from services.common.rules import RuleBroken
 from services.common.timeseries import count_by_month
@@ -91,6 +92,27 @@ def check_transition(idea: dict, to_state: str, actor: Actor) -> None:
     if idea["author_id"] == actor.member_id and current == "draft" and to_state == "open":
         return
     raise RuleBroken("Only moderators and administrators of the idea's agency change its state.", kind="forbidden")
+
+
+def responder_role(actor: Actor, agency: str) -> str:
+    """The role in which ``actor`` answers officially for an idea of ``agency``: the highest they hold there."""
+    if actor.agency == agency and "agency_admin" in actor.roles:
+        return "agency_admin"
+    if actor.agency == agency and "moderator" in actor.roles:
+        return "moderator"
+    return "operator" if "operator" in actor.roles else "member"
+
+
+def with_states(entry: dict) -> dict:
+    """A moderation log entry with ``from_state`` and ``to_state`` (None for entries that are not state changes),
+    read from its ``detail`` for entries written before the log kept them apart."""
+    if entry.get("action") != "state_changed":
+        return {**entry, "from_state": None, "to_state": None}
+    if entry.get("from_state") and entry.get("to_state"):
+        return entry
+    before, _, after = str(entry.get("detail", "")).partition(" → ")
+    known = before in STATES and after in STATES
+    return {**entry, "from_state": before if known else None, "to_state": after if known else None}
 
 
 def allowed_moves(idea: dict, actor: Actor) -> tuple[str, ...]:
@@ -332,6 +354,11 @@ def facet_for(filters: dict, member_id: str | None) -> tuple[str, dict]:
     return (f"state:{state}" if state else "all"), rest
 
 
+def page_count(total: int, per_page: int) -> int:
+    """How many numbered pages ``total`` ideas fill, ``per_page`` to a page; an empty list still has its page 1."""
+    return max(1, -(-total // per_page))
+
+
 def encode_cursor(key: str) -> str:
     return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
@@ -434,35 +461,48 @@ def thread(comments: Iterable[dict]) -> list[dict]:
     return ordered
 
 
-# -- mentions ----------------------------------------------------------------
+def shown_discussion(threaded: list[dict]) -> tuple[set[str], int]:
+    """Which of an idea's ``threaded`` comments (as :func:`thread` orders them) its page shows, and the count
+    its "Comments (N)" heading gives.
+
+    The count is the comments whose words can be read (``visible``), the same number the idea keeps as
+    ``comment_count`` for lists. A removed or hidden comment is shown only as the place its shown replies hang
+    from, and is not counted; without shown replies it is left out, so the heading never counts fewer entries
+    than a reader can read, nor more.
+    """
+    children: dict[str, list[str]] = {}
+    for comment in threaded:
+        if comment.get("parent_id"):
+            children.setdefault(comment["parent_id"], []).append(comment["id"])
+    shown: set[str] = set()
+    for comment in reversed(threaded):  # replies come after their parent: each child is decided first
+        if comment["status"] == "visible" or any(c in shown for c in children.get(comment["id"], [])):
+            shown.add(comment["id"])
+    return shown, sum(1 for comment in threaded if comment["status"] == "visible")
+
+
+def visible_count_change(before: str, after: str) -> int:
+    """How a comment's move from status ``before`` to ``after`` changes the idea's count of readable comments."""
+    return (after == "visible") - (before == "visible")
+
+
+# -- mentions ---------------------------------------------------------------
 #
-# A mention is "@[Display Name]" (any name, spaces allowed) or "@First_Last"
-# (underscores standing for spaces). Names are matched without regard to case,
-# accents or repeated spaces, within the idea's agency.
+# A mention is "@[Display Name]" or "@First_Last", matched without regard to
+# case, accents or repeated spaces, within the idea's agency. The markup is
+# read in one place, ``services.common.mentions``, shared with notify.
 
-_BRACKETED = re.compile(r"@\[([^\[\]@\n]{1,200})\]")
-_UNDERSCORED = re.compile(r"(?<![\w@])@([^\W\d_][\w'-]{0,99})")
-
-
-def name_key(name: str) -> str:
-    """How display names are compared: case-folded, accents dropped, spaces collapsed."""
-    folded = unicodedata.normalize("NFKD", name).casefold()
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return " ".join(folded.replace("_", " ").split())
+name_key = mentions.name_key
+mentioned_names = mentions.mentioned_names
 
 
-def mentioned_names(body: str) -> list[str]:
-    """The name keys mentioned in ``body``, each once, in order of appearance."""
-    found: dict[str, None] = {}
-    for match in _BRACKETED.finditer(body):
-        key = name_key(match.group(1))
-        if key:
-            found.setdefault(key, None)
-    for match in _UNDERSCORED.finditer(_BRACKETED.sub(" ", body)):
-        key = name_key(match.group(1))
-        if key:
-            found.setdefault(key, None)
-    return list(found)[:20]
+def mention_links(members: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Name key → member id for the ``members`` a mention may link to: a name two members share links to neither,
+    since the page could not say which of them was meant."""
+    holders: dict[str, list[str]] = {}
+    for member in members:
+        holders.setdefault(member["name_key"], []).append(member["id"])
+    return {key: ids[0] for key, ids in holders.items() if len(ids) == 1}
 
 
 def excerpt(text: str, width: int = 200) -> str:

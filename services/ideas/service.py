@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from services.common import search, service_base, sessions
+from services.common import mentions, search, service_base, sessions
 from services.common.consumer import consume_events
 from services.common.contract.api.search import FACETS
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed, refusal
@@ -24,7 +24,8 @@ from services.ideas import domain, schemas
 from services.ideas.store import IdeaStore
 
 PUBLIC_FIELDS = ("title", "description", "what_it_might_look_like", "why_it_matters", "prompts", "tags", "agency",
-                 "network", "network_name", "author_id", "author_name", "state", "official_response")
+                 "network", "network_name", "author_id", "author_name", "state", "official_response",
+                 "official_response_by", "official_response_role")
 
 
 def _actor(principal: Principal) -> domain.Actor:
@@ -39,6 +40,7 @@ def idea_view(idea: dict) -> dict:
         "rating": domain.rating_summary(idea.get("rating")), "comment_count": idea.get("comment_count", 0),
         "follower_count": idea.get("follower_count", 0), "created_at": isoformat(idea["created_at"]),
         "updated_at": isoformat(idea["updated_at"]), "version": idea["version"],
+        "official_response_at": isoformat(at) if (at := idea.get("official_response_at")) else None,
     })
     return view
 
@@ -153,15 +155,25 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
     def idea_page(self, idea_id: str) -> dict:
         """Everything anyone sees on the idea's page: the idea and its thread in reading order.
 
-        Each comment says whether it takes replies and until when its author may
-        edit it. The gateway caches this by idea and version; nothing in it
-        depends on who asks.
+        Each comment says whether it takes replies, until when its author may
+        edit it, whether the page shows it (``shown``: readable, or where readable
+        replies hang from it) and its text as paragraphs of parts with the member
+        ids its mentions link to. ``comment_count`` is the readable comments. The
+        gateway caches this by idea and version; nothing in it depends on who asks.
         """
         principal = self.caller.optional("ideas:read")
         idea = self._visible_idea(str(idea_id), principal)
-        comments = [{**comment, "may_reply": domain.may_reply(idea, comment)}
-                    for comment in domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))]
-        return {"idea": idea_view(idea), "comments": comments, "version": idea["version"]}
+        threaded = domain.thread(comment_view(c) for c in self.store.comments_of(idea["id"]))
+        shown, count = domain.shown_discussion(threaded)
+        named = self._members_named(idea["agency"], (c["body"] for c in threaded))
+        comments = [{**comment, "may_reply": domain.may_reply(idea, comment), "shown": comment["id"] in shown,
+                     "paragraphs": mentions.paragraphs(comment["body"], named)} for comment in threaded]
+        return {"idea": {**idea_view(idea), "comment_count": count}, "comments": comments, "version": idea["version"]}
+
+    def _members_named(self, agency: str, bodies) -> dict[str, str]:
+        """Name key → member id for every member of ``agency`` the ``bodies`` mention: what a mention links to."""
+        keys = sorted({key for body in bodies for key in mentions.mentioned_names(body)})
+        return domain.mention_links(self.store.members_named(agency, keys))
 
     @rpc(allow=MEMBER)
     def viewer_state(self, idea_id: str) -> dict:
@@ -231,9 +243,12 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                 domain.check_transition(idea, data["state"], actor)
             except RuleBroken as error:
                 raise refusal(error) from None
-            changes = {"state": data["state"], "updated_at": utc_now()}
+            now = utc_now()
+            changes = {"state": data["state"], "updated_at": now}
             if data["official_response"] is not None:
-                changes["official_response"] = data["official_response"]
+                changes.update(official_response=data["official_response"], official_response_at=now,
+                               official_response_by=principal.display_name or domain.FORMER_MEMBER,
+                               official_response_role=domain.responder_role(actor, idea["agency"]))
             changed = tx.change_idea(idea["id"], set_fields=changes)
             record_about(tx, changed, "idea.state_changed", changed["id"], idea_event_data(
                 changed, from_state=idea["state"], to_state=data["state"], changed_by=principal.member_id))
@@ -242,6 +257,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
                                    "actor_name": principal.display_name, "action": "state_changed",
                                    "idea_id": idea["id"], "comment_id": None,
                                    "detail": f"{idea['state']} → {data['state']}",
+                                   "from_state": idea["state"], "to_state": data["state"],
                                    "note": data["official_response"] or "", "at": utc_now()})
             return changed
 
@@ -251,7 +267,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
 
     @rpc(allow=ANYONE)
     def list_ideas(self, query: dict | None = None) -> dict:
-        """``{items, next_cursor}``: one facet of the ideas in one order, a page below the cursor."""
+        """``{items, next_cursor}``: one facet of the ideas in one order, a page below the cursor; with ``page``
+        (numbered from 1) that page instead, and also ``page``, ``pages`` and ``total``."""
         principal = self.caller.optional("ideas:read")
         data = load(schemas.ListQuery(), query or {})
         if data["tag"]:
@@ -263,11 +280,16 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             after = domain.decode_cursor(data["cursor"]) if data["cursor"] else None
         except RuleBroken as error:
             raise refusal(error) from None
-        found = self.store.list_ideas(facet, rest, data["sort"], after, data["limit"] + 1)
+        skip = (data["page"] - 1) * data["limit"] if data["page"] else 0
+        found = self.store.list_ideas(facet, rest, data["sort"], after, data["limit"] + 1, skip=skip)
         more = len(found) > data["limit"]
         page = found[: data["limit"]]
         next_cursor = domain.encode_cursor(page[-1][domain.SORT_FIELDS[data["sort"]]]) if more else None
-        return {"items": [idea_view(idea) for idea in page], "next_cursor": next_cursor}
+        answer = {"items": [idea_view(idea) for idea in page], "next_cursor": next_cursor}
+        if data["page"]:
+            total = self.store.count_ideas(facet, rest)
+            answer.update(page=data["page"], total=total, pages=domain.page_count(total, data["limit"]))
+        return answer
 
     @rpc(allow=ANYONE)
     def network_activity(self, slug: str, limit: int = 10) -> dict:
@@ -458,6 +480,7 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             "edited_at": isoformat(comment["edited_at"]) if comment.get("edited_at") else None,
             "idea_author_id": idea["author_id"], "parent_author_id": parent["author_id"] if parent else None,
             "ancestor_author_ids": ancestor_authors, "mentioned_member_ids": [member["id"] for member in mentioned],
+            "mention_links": _mention_links(tx, comment, idea),
             "version": idea["version"],
         }
 
@@ -503,7 +526,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         now = utc_now()
         changed = tx.change_comment(comment["id"], {"status": "removed", "removed_at": now,
                                                     "removed_by": principal.member_id})
-        idea = tx.change_idea(comment["idea_id"], inc={"comment_count": -1})
+        idea = tx.change_idea(comment["idea_id"],
+                              inc={"comment_count": domain.visible_count_change(comment["status"], "removed")})
         record_about(tx, idea, "comment.removed", comment["id"], {
             "comment_id": comment["id"], "idea_id": idea["id"], "author_id": comment["author_id"],
             "removed_by": principal.member_id, "by_moderator": by_moderator, "version": idea["version"]})
@@ -539,7 +563,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             if hide:
                 changes.update(status="hidden", flagged_at=utc_now())
             changed = tx.change_comment(comment["id"], changes)
-            idea = tx.change_idea(comment["idea_id"])
+            idea = tx.change_idea(comment["idea_id"], inc={
+                "comment_count": domain.visible_count_change(comment["status"], changed["status"])})
             record_about(tx, idea, "comment.flagged", comment["id"], {
                 "comment_id": comment["id"], "idea_id": idea["id"], "agency": comment["agency"],
                 "reported_by": principal.member_id, "reason": data["reason"], "report_count": count,
@@ -563,7 +588,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             if data["decision"] == "remove":
                 return self._remove(tx, comment, principal, True, data["note"])
             changed = tx.change_comment(comment["id"], {"status": "visible", "kept_at": utc_now()})
-            idea = tx.change_idea(comment["idea_id"])
+            idea = tx.change_idea(comment["idea_id"],
+                                  inc={"comment_count": domain.visible_count_change(comment["status"], "visible")})
             record_about(tx, idea, "comment.restored", comment["id"], {
                 "comment_id": comment["id"], "idea_id": idea["id"], "moderator_id": principal.member_id,
                 "version": idea["version"]})
@@ -593,7 +619,8 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
         if not _actor(principal).moderates(principal.agency):
             raise Forbidden("The moderation log is for moderators and agency administrators.")
         agency = None if principal.is_operator else principal.agency
-        return {"items": as_json_safe(self.store.moderation_log(agency)), "next_cursor": None}
+        entries = [domain.with_states(entry) for entry in self.store.moderation_log(agency)]
+        return {"items": as_json_safe(entries), "next_cursor": None}
 
     # -- follows ------------------------------------------------------------
 
@@ -711,7 +738,13 @@ def _record_mentions(tx: IdeaStore, comment: dict, idea: dict, principal: Princi
             "member_id": member["id"], "idea_id": idea["id"], "idea_title": idea["title"],
             "comment_id": comment["id"], "by_member_id": principal.member_id,
             "by_name": comment["author_name"], "excerpt": domain.excerpt(comment["body"]),
-            "version": idea["version"]})
+            "mention_links": _mention_links(tx, comment, idea), "version": idea["version"]})
+
+
+def _mention_links(tx: IdeaStore, comment: dict, idea: dict) -> dict[str, str]:
+    """Name key → member id for each mention in the comment that names one member of the idea's agency:
+    what notices quoting it link to."""
+    return domain.mention_links(tx.members_named(idea["agency"], domain.mentioned_names(comment["body"])))
 
 
 def _with_version(comment: dict, idea_version: int | None) -> dict:

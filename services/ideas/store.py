@@ -9,6 +9,7 @@ of ideas.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Iterable
 
@@ -27,6 +28,7 @@ SEARCH_PROJECTION = {"title": 1, "description": 1, "what_it_might_look_like": 1,
 COMMENT_SEARCH_PROJECTION = {"idea_id": 1, "body": 1, "status": 1, search.WEIGHTS_FIELD: 1, search.TERMS_FIELD: 1}
 LIST_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0, "facets": 0}
 COMMENT_PROJECTION = {search.TERMS_FIELD: 0, search.WEIGHTS_FIELD: 0}
+log = logging.getLogger(__name__)
 SORT_INDEX = {sort: f"facets_{field}" for sort, field in domain.SORT_FIELDS.items()}
 
 
@@ -102,6 +104,13 @@ def _searchable(doc: dict, networks: Iterable[str] = ()) -> bool:
     return bool(doc.get("listed")) and (domain.is_public(doc) or doc.get("network") in set(networks))
 
 
+def _list_filter(facet: str, rest: dict) -> dict:
+    query: dict = {"facets": facet}
+    for name, value in rest.items():
+        query["tags" if name == "tag" else name] = value
+    return query
+
+
 def _stored(doc: dict, dotted: str):
     """The value at ``dotted`` (``rating.average``) in a stored document, or None."""
     for part in dotted.split("."):
@@ -130,6 +139,35 @@ class IdeaStore(Store):
         "network_memberships": [IndexModel([("member_id", ASCENDING), ("member", ASCENDING)])],
         "moderation_log": [IndexModel([("agency", ASCENDING), ("at", DESCENDING)])],
     }
+
+    def prepare(self) -> None:
+        """Comments posted before comment search existed get their search terms (see :meth:`add_missing_comment_terms`)."""
+        added = self.add_missing_comment_terms()
+        if added:
+            log.info("gave %s earlier comments their search terms", added)
+
+    def add_missing_comment_terms(self, batch: int = 500) -> int:
+        """Give every comment stored without search terms the terms of its body; how many it gave.
+
+        Idempotent: only comments still lacking the terms are read or written
+        (one indexed read when none are), and a comment given them by another
+        replica meanwhile is left as it is.
+        """
+        given = 0
+        while True:
+            lacking = list(self.db.comments.find({search.TERMS_FIELD: {"$exists": False}}, {"body": 1},
+                                                 session=self.session).limit(batch))
+            if not lacking:
+                return given
+            changed = 0
+            for comment in lacking:
+                done = self.db.comments.update_one({"_id": comment["_id"], search.TERMS_FIELD: {"$exists": False}},
+                                                   {"$set": comment_terms(comment.get("body") or "")},
+                                                   session=self.session)
+                changed += done.modified_count
+            given += changed
+            if not changed:  # another replica gave this batch its terms: whatever is left, it is doing
+                return given
 
     def gauges(self):
         return [
@@ -193,15 +231,20 @@ class IdeaStore(Store):
             raise NotFound("There is no such idea.", {"idea_id": ["no such idea"]})
         return after
 
-    def list_ideas(self, facet: str, rest: dict, sort: str, after: str | None, limit: int) -> list[dict]:
+    def list_ideas(self, facet: str, rest: dict, sort: str, after: str | None, limit: int, skip: int = 0) -> list[dict]:
+        """One page of a list: below the cursor ``after`` (the API's way), or after ``skip`` ideas (numbered pages)."""
         field = domain.SORT_FIELDS[sort]
-        query: dict = {"facets": facet}
-        for name, value in rest.items():
-            query["tags" if name == "tag" else name] = value
+        query = _list_filter(facet, rest)
         if after:
             query[field] = {"$lt": after}
         cursor = self.db.ideas.find(query, LIST_PROJECTION, session=self.session).sort(field, DESCENDING)
+        if skip:
+            cursor = cursor.skip(skip)
         return [plain(doc) for doc in cursor.limit(limit)]
+
+    def count_ideas(self, facet: str, rest: dict) -> int:
+        """How many ideas a list holds: what its page numbers are counted from."""
+        return self.db.ideas.count_documents(_list_filter(facet, rest), session=self.session)
 
     def ideas_by_author(self, member_id: str, limit: int) -> list[dict]:
         """The member's newest ideas, drafts included (the ``author_id`` index; few per member)."""
@@ -440,7 +483,7 @@ class IdeaStore(Store):
             return []
         cursor = self.db.member_names.find({"agency": agency, "name_key": {"$in": keys}, "status": "active"},
                                            session=self.session)
-        return [plain(doc) for doc in cursor.limit(50)]
+        return [plain(doc) for doc in cursor.limit(max(50, 4 * len(keys)))]
 
     def is_former_member(self, member_id: str) -> bool:
         found = self.db.member_names.find_one({"_id": member_id}, {"status": 1}, session=self.session)

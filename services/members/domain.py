@@ -190,3 +190,26 @@ def check_leave(membership_role: str | None, admins: int) -> None:
     if membership_role == "admin" and admins <= 1:
         raise RuleBroken("You are the network's only administrator: make another member an administrator first.",
                          kind="conflict")
+
+
+# -- finding members ------------------------------------------------------------
+
+def _folded(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text).casefold()
+    return "".join(ch for ch in folded if not unicodedata.combining(ch))
+
+
+def find_members(members: list[dict], words: str) -> list[dict]:
+    """The ``members`` whose name or email address holds every one of ``words`` (case and accents ignored), in
+    name order and, for one name, by address: two members of the same name stay told apart."""
+    wanted = _folded(words).split()
+    found = [m for m in members
+             if all(word in f"{_folded(m['display_name'])} {_folded(m.get('email', ''))}" for word in wanted)]
+    return sorted(found, key=lambda m: (_folded(m["display_name"]), m.get("email", ""), m["id"]))
+
+
+def page_of(items: list, page: int, per_page: int) -> dict:
+    """One numbered page of ``items``, with the page, how many pages there are and how many items in all."""
+    pages = max(1, -(-len(items) // per_page))
+    start = (page - 1) * per_page
+    return {"items": items[start:start + per_page], "page": page, "pages": pages, "total": len(items)}

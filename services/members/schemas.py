@@ -17,6 +17,14 @@ class AgencyCreation(Strict):
     email_domains = fields.List(fields.Str(validate=validate.Length(min=3, max=120)), load_default=list)
 
 
+class MemberSearch(Strict):
+    """The admin members list: words to find in names and email addresses, and which page of how many."""
+
+    q = fields.Str(load_default="", validate=validate.Length(max=200))
+    page = fields.Int(load_default=1, strict=True, validate=validate.Range(1, 10_000))
+    limit = fields.Int(load_default=25, strict=True, validate=validate.Range(1, 100))
+
+
 class Verification(Strict):
     token = fields.Str(required=True, validate=validate.Length(min=10, max=200))
 

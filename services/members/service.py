@@ -292,6 +292,17 @@ class MembersService(service_base.ServiceBase):
         return [member_view(m) for m in self.store.members_of_agency(agency)]
 
     @rpc(allow=role("agency_admin"))
+    def find_agency_members(self, agency: str, query: dict | None = None) -> dict:
+        """The agency's members for its administrators: found by name or email (``q``), a numbered page of them
+        (``page``, ``limit``), each with their email address so two of the same name can be told apart."""
+        principal = self.caller.required()
+        principal.require_role("agency_admin", str(agency))
+        data = load(schemas.MemberSearch(), query or {})
+        found = domain.find_members(self.store.members_of_agency(str(agency), limit=10_000), data["q"])
+        answer = domain.page_of(found, data["page"], data["limit"])
+        return {**answer, "items": [{**member_view(m), "email": m["email"]} for m in answer["items"]]}
+
+    @rpc(allow=role("agency_admin"))
     def insights(self, agency: str, months: int = 12) -> dict:
         """New members per month over the last ``months`` (at most 36), and how many the agency has."""
         principal = self.caller.required()

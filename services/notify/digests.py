@@ -42,7 +42,7 @@ def _build_one(tx: NotifyStore, settings: FanoutSettings, member_id: str, cadenc
     groups: dict[str, list[dict]] = {}
     for item in items:
         groups.setdefault(item["kind"], []).append(
-            {"title": item["title"], "body": item.get("body", ""), "link": settings.public_url + item["link"],
+            {"title": item["title"], "body": domain.readable(item.get("body", "")), "link": settings.public_url + item["link"],
              "created_at": isoformat(item["created_at"])})
     context = {"cadence": cadence, "subject": domain.digest_subject(cadence, len(items)),
                "groups": [{"kind": kind, "label": domain.KINDS[kind], "items": entries}

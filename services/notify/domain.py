@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from services.common import contract
+from services.common import contract, mentions
 from services.common.contract.api.notify import KINDS, MODES
 from services.common.rules import RuleBroken
 
@@ -79,6 +79,8 @@ class Notice:
     actor_name: str = ""
     idea_id: str | None = None
     comment_id: str | None = None
+    #: (name key, member id) of each mention the quoted text makes, so the notice can link it.
+    mention_links: tuple[tuple[str, str], ...] = ()
 
 
 def excerpt(text: str, limit: int = 200) -> str:
@@ -88,6 +90,11 @@ def excerpt(text: str, limit: int = 200) -> str:
         return flat
     cut = flat[:limit].rsplit(" ", 1)[0]
     return cut + "…"
+
+
+def readable(text: str) -> str:
+    """Members' text as a mail shows it: mentions as "@Name", without their markup (mail has no links to make)."""
+    return "".join(part["text"] for part in mentions.parts(text, {}))
 
 
 def idea_link(idea_id: str, comment_id: str | None = None) -> str:
@@ -106,21 +113,22 @@ def notices_for_comment(data: dict, followers: Iterable[str]) -> list[Notice]:
     comment_id = data["comment_id"]
     link = idea_link(data["idea_id"], comment_id)
     body = excerpt(data.get("body", ""))
+    links = _links(data)
     notices: list[Notice] = []
     told = {commenter, *data.get("mentioned_member_ids", ())}
     parent_author = data.get("parent_author_id")
     if data.get("parent_id") and parent_author and parent_author not in told:
         notices.append(Notice(parent_author, "replies", f"{data['author_name']} replied to your comment on “{title_of_idea}”",
-                              body, link, data["author_name"], data["idea_id"], comment_id))
+                              body, link, data["author_name"], data["idea_id"], comment_id, links))
         told.add(parent_author)
     idea_author = data.get("idea_author_id")
     if idea_author and idea_author not in told:
         notices.append(Notice(idea_author, "comments", f"{data['author_name']} commented on your idea “{title_of_idea}”",
-                              body, link, data["author_name"], data["idea_id"], comment_id))
+                              body, link, data["author_name"], data["idea_id"], comment_id, links))
         told.add(idea_author)
     for follower in sorted(set(followers) - told):
         notices.append(Notice(follower, "comments", f"{data['author_name']} commented on “{title_of_idea}”, which you follow",
-                              body, link, data["author_name"], data["idea_id"], comment_id))
+                              body, link, data["author_name"], data["idea_id"], comment_id, links))
     return notices
 
 
@@ -129,7 +137,11 @@ def notices_for_mention(data: dict) -> list[Notice]:
         return []
     return [Notice(data["member_id"], "mentions", f"{data['by_name']} mentioned you in “{data['idea_title']}”",
                    excerpt(data.get("excerpt", "")), idea_link(data["idea_id"], data["comment_id"]),
-                   data["by_name"], data["idea_id"], data["comment_id"])]
+                   data["by_name"], data["idea_id"], data["comment_id"], _links(data))]
+
+
+def _links(data: dict) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((data.get("mention_links") or {}).items()))
 
 
 STATE_WORDS = {"draft": "a draft", "open": "open for discussion", "under_review": "under review",

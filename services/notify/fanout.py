@@ -147,7 +147,8 @@ def deliver_notices(tx: NotifyStore, event_id: str, notices: list[domain.Notice]
         if plan.email_now:
             key = domain.notice_mail_key(event_id, notice.recipient)
             tx.queue_mail(key, notice.recipient, "notice",
-                          {"title": notice.title, "body": notice.body, "link": settings.public_url + notice.link},
+                          {"title": notice.title, "body": domain.readable(notice.body),
+                           "link": settings.public_url + notice.link},
                           kind=notice.kind, message_id=domain.stable_message_id(key, settings.mail_domain), at=now)
     return stored
 

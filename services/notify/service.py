@@ -16,7 +16,7 @@ from datetime import timedelta
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from services.common import contract, service_base, sessions
+from services.common import contract, mentions, service_base, sessions
 from services.common.config import check_settings, environment
 from services.common.consumer import consume_events, consume_work
 from services.common.errors import Forbidden, NotFound, ValidationFailed, refusal
@@ -81,7 +81,9 @@ class NotifySettings(DependencyProvider):
 
 def notification_view(row: dict) -> dict:
     """A notification as its recipient sees it; ``comment_removed`` says why a comment's notice quotes nothing."""
-    return {"id": row["id"], "kind": row["kind"], "title": row["title"], "body": row.get("body", ""),
+    body = row.get("body", "")
+    return {"id": row["id"], "kind": row["kind"], "title": row["title"], "body": body,
+            "body_parts": mentions.parts(body, row.get("mention_links") or {}),
             "link": row.get("link") or "/notifications", "actor_name": row.get("actor_name", ""),
             "idea_id": row.get("idea_id"), "comment_removed": row.get("comment_removed", False),
             "read": row.get("read_at") is not None,

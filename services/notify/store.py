@@ -180,7 +180,8 @@ class NotifyStore(Store):
         """One notification per (event id, recipient), whatever happens; True when this call made it."""
         document = {"event_id": event_id, "recipient": notice.recipient, "kind": notice.kind, "title": notice.title,
                     "body": notice.body, "link": notice.link, "actor_name": notice.actor_name,
-                    "idea_id": notice.idea_id, "comment_id": notice.comment_id, "created_at": at, "read_at": None,
+                    "idea_id": notice.idea_id, "comment_id": notice.comment_id,
+                    "mention_links": dict(notice.mention_links), "created_at": at, "read_at": None,
                     "digest": digest, "digest_id": None}
         result = self.db.notifications.update_one({"event_id": event_id, "recipient": notice.recipient},
                                                   {"$setOnInsert": {"_id": ObjectId(), **document}},

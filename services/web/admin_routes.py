@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from services.common.rpc import RpcProxy
 
-from services.common.errors import DomainError, Forbidden
+from urllib.parse import urlencode
+
+from services.common.errors import DomainError, Forbidden, ValidationFailed
+from services.common.http import whole_number_or_text
 from services.web.form_problems import form_problems
 from services.web.gateway import page
 from services.web.i18n import N_
+from services.web.ideas_routes import LOG_ACTIONS, STATE_LABELS
+from services.web.paging import page_links
 
 ROLE_CHOICES = (("moderator", N_("Moderator")), ("agency_admin", N_("Agency administrator")))
 SERVICES_WITH_CONSUMERS = ("members", "ideas", "notify", "archive")
@@ -21,6 +26,20 @@ SERVICES_WITH_CONSUMERS = ("members", "ideas", "notify", "archive")
 def insight(title: str, months: list[str], values: list[int]) -> dict:
     """One measure over the months: the page draws its chart and shows its numbers in a table beside it."""
     return {"title": title, "months": months, "counts": values, "total": sum(values)}
+
+
+def members_search(args) -> dict:
+    """The admin members list's words and page from a query string (or the role form that came from it)."""
+    search = {"q": args.get("q", "").strip()} if args.get("q", "").strip() else {}
+    if args.get("page"):
+        search["page"] = whole_number_or_text(args["page"])
+    return search
+
+
+def members_address(agency: str, search: dict, page: int) -> str:
+    """The admin members list's address for ``page`` of ``search``."""
+    kept = {"agency": agency, **({"q": search["q"]} if search.get("q") else {})}
+    return "/admin/members?" + urlencode({**kept, **({"page": page} if page != 1 else {})})
 
 
 def wants_roles(form) -> list[str]:
@@ -55,23 +74,32 @@ class AdminRoutes:
 
     @page("GET", "/admin/members")
     def admin_members_page(self, request):
-        return self._members_page(self._admin_agency(request))
+        agency = self._admin_agency(request)
+        try:
+            search = members_search(request.args)
+            return self._members_page(agency, search)
+        except ValidationFailed as error:
+            return self._members_page(agency, {"q": request.args.get("q", "")[:200]}, status=422,
+                                      problems=form_problems(error, "member_search", {"page": "f-q", "limit": "f-q"}))
 
-    def _members_page(self, agency: str, status: int = 200, **context):
-        members = sorted(self.admin_members.agency_members(agency), key=lambda m: m["display_name"].lower())
-        return self._render_admin("admin/members.html", "members", agency, status=status, members=members,
-                                  role_choices=ROLE_CHOICES, **context)
+    def _members_page(self, agency: str, search: dict, status: int = 200, **context):
+        found = self.admin_members.find_agency_members(agency, search)
+        return self._render_admin(
+            "admin/members.html", "members", agency, status=status, members=found["items"], found=found,
+            search=search, role_choices=ROLE_CHOICES, page_links=page_links(found["page"], found["pages"]),
+            page_address=lambda number: members_address(agency, search, number), **context)
 
     @page("POST", "/admin/members/<string:member_id>/roles")
     def admin_roles_submit(self, request, member_id):
         agency = self._admin_agency(request)
         self.web.check_csrf(request.form)
+        search = members_search(request.form)  # the list the form was sent from, to go back to
         try:
             member = self.admin_members.change_roles(member_id, {"roles": wants_roles(request.form)})
         except DomainError as error:
-            return self._members_page(agency, error.status,
+            return self._members_page(agency, search, error.status,
                                       problems=form_problems(error, "roles", {"roles": f"roles-{member_id}"}))
-        return self.web.redirect(f"/admin/members?agency={agency}#m-{member_id}",
+        return self.web.redirect(members_address(agency, search, search.get("page", 1)) + f"#m-{member_id}",
                                  flash=f"The roles of {member['display_name']} are saved.")
 
     @page("GET", "/admin/insights")
@@ -116,7 +144,8 @@ class AdminRoutes:
         agency = self._admin_agency(request)
         return self._render_admin("admin/moderation.html", "moderation", agency,
                                   queue=self.admin_ideas.moderation_queue()["items"],
-                                  log=self.admin_ideas.moderation_log()["items"][:20])
+                                  log=self.admin_ideas.moderation_log()["items"][:20], states=STATE_LABELS,
+                                  log_actions=LOG_ACTIONS)
 
     @page("GET", "/admin/webhooks")
     def admin_webhooks_page(self, request):

@@ -19,6 +19,7 @@ from services.common.errors import BadRequest, DomainError, NotFound
 from services.common.http import SECURITY_HEADERS, json_response, read_body, read_json, whole_number_or_text
 from services.web.form_problems import NO_PROBLEMS, form_problems
 from services.web.gateway import api, page
+from services.web.ideas_routes import RESPONDER_ROLES
 from services.web.read_cache import PageCache
 
 KIND_HEADINGS = list(RESOURCE_KINDS.items())
@@ -303,7 +304,7 @@ class ArchiveRoutes:
 
     @page("GET", "/archive/ideas/<string:idea_id>")
     def archive_idea_page(self, request, idea_id):
-        return self.web.render("archive/idea.html", idea=self._archived_idea(idea_id))
+        return self.web.render("archive/idea.html", idea=self._archived_idea(idea_id), responder_roles=RESPONDER_ROLES)
 
     def _resource_form(self, resource, form, problems=NO_PROBLEMS, status=200):
         may_publish = resource["may_edit"] if resource is not None else self._may_publish()

@@ -12,24 +12,45 @@ from urllib.parse import urlencode
 
 from services.common.rpc import RpcProxy
 
+from services.common.contract.api.ideas import MAX_PAGE
 from services.common.contract.api.search import PUBLIC_STATES
 from services.common.errors import DomainError, ValidationFailed
 from services.common.http import json_response, query_int, read_json, whole_number_or_text
 from services.web.form_problems import NO_PROBLEMS, FormProblems, form_problems
 from services.web.gateway import api, page
+from services.web.i18n import N_
+from services.web.paging import PAGE_SIZES, page_links
 from services.web.read_cache import PageCache
 
 LIST_FILTERS = ("state", "tag", "agency", "network", "sort", "cursor")
 STATE_LABELS = {"draft": "Draft", "open": "Open", "under_review": "Under review", "adopted": "Adopted",
                 "declined": "Declined", "archived": "Archived"}
 SORT_LABELS = {"newest": "Newest", "top": "Top rated", "discussed": "Most discussed"}
+RESPONDER_ROLES = {"moderator": N_("Moderator"), "agency_admin": N_("Agency administrator"),
+                   "operator": N_("Platform operator"), "member": N_("Member")}
+LOG_ACTIONS = {"state_changed": N_("State changed"), "comment_removed": N_("Comment removed"),
+               "comment_kept": N_("Comment kept")}
 
 
-def list_query(request) -> dict:
-    """The list filters from a query string, empty values left out, ``limit`` as a number."""
+def list_query(request, numbered: bool = False) -> dict:
+    """The list filters from a query string, empty values left out, ``limit`` and ``page`` as numbers.
+
+    ``numbered`` lists (the pages) are read by page number, page 1 when none is given; the API pages by page
+    number only when asked to, and by cursor otherwise.
+    """
     query = {name: request.args[name] for name in LIST_FILTERS if request.args.get(name)}
     query["limit"] = query_int(request, "limit", 20, lo=1, hi=100)
+    if request.args.get("page") or (numbered and not query.get("cursor")):
+        query["page"] = query_int(request, "page", 1, lo=1, hi=MAX_PAGE)
     return query
+
+
+def list_address(query: dict, page: int) -> str:
+    """The ideas list's address for ``page`` of ``query``: its filters, order and page size kept."""
+    kept = {name: query[name] for name in LIST_FILTERS if name != "cursor" and query.get(name)}
+    if query.get("limit", 20) != 20:
+        kept["limit"] = query["limit"]
+    return "/ideas?" + urlencode({**kept, "page": page})
 
 
 def form_list(form, name: str) -> list[str]:
@@ -190,13 +211,15 @@ class IdeaRoutes:
                 kept["state"] = request.args["state"]
             return self.web.redirect("/search?" + urlencode({**kept, "kind": "idea"}))
         try:
-            query = list_query(request)
+            query = list_query(request, numbered=True)
             answer = self._list(query)
         except ValidationFailed as error:
             return self.web.render("ideas/list.html", status=422, answer={"items": [], "next_cursor": None},
                                    filters=request.args.to_dict(), problems=form_problems(error, "ideas_filter"),
-                                   states=STATE_LABELS, sorts=SORT_LABELS)
-        return self.web.render("ideas/list.html", answer=answer, filters=query, states=STATE_LABELS, sorts=SORT_LABELS)
+                                   states=STATE_LABELS, sorts=SORT_LABELS, page_sizes=PAGE_SIZES)
+        return self.web.render("ideas/list.html", answer=answer, filters=query, states=STATE_LABELS, sorts=SORT_LABELS,
+                               page_sizes=sorted({*PAGE_SIZES, query["limit"]}), page_links=page_links(answer.get("page", 1), answer.get("pages", 1)),
+                               page_address=lambda number: list_address(query, number))
 
     @page("GET", "/ideas/new")
     def new_idea_page(self, request):
@@ -243,6 +266,7 @@ class IdeaRoutes:
         editable = {c["id"] for c in data["comments"] if me and c["author_id"] == me.member_id
                     and c["editable_until"] and now < datetime.fromisoformat(c["editable_until"])}
         return self.web.render("ideas/page.html", status=status, idea=data["idea"], comments=data["comments"],
+                               responder_roles=RESPONDER_ROLES,
                                viewer=viewer, moderator=bool(viewer and viewer["moderates"]),
                                moves=viewer["allowed_moves"] if viewer else (), states=STATE_LABELS, editable=editable,
                                problems=problems, kept=kept or {})
@@ -361,7 +385,8 @@ class IdeaRoutes:
 
     def _moderation_page(self, status: int = 200, **context):
         return self.web.render("ideas/moderation.html", status=status, queue=self.ideas.moderation_queue()["items"],
-                               log=self.ideas.moderation_log()["items"][:50], **context)
+                               log=self.ideas.moderation_log()["items"][:50], states=STATE_LABELS,
+                               log_actions=LOG_ACTIONS, **context)
 
     @page("POST", "/moderation/comments/<string:comment_id>")
     def moderation_form(self, request, comment_id):

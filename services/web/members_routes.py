@@ -232,6 +232,11 @@ class MemberRoutes:
         self.web.require_principal()
         return self.web.render("members/profile.html", member=self.members.me())
 
+    @page("GET", "/members/<string:member_id>")
+    def member_page(self, request, member_id):
+        """A member's public profile: what a mention of them links to."""
+        return self.web.render("members/member.html", member=self.members.get_member(member_id))
+
     @page("GET", "/account/api-keys")
     def api_keys_page(self, request):
         self.web.require_principal()
@@ -349,7 +354,3 @@ class MemberRoutes:
                                       problems=form_problems(error, "guest_invitation", {"email": "f-guest-email"}))
         # The link is on this answer only: it is shown once, to the administrator who passes it on.
         return self._network_page(slug, 201, invited=invited)
-
-    @page("GET", "/members/<string:member_id>")
-    def member_page(self, request, member_id):
-        return self.web.render("members/member.html", member=self.members.get_member(member_id))

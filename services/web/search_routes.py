@@ -15,22 +15,29 @@ from urllib.parse import urlencode
 import eventlet
 
 from services.common import search
-from services.common.contract.api.search import FACETS, SiteSearchQuery
+from services.common.contract.api.search import FACETS, MAX_CURSOR, SiteSearchQuery
 from services.common.contract.archive import RESOURCE_KINDS
-from services.common.errors import ValidationFailed
+from services.common.errors import DomainError, TimedOut, Unavailable, ValidationFailed
 from services.common.http import json_response, load, query_int, whole_number_or_text
 from services.common.rpc import RpcProxy
 from services.web.form_problems import NO_PROBLEMS, FormProblems, form_problems
 from services.web.gateway import api, page
 from services.web.i18n import N_
+from services.web.paging import page_links
 from services.web.ideas_routes import STATE_LABELS
 from services.web.read_cache import PageCache
 
 SEARCH_TAGS = ("ideas", "archive")
+DEFAULT_LIMIT = SiteSearchQuery().fields["limit"].load_default
 KIND_LABELS = {"idea": N_("Ideas"), "resource": N_("Resources")}
 FACET_HEADINGS = {"kind": N_("Kind"), "state": N_("State"), "agency": N_("Agency"), "network": N_("Network")}
 NOTHING_FOUND = {"items": [], "next_cursor": None, "total": 0, "facets": {name: [] for name in FACETS},
-                 "did_you_mean": None}
+                 "did_you_mean": None, "unavailable": []}
+#: What a search result is missing while a service does not answer, in the words the page uses.
+UNAVAILABLE_PARTS = {"ideas": N_("Ideas and their discussions cannot be searched right now, so none are shown; "
+                                 "please try again in a moment."),
+                     "archive": N_("The knowledge archive cannot be searched right now, so none of its resources "
+                                   "are shown; please try again in a moment.")}
 
 
 def search_query(args) -> dict:
@@ -45,7 +52,15 @@ def search_query(args) -> dict:
 def search_address(query: dict) -> str:
     """The search page's address for ``query``: its words and filters (and a cursor when one is given)."""
     kept = {name: query.get(name) for name in ("q", *FACETS, "cursor")}
+    if query.get("limit") not in (None, DEFAULT_LIMIT):
+        kept["limit"] = query["limit"]
     return "/search?" + urlencode({name: value for name, value in kept.items() if value not in (None, "", 0)})
+
+
+def result_pages(query: dict, total: int) -> tuple[int, int]:
+    """Which numbered page of results ``query`` shows, and how many pages there are (as far as a cursor goes)."""
+    limit = query.get("limit") or DEFAULT_LIMIT
+    return query.get("cursor", 0) // limit + 1, min(max(1, -(-total // limit)), MAX_CURSOR // limit + 1)
 
 
 class SearchRoutes:
@@ -58,21 +73,34 @@ class SearchRoutes:
         if not search.query_terms(query["q"]):
             return NOTHING_FOUND
 
+        def part_of(name: str) -> tuple[str, dict | DomainError]:
+            try:
+                return name, getattr(self, name).site_search(query)
+            except (Unavailable, TimedOut) as away:
+                return name, away
+
         def ask() -> dict:
             # Every service at once: a search waits for the slowest of them, not for their sum.
-            parts = eventlet.GreenPile(len(services))
+            pile = eventlet.GreenPile(len(services))
             for name in services:
-                parts.spawn(getattr(self, name).site_search, query)
-            answered = list(parts)
-            return {"answer": search.merge(answered, start=query["cursor"], limit=query["limit"]),
-                    "personal": any(part.get("personal") for part in answered)}
+                pile.spawn(part_of, name)
+            answers = dict(pile)
+            away = [name for name in services if isinstance(answers[name], DomainError)]
+            if len(away) == len(services):
+                raise answers[away[0]]  # nothing to show: the page says the search cannot be done now
+            # A service that does not answer leaves its part out and is named, as on the home page.
+            parts = [answers[name] for name in services if name not in away]
+            return {"answer": {**search.merge(parts, start=query["cursor"], limit=query["limit"]), "unavailable": away},
+                    "personal": any(part.get("personal") for part in parts)}
 
         # A member of closed networks finds their ideas too, so a member's answer is kept under their own key and
-        # dropped when memberships change; the shared one, for visitors, never holds a personal answer.
+        # dropped when memberships change; the shared one, for visitors, never holds a personal answer. An answer
+        # missing a part is not kept: the next search asks again.
         me = self.web.principal()
         key = ("search", services, tuple(sorted(query.items()))) + ((me,) if me else ())
         return self.page_cache.get(key, SEARCH_TAGS + (("members",) if me else ()), ask,
-                                   keep=lambda held: bool(me) or not held["personal"])["answer"]
+                                   keep=lambda held: not held["answer"]["unavailable"]
+                                   and (bool(me) or not held["personal"]))["answer"]
 
     # -- JSON API -----------------------------------------------------------
 
@@ -102,10 +130,14 @@ class SearchRoutes:
         return self._render(query, self._site_search(query))
 
     def _render(self, query: dict, answer: dict, problems: FormProblems = NO_PROBLEMS, status: int = 200):
+        current, pages = result_pages(query, answer["total"])
+        limit = query.get("limit") or DEFAULT_LIMIT
         return self.web.render("search/results.html", status=status, query=query, answer=answer, problems=problems,
+                               current_page=current, pages=pages, page_links=page_links(current, pages),
+                               page_address=lambda number: search_address({**query, "cursor": (number - 1) * limit}),
                                facets=FACETS, chosen=[name for name in FACETS if query.get(name)],
                                facet_headings=FACET_HEADINGS, kind_labels=KIND_LABELS, states=STATE_LABELS,
-                               resource_kinds=RESOURCE_KINDS,
+                               resource_kinds=RESOURCE_KINDS, unavailable_parts=UNAVAILABLE_PARTS,
                                link=lambda changes: search_address({**query, "cursor": None, **changes}))
 
     @page("GET", "/archive/search")

@@ -76,6 +76,11 @@ class PublicIdea(EventData):
     author_name = fields.Str(required=True)
     state = fields.Str(required=True, validate=_STATE)
     official_response = fields.Str(load_default=None, allow_none=True)
+    # Who gave the official response, in which role (``moderator``, ``agency_admin``, ``operator``) and when;
+    # events from before these fields existed lack them.
+    official_response_by = fields.Str(load_default=None, allow_none=True)
+    official_response_role = fields.Str(load_default=None, allow_none=True)
+    official_response_at = fields.Str(load_default=None, allow_none=True)
     rating = fields.Nested(RatingSummary, required=True)
     comment_count = fields.Int(required=True, strict=True)
     follower_count = fields.Int(required=True, strict=True)
@@ -98,7 +103,9 @@ class IdeaUpdated(PublicIdea):
 
 @register("ideas", "idea.state_changed", summary="An idea moved along its lifecycle, perhaps with an official response.",
           example={**_PUBLIC_IDEA, "state": "adopted", "from_state": "under_review", "to_state": "adopted",
-                   "official_response": "We will pilot this next quarter.", "changed_by": _OTHER, "version": 5})
+                   "official_response": "We will pilot this next quarter.", "official_response_by": "Tariq Haddad",
+                   "official_response_role": "moderator", "official_response_at": _TIME,
+                   "changed_by": _OTHER, "version": 5})
 class IdeaStateChanged(PublicIdea):
     from_state = fields.Str(required=True, validate=_STATE)
     to_state = fields.Str(required=True, validate=_STATE)
@@ -148,6 +155,9 @@ class CommentData(EventData):
     # Events recorded before this field existed lack it; they are read as mentioning nobody.
     mentioned_member_ids = fields.List(fields.Str(), load_default=list)
     started_following = _started_following()
+    # Each mention's name (as ``services.common.mentions.name_key`` folds it) → the member it names, for a
+    # notice quoting the comment to link; absent from events recorded before it existed.
+    mention_links = fields.Dict(keys=fields.Str(), values=fields.Str(), load_default=dict)
     version = fields.Int(required=True, strict=True)
 
 
@@ -156,7 +166,7 @@ _COMMENT_EXAMPLE = {
     "parent_id": None, "depth": 1, "author_id": _OTHER, "author_name": "Tariq Haddad",
     "body": "Would a yearly briefing for senior staff help it last?", "created_at": _TIME, "edited_at": None,
     "idea_author_id": _MEMBER, "parent_author_id": None, "ancestor_author_ids": [], "mentioned_member_ids": [],
-    "started_following": False, "version": 4,
+    "started_following": False, "mention_links": {}, "version": 4,
 }
 
 
@@ -231,7 +241,8 @@ class IdeaUnfollowed(IdeaFollowed):
 @register("ideas", "member.mentioned", summary="A comment mentioned a member by name (@[Display Name]).",
           example={"member_id": _MEMBER, "idea_id": _IDEA, "idea_title": _PUBLIC_IDEA["title"],
                    "comment_id": _COMMENT, "by_member_id": _OTHER, "by_name": "Tariq Haddad",
-                   "excerpt": "@[Rosa Nguyen] could your team host the first one?", "version": 4})
+                   "excerpt": "@[Rosa Nguyen] could your team host the first one?",
+                   "mention_links": {"rosa nguyen": _MEMBER}, "version": 4})
 class MemberMentioned(EventData):
     audience = audience()
     member_id = fields.Str(required=True)
@@ -241,4 +252,5 @@ class MemberMentioned(EventData):
     by_member_id = fields.Str(required=True)
     by_name = fields.Str(required=True)
     excerpt = fields.Str(required=True)
+    mention_links = fields.Dict(keys=fields.Str(), values=fields.Str(), load_default=dict)
     version = fields.Int(required=True, strict=True)

@@ -134,3 +134,34 @@ def test_an_imported_page_keeps_its_figures_authors_and_canberra_times():
         ("Harriet Lowe", "2020-04-14T17:20:00+10:00"),  # daylight saving ended on 5 April 2020
     ]
     assert view["origin"] == "import" and view["outcome"] == "archived"
+
+
+def test_the_archived_idea_keeps_its_reply_threads_and_who_gave_the_official_response():
+    events = [
+        ("idea.submitted", public(1)),
+        ("comment.posted", {**comment(2, "c1", "Top one, @[Rosa Nguyen].", at="2026-04-02T01:00:00+00:00"),
+                            "mention_links": {"rosa nguyen": AUTHOR}}),
+        ("comment.posted", comment(3, "c2", "Another top one.", at="2026-04-02T02:00:00+00:00")),
+        ("comment.posted", {**comment(4, "c3", "A reply to the first.", at="2026-04-02T03:00:00+00:00"),
+                            "parent_id": "c1", "depth": 2}),
+        ("comment.posted", {**comment(5, "c4", "A reply to the reply.", at="2026-04-02T04:00:00+00:00"),
+                            "parent_id": "c3", "depth": 3}),
+        ("idea.state_changed", {**concluded(6), "official_response_by": "Rosa Admin",
+                                "official_response_role": "agency_admin",
+                                "official_response_at": "2026-05-01T04:00:00.000+00:00"}),
+    ]
+    snapshot = domain.snapshot_from_copy(fold(events), former=set(), archived_at=NOW)
+    view = domain.idea_view(snapshot)
+    assert [(c["id"], c["depth"]) for c in view["comments"]] == [("c1", 1), ("c3", 2), ("c4", 3), ("c2", 1)]
+    assert (view["official_response_by"], view["official_response_role"]) == ("Rosa Admin", "agency_admin")
+    assert view["official_response_at"] == "2026-05-01T04:00:00.000+00:00"
+    # Open data keeps comments in the order they were posted, as before.
+    assert [c["comment_id"] for c in domain.comment_records(snapshot)] == ["c1", "c2", "c3", "c4"]
+    assert view["comments"][0]["paragraphs"] == [[{"text": "Top one, "}, {"text": "@Rosa Nguyen", "member_id": AUTHOR},
+                                                  {"text": "."}]]
+    assert not {"depth", "paragraphs"} & set(domain.idea_record(snapshot)["comments"][0])
+
+
+def test_a_reply_whose_parent_was_removed_moves_up_to_the_top_of_the_archived_thread():
+    ordered = domain.threaded([{"id": "c2", "parent_id": "gone"}, {"id": "c3", "parent_id": "c2"}])
+    assert [(c["id"], depth) for c, depth in ordered] == [("c2", 1), ("c3", 2)]

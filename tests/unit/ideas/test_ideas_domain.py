@@ -206,3 +206,60 @@ def test_active_networks_rank_by_recent_ideas_and_break_ties_by_the_newest():
                                                         {"slug": "plain-language", "ideas": 2}]
     assert domain.active_networks(newest_first, 5)[-1] == {"slug": "rural", "ideas": 1}
     assert domain.active_networks([{"network": None}], 3) == []
+
+
+# -- what the idea's page shows of its discussion ------------------------------
+
+def shown(comment_id, status="visible", parent_id=None):
+    return {"id": comment_id, "status": status, "parent_id": parent_id}
+
+
+def test_the_count_is_the_readable_comments_and_a_removed_comment_without_replies_is_not_shown():
+    threaded = [shown("a"), shown("b", "removed"), shown("c")]
+    kept, count = domain.shown_discussion(threaded)
+    assert kept == {"a", "c"}
+    assert count == 2
+
+
+def test_a_removed_or_hidden_comment_is_shown_only_where_readable_replies_hang_from_it_and_is_not_counted():
+    threaded = [shown("a", "removed"), shown("b", "hidden", "a"), shown("c", "visible", "b"),
+                shown("d", "hidden"), shown("e", "removed", "d")]
+    kept, count = domain.shown_discussion(threaded)
+    assert kept == {"a", "b", "c"}
+    assert count == 1
+
+
+def test_the_readable_count_moves_only_when_a_comment_starts_or_stops_being_readable():
+    assert domain.visible_count_change("visible", "hidden") == -1
+    assert domain.visible_count_change("hidden", "visible") == 1
+    assert domain.visible_count_change("hidden", "removed") == 0
+    assert domain.visible_count_change("visible", "removed") == -1
+    assert domain.visible_count_change("visible", "visible") == 0
+
+
+def test_a_name_two_members_share_links_to_neither():
+    members = [{"name_key": "sam lee", "id": "1"}, {"name_key": "sam lee", "id": "2"}, {"name_key": "ana", "id": "3"}]
+    assert domain.mention_links(members) == {"ana": "3"}
+
+
+def test_an_official_response_is_given_in_the_highest_role_held_in_the_ideas_agency():
+    assert domain.responder_role(Actor("a", "dta", ("member", "moderator", "agency_admin")), "dta") == "agency_admin"
+    assert domain.responder_role(MODERATOR, "dta") == "moderator"
+    assert domain.responder_role(Actor("o", "ato", ("member", "moderator", "operator")), "dta") == "operator"
+    assert domain.responder_role(AUTHOR, "dta") == "member"
+
+
+def test_a_log_entry_names_the_states_it_moved_between_also_when_written_before_they_were_kept_apart():
+    old = {"action": "state_changed", "detail": "under_review → adopted"}
+    assert domain.with_states(old)[("from_state")] == "under_review"
+    assert domain.with_states(old)["to_state"] == "adopted"
+    new = {"action": "state_changed", "detail": "x", "from_state": "open", "to_state": "declined"}
+    assert (domain.with_states(new)["from_state"], domain.with_states(new)["to_state"]) == ("open", "declined")
+    removal = domain.with_states({"action": "comment_removed", "detail": "a → b"})
+    assert (removal["from_state"], removal["to_state"]) == (None, None)
+    garbled = domain.with_states({"action": "state_changed", "detail": "somewhere → else"})
+    assert garbled["to_state"] is None
+
+
+def test_page_count_rounds_up_and_an_empty_list_has_one_page():
+    assert [domain.page_count(n, 20) for n in (0, 1, 20, 21, 40, 41)] == [1, 1, 1, 2, 2, 3]

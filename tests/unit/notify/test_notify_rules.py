@@ -207,3 +207,16 @@ def test_old_secrets_sign_only_during_their_overlap_newest_first():
                {"value": "older", "created_at": now - timedelta(days=20), "expires_at": now - timedelta(days=8)},
                {"value": "new", "created_at": now, "expires_at": None}]
     assert domain.signing_secrets(secrets, now) == ["new", "old"]
+
+
+def test_a_notice_keeps_which_member_each_mention_names_so_the_page_can_link_it():
+    mention = {**spec_for("member.mentioned").example}
+    notice = domain.notices_for_mention(mention)[0]
+    assert notice.mention_links == tuple(sorted(mention["mention_links"].items()))
+    comment = {**COMMENT, "mention_links": {"rosa nguyen": "m-rosa"}}
+    assert {n.mention_links for n in domain.notices_for_comment(comment, ["follower"])} == {(("rosa nguyen", "m-rosa"),)}
+    assert domain.notices_for_comment({**COMMENT}, ["follower"])[0].mention_links == ()
+
+
+def test_mail_shows_a_mention_as_the_name_without_its_markup():
+    assert domain.readable("@[Rosa Nguyen] and @Tariq_Haddad, <b>see</b>") == "@Rosa Nguyen and @Tariq Haddad, <b>see</b>"

@@ -4,13 +4,15 @@ Every value is typed here before it reaches a rule or a query: a number
 where a number belongs (``"5"``, ``4.5``, ``true`` or ``{"$gt": 0}`` are not
 stars), strings within the platform's limits, no unknown fields.
 """
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from services.common.contract.fields import SLUG, Strict, Text, Title
 from services.common.contract.ideas import STATES
 
 #: The orders a list of ideas comes in.
 SORTS = ("newest", "top", "discussed")
+#: The last numbered page a list goes to (beyond it, a cursor keeps going).
+MAX_PAGE = 500
 
 
 class WholeNumber(fields.Integer):
@@ -92,3 +94,10 @@ class ListQuery(Strict):
     sort = fields.Str(load_default="newest", validate=validate.OneOf(SORTS))
     cursor = fields.Str(load_default=None, validate=validate.Length(max=400))
     limit = WholeNumber(load_default=20, validate=validate.Range(1, 100, error="must be from 1 to 100"))
+    #: A numbered page (from 1) instead of a cursor: the answer then also says how many pages there are.
+    page = WholeNumber(load_default=None, validate=validate.Range(1, MAX_PAGE, error=f"must be from 1 to {MAX_PAGE}"))
+
+    @validates_schema
+    def one_way_to_page(self, data, **kwargs):
+        if data.get("page") is not None and data.get("cursor"):
+            raise ValidationError("give a page number or a cursor, not both", "page")
