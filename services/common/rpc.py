@@ -158,7 +158,8 @@ class DomainRpc(Rpc):
     def setup(self) -> None:
         if not any(isinstance(provider, RpcAccess) for provider in self.container.dependencies):
             raise TypeError(f"{self.container.service_name}.{self.method_name}: nothing would enforce its declaration; "
-                            "the service class must inherit service_base.ServiceBase (or hold an RpcAccess).")
+                            "the service class must inherit service_base.ServiceBase, and keep its caller (an "
+                            "RpcAccess), or hold an RpcAccess.")
         super().setup()
 
     def unpack_message_headers(self, message) -> dict:

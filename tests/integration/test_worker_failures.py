@@ -23,7 +23,7 @@ from services.common.container import container_class
 from services.common.errors import DomainError, Forbidden
 from services.common.http import api, json_response
 from services.common.rpc import ANYONE, MEMBER, rpc
-from services.common.tokens import CONTEXT_KEY, Caller
+from services.common.tokens import CONTEXT_KEY
 from tests.support.platform import free_port, wait_for
 
 STAGES = ("get_dependency", "worker_setup", "worker_result", "worker_teardown")
@@ -63,7 +63,6 @@ class FailOnRequest(DependencyProvider):
 class FragileService(service_base.ServiceBase):
     name = "fragile"
     probe = FailOnRequest()
-    caller = Caller()
 
     @api("GET", "/stage/<stage>")
     def over_http(self, request, stage):

@@ -13,7 +13,8 @@ import time
 
 from services.common.contract.archive import RESOURCE_KINDS
 from services.common.contract.ideas import STATES
-from tests.e2e.browser.conftest import ApiSession
+from tests.e2e.browser.conftest import ApiSession, screenshot
+from tests.e2e.browser.test_journey import axe_problems, log_in, new_page
 from tools.demo import DEMO_PASSWORD
 
 ROSA = "rosa.nguyen@apsc.example.gov.au"
@@ -66,3 +67,30 @@ def test_seed_demo_tells_the_story_and_running_it_again_changes_nothing(system):
     assert len(login(system, "mei.chen@health.example.gov.au").get(
         "/api/v1/ideas", params={"state": "draft", "limit": 100}).json()["items"]) == counts["draft"]
     assert len(visitor.get("/api/v1/archive/resources", params={"limit": 200}).json()["items"]) == titles
+
+
+def test_the_demo_as_the_readme_shows_it_home_a_network_page_and_search(system, browser):
+    """The README's pictures are these pages of the demonstration, as a member who belongs to a network sees them."""
+    page = new_page(browser)
+    log_in(page, system.web_url, "jill.moreton@apsc.example.gov.au", password=DEMO_PASSWORD)
+    page.set_viewport_size({"width": 1100, "height": 900})
+
+    page.goto(system.web_url + "/")
+    for heading in ("Newest ideas", "Top rated", "Your activity"):
+        assert page.get_by_role("heading", name=heading).count(), heading
+    screenshot(page, "readme-home")
+
+    page.goto(system.web_url + "/networks/engagement-practitioners")
+    assert page.get_by_role("heading", name="Engagement practitioners", level=1).is_visible()
+    assert page.get_by_role("link", name="A service-wide network for engagement practitioners").count()
+    assert page.get_by_role("link", name="Jill Moreton").count()
+    assert axe_problems(page) == []
+    screenshot(page, "readme-network")
+
+    page.get_by_role("search").get_by_role("searchbox").fill("plain language")
+    page.get_by_role("search").get_by_role("button").click()
+    page.wait_for_url("**/search?**")
+    assert page.locator(".snippet mark").count(), "the words found are highlighted"
+    assert axe_problems(page) == []
+    screenshot(page, "readme-search")
+    page.context.close()

@@ -92,10 +92,10 @@ def new_page(browser):
     return opened
 
 
-def log_in(page, base_url: str, email: str) -> None:
+def log_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:
     page.goto(f"{base_url}/login")
     page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(password)
     with page.expect_navigation():
         page.get_by_role("button", name="Log in").click()
 
