@@ -303,7 +303,16 @@ class IdeasService(service_base.ServiceBase, sessions.KeepsSessionVersions):
             return {"visible": False, "closed": True, "ideas": [], "discussion": []}
         ideas = self.store.list_ideas(f"network:{slug}", {}, "newest", None, 50)
         comments = self.store.recent_comments_on([idea["id"] for idea in ideas], limit)
-        discussion = domain.network_discussion(comments, {idea["id"]: idea for idea in ideas}, limit)
+        by_id = {idea["id"]: idea for idea in ideas}
+        discussion = domain.network_discussion(comments, by_id, limit)
+        # Mentions link to the members they name, looked up in each idea's own agency, as on the idea's page.
+        agencies = {by_id[item["idea_id"]]["agency"] for item in discussion}
+        named = {agency: self._members_named(agency, (item["excerpt"] for item in discussion
+                                                      if by_id[item["idea_id"]]["agency"] == agency))
+                 for agency in agencies}
+        discussion = [{**item, "excerpt_parts": mentions.parts(item["excerpt"],
+                                                               named[by_id[item["idea_id"]]["agency"]])}
+                      for item in discussion]
         return {"visible": True, "closed": bool(network.get("closed")),
                 "ideas": [idea_view(idea) for idea in ideas[:limit]], "discussion": as_json_safe(discussion)}
 

@@ -15,6 +15,8 @@ listed is skipped with its ratings and comments.
 """
 from __future__ import annotations
 
+import time
+
 APSC_ROSA = "rosa.nguyen@apsc.example.gov.au"
 DTA_TARIQ = "tariq.haddad@dta.example.gov.au"
 HEALTH_GRACE = "grace.okafor@health.example.gov.au"
@@ -29,6 +31,7 @@ IDEAS = [
         "author": APSC_ROSA,
         "idea": {
             "title": "A service-wide network for engagement practitioners",
+            "network": "engagement-practitioners",
             "description": "Public servants who run consultations, co-design sessions and citizen panels rarely "
                            "hear about each other's work. A standing network would let them share methods, "
                            "lessons learned and the occasional failure, and grow engagement skills together.",
@@ -66,6 +69,7 @@ IDEAS = [
         "author": DTA_TARIQ,
         "idea": {
             "title": "Plain-language summaries for every public consultation",
+            "network": "digital-participation",
             "description": "Every consultation paper would open with a one-page summary in plain language: what "
                            "is being decided, what is already settled and how a response will be used.",
             "what_it_might_look_like": "A short template with four headings, checked by someone outside the "
@@ -92,6 +96,7 @@ IDEAS = [
         "author": HEALTH_GRACE,
         "idea": {
             "title": "Pay community organisations for their time in co-design",
+            "network": "community-partnerships",
             "description": "When community organisations help design a program, their staff give hours they are "
                            "not funded for. Agencies would offer a standard sitting fee for co-design work.",
             "what_it_might_look_like": "A published rate per session, paid within 20 days, with a simple form.",
@@ -111,6 +116,7 @@ IDEAS = [
         "author": SAM,
         "idea": {
             "title": "Replace the yearly engagement survey with a monthly pulse",
+            "network": "engagement-practitioners",
             "description": "Instead of one long survey a year, staff would answer three questions each month about "
                            "how engagement work is going in their team.",
             "what_it_might_look_like": "Three questions in the staff newsletter, results shown on the intranet.",
@@ -132,6 +138,7 @@ IDEAS = [
         "author": OLIVER,
         "idea": {
             "title": "A shared calendar of upcoming consultations",
+            "network": "engagement-practitioners",
             "description": "One calendar listing every open and upcoming consultation across agencies, so teams "
                            "do not ask the same communities the same questions in the same month.",
             "what_it_might_look_like": "A simple list by month, with the agency, the topic and who is being asked.",
@@ -152,6 +159,7 @@ IDEAS = [
         "draft": True,
         "idea": {
             "title": "Summaries in community languages for health consultations",
+            "network": "community-partnerships",
             "description": "Health consultations that affect culturally and linguistically diverse communities "
                            "would publish their summaries in the five most used community languages.",
             "what_it_might_look_like": "Translated one-page summaries, with a phone line for spoken responses.",
@@ -176,9 +184,7 @@ def seed(api) -> None:
             drafts.raise_for_status()
             if any(idea["title"] == story["idea"]["title"] for idea in drafts.json()["items"]):
                 continue
-        created = api.call("POST", "/api/v1/ideas", as_member=story["author"],
-                           json={**story["idea"], "draft": bool(story.get("draft"))})
-        created.raise_for_status()
+        created = _submit(api, story)
         idea_id = created.json()["id"]
         for email, stars in story.get("ratings", {}).items():
             api.call("PUT", f"/api/v1/ideas/{idea_id}/rating", as_member=email, json={"stars": stars}).raise_for_status()
@@ -194,6 +200,19 @@ def seed(api) -> None:
         for moderator, state, response in story.get("moves", []):
             move = {"state": state, **({"official_response": response} if response else {})}
             api.call("POST", f"/api/v1/ideas/{idea_id}/state", as_member=moderator, json=move).raise_for_status()
+
+
+def _submit(api, story: dict):
+    """Submit a story's idea in its network. The ideas service learns who belongs to a network from the members
+    service's events, a moment after joining: until then it refuses the network, so ask again briefly."""
+    for _ in range(40):
+        created = api.call("POST", "/api/v1/ideas", as_member=story["author"],
+                           json={**story["idea"], "draft": bool(story.get("draft"))})
+        if created.status_code != 422 or "network" not in created.json()["error"].get("fields", {}):
+            break
+        time.sleep(0.25)
+    created.raise_for_status()
+    return created
 
 
 def _post(api, idea_id: str, comment: tuple, parent_id: str | None, posted: dict[str, str]) -> None:

@@ -84,6 +84,9 @@ def test_the_demo_as_the_readme_shows_it_home_a_network_page_and_search(system, 
     assert page.get_by_role("heading", name="Engagement practitioners", level=1).is_visible()
     assert page.get_by_role("link", name="A service-wide network for engagement practitioners").count()
     assert page.get_by_role("link", name="Jill Moreton").count()
+    discussion = page.locator(".network-discussion")
+    assert discussion.locator("a.mention", has_text="Rosa Nguyen").count(), "a mention links to the member"
+    assert "@[" not in discussion.inner_text()
     assert axe_problems(page) == []
     screenshot(page, "readme-network")
 
