@@ -16,6 +16,7 @@ def test_seeding_twice_creates_the_demo_ideas_once_with_ratings_and_threads(plat
         register_confirmed(platform, {"email": email, "display_name": display_name,
                                       "password": demo.DEMO_PASSWORD, "agency": agency})
     client = demo.DemoClient(web)
+    demo.create_demo_networks(client, say=lambda line: None)  # the demo ideas are shared in these networks
     ideas_demo.seed(client)
     ideas_demo.seed(client)
     items = requests.get(f"{web}/api/v1/ideas", timeout=10).json()["items"]

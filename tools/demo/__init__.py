@@ -83,6 +83,20 @@ def create_demo_agencies(rpc, existing: set[str], say: Callable[[str], None] = p
             say(f"  agency {name} with administrator {admin['display_name']}")
 
 
+def create_demo_networks(client: DemoClient, say: Callable[[str], None] = print) -> None:
+    """The demonstration networks with their members (the demo ideas are shared in them), and a waiting request."""
+    networks = {n["slug"] for n in client.call("GET", "/api/v1/networks").json()["items"]}
+    for owner, name, description, closed in [(*n, False) for n in NETWORKS] + [(*n, True) for n in CLOSED_NETWORKS]:
+        slug = name.lower().replace(" ", "-")
+        if slug not in networks:
+            client.call("POST", "/api/v1/networks", as_member=owner,
+                        json={"name": name, "description": description, "closed": closed}).raise_for_status()
+            say(f"  {'closed ' if closed else ''}network {name}")
+        for email in JOINS.get(slug, []) + REQUESTS.get(slug, []):
+            # joining a closed network asks its administrator; asking again leaves one request waiting
+            client.call("POST", f"/api/v1/networks/{slug}/membership", as_member=email).raise_for_status()
+
+
 def seed_demo(*, web_url: str, rpc_factory: Callable, say: Callable[[str], None] = print) -> None:
     client = DemoClient(web_url)
     existing = {a["slug"] for a in client.call("GET", "/api/v1/agencies").json()["items"]}
@@ -101,16 +115,7 @@ def seed_demo(*, web_url: str, rpc_factory: Callable, say: Callable[[str], None]
             say(f"  member {display_name}")
         elif answer.status_code != 409:
             answer.raise_for_status()
-    networks = {n["slug"] for n in client.call("GET", "/api/v1/networks").json()["items"]}
-    for owner, name, description, closed in [(*n, False) for n in NETWORKS] + [(*n, True) for n in CLOSED_NETWORKS]:
-        slug = name.lower().replace(" ", "-")
-        if slug not in networks:
-            client.call("POST", "/api/v1/networks", as_member=owner,
-                        json={"name": name, "description": description, "closed": closed}).raise_for_status()
-            say(f"  {'closed ' if closed else ''}network {name}")
-        for email in JOINS.get(slug, []) + REQUESTS.get(slug, []):
-            # joining a closed network asks its administrator; asking again leaves one request waiting
-            client.call("POST", f"/api/v1/networks/{slug}/membership", as_member=email).raise_for_status()
+    create_demo_networks(client, say)
     for area, story in (("ideas", ideas), ("archive", archive)):  # archive links a lesson to an adopted demo idea
         say(f"  {area}…")
         story.seed(client)
