@@ -1,9 +1,11 @@
 """Prometheus metrics: one registry per service, names ``engage_<service>_…``.
 
-Every service gets entrypoint calls and latency by outcome (``EntrypointMetrics``),
-events published and consumed by type and outcome, and any domain gauges it
-registers with ``ServiceMetrics.gauge``; gauges are computed when scraped so
-they are never stale.
+Every service gets entrypoint calls and latency by outcome (``EntrypointMetrics``:
+``success``, ``refused`` for an answered 4xx, ``error`` for a 5xx or a crash),
+events published and consumed by type and outcome, the process's own figures
+(``process_cpu_seconds_total``, ``process_resident_memory_bytes``,
+``process_open_fds`` …), and any domain gauges it registers with
+``ServiceMetrics.gauge``; gauges are computed when scraped so they are never stale.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import time
 from typing import Callable, Iterable
 
 from nameko.extensions import DependencyProvider, SharedExtension
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Histogram, ProcessCollector, disable_created_metrics,
+                               generate_latest)
 from prometheus_client.core import GaugeMetricFamily
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class ServiceMetrics(SharedExtension):
             "a service's own work items count here under their handler's name.", ["type", "outcome"])
         self._gauges: list[tuple[str, str, list[str], GaugeReading]] = []
         self.registry.register(_GaugeCollector(self))
+        ProcessCollector(registry=self.registry)  # CPU, memory, open files: what an operator checks first
 
     def counter(self, name: str, doc: str, labels: list[str]) -> Counter:
         return Counter(f"{self.prefix}_{name}", doc, labels, registry=self.registry)
@@ -94,7 +98,7 @@ class EntrypointMetrics(DependencyProvider):
         name = worker_ctx.entrypoint.method_name
         if started is None or name in self.IGNORED:
             return
-        outcome = "error" if exc_info is not None and _is_server_error(exc_info[1]) else "success"
+        outcome = call_outcome(result, exc_info[1] if exc_info is not None else None)
         self.metrics.calls.labels(name, outcome).inc()
         self.metrics.duration.labels(name).observe(time.perf_counter() - started)
 
@@ -102,8 +106,18 @@ class EntrypointMetrics(DependencyProvider):
         return self.metrics
 
 
-def _is_server_error(exc: BaseException) -> bool:
-    """Expected domain errors (4xx) are a successful call that said no."""
+def call_outcome(result, exc: BaseException | None) -> str:
+    """``refused`` for a call that said no (a 4xx, raised or answered), ``error`` for a 5xx or a crash.
+
+    An HTTP entrypoint answers a refusal with a response rather than raising, so its status decides.
+    """
     from services.common.errors import DomainError
 
-    return not isinstance(exc, DomainError) or getattr(exc, "status", 500) >= 500
+    if exc is not None:
+        status = getattr(exc, "status", 500) if isinstance(exc, DomainError) else 500
+    else:
+        status = result[0] if isinstance(result, tuple) and result else getattr(result, "status_code", 200)
+        status = status if isinstance(status, int) else 200
+    if status >= 500:
+        return "error"
+    return "refused" if status >= 400 else "success"
