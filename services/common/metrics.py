@@ -40,6 +40,9 @@ class ServiceMetrics(SharedExtension):
         self.calls = self.counter("entrypoint_calls", "Entrypoint calls by outcome.", ["entrypoint", "outcome"])
         self.duration = Histogram(f"{self.prefix}_entrypoint_duration_seconds", "Entrypoint latency.",
                                   ["entrypoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.requests = Histogram(f"{self.prefix}_request_duration_seconds",
+                                  "Latency of requests someone waits on (RPC and HTTP), within their deadlines.",
+                                  ["entrypoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.published = self.counter("events_published", "Events published to the bus, by type.", ["type"])
         self.consumed = self.counter(
             "events_consumed", "Events consumed, by type and outcome "
@@ -100,10 +103,20 @@ class EntrypointMetrics(DependencyProvider):
             return
         outcome = call_outcome(result, exc_info[1] if exc_info is not None else None)
         self.metrics.calls.labels(name, outcome).inc()
-        self.metrics.duration.labels(name).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.metrics.duration.labels(name).observe(elapsed)
+        if _is_request(worker_ctx.entrypoint):
+            self.metrics.requests.labels(name).observe(elapsed)
 
     def get_dependency(self, worker_ctx) -> ServiceMetrics:
         return self.metrics
+
+
+def _is_request(entrypoint) -> bool:
+    from nameko.rpc import Rpc
+    from nameko.web.handlers import HttpRequestHandler
+
+    return isinstance(entrypoint, (Rpc, HttpRequestHandler))
 
 
 def call_outcome(result, exc: BaseException | None) -> str:
