@@ -43,11 +43,13 @@ DEFAULT_STORAGE_DEADLINE_SECONDS = 6.0
 
 class ServiceContainer(NamekoServiceContainer):
     def __init__(self, service_cls, config):
+        from services.common.bus import queue_type
         from services.common.config import ConfigError, check_production, read_setting_files
 
         try:
             config = read_setting_files(config, os.environ)
             check_production(service_cls.name, config, os.environ)
+            queue_type(config)
         except ConfigError as exc:
             # One line on stderr and exit status 1, not a traceback to read through.
             raise SystemExit(f"configuration error: {exc}") from None
