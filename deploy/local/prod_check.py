@@ -267,7 +267,7 @@ class Process:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
-    def signal(self, sig: int) -> None:
+    def send(self, sig: int) -> None:
         if self.alive():
             processes.signal_group(self.popen.pid, sig)
 
@@ -445,8 +445,8 @@ class Rig:
         self.logs = self.work / "logs"
         self.failures: list[str] = []
         self.report: list[str] = []
-        self.ports = {name: processes.free_port() for name in ("amqp", "web", "members", "redis", "prometheus",
-                                                                "smtp")}
+        self.taken: list[int] = []
+        self.ports: dict[str, int] = {}
         self.cluster = BrokerCluster(self.work)
         self.storage = AuthStorage()
         self.extra: list[Process] = []
@@ -455,6 +455,12 @@ class Rig:
         self.unsubscribe_secret = secrets.token_urlsafe(48)
 
     # -- set-up
+
+    def free_port(self) -> int:
+        """A free port no other part of the rig was given (none listens yet on those handed out)."""
+        port = processes.free_port(avoid=tuple(self.taken))
+        self.taken.append(port)
+        return port
 
     def check(self, ok: bool, message: str) -> None:
         if not ok:
@@ -502,6 +508,10 @@ class Rig:
         say(f"cluster up: {', '.join(n.node_name for n in self.cluster.nodes)}")
         say("starting the storage server with a user per service")
         self.storage.provision()
+        for node in self.cluster.nodes:
+            self.taken += [node.port, node.dist_port, node.management_port, node.prometheus_port]
+        self.taken.append(self.storage.port)
+        self.ports = {name: self.free_port() for name in ("amqp", "web", "members", "redis", "prometheus", "smtp")}
         self.report += [f"storage isolation: {problem}" for problem in self.storage.check_isolation()]
         self.check(not self.storage.check_isolation(), "each service's storage user reaches only its own database")
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -515,7 +525,7 @@ class Rig:
                                                   str(self.ports["smtp"])], self.logs, env=mail_env).start())
         for service in (*SERVICES, "web"):
             for index in range(1, REPLICAS + 1):
-                port = processes.free_port()
+                port = self.free_port()
                 command = [sys.executable, "-m", "nameko", "run", "--config", f"services/{service}/config.yml",
                            f"services.{service}.service"]
                 process = Process(f"{service}-{index}", command, self.logs, env=self.env_for(service, port))
@@ -595,7 +605,7 @@ class Rig:
         if opened.status_code >= 400:
             raise RigError(f"opening the confirmation link of {email} answered {opened.status_code}")
         answer = requests.post(f"{self.web}/api/v1/tokens", json={"email": email, "password": PASSWORD}, timeout=30)
-        if answer.status_code != 200:
+        if answer.status_code not in (200, 201):
             raise RigError(f"logging in {email} answered {answer.status_code}: {answer.text[:300]}")
         return answer.json()["token"]
 

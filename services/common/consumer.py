@@ -48,8 +48,8 @@ from typing import Any, Iterable
 
 import eventlet
 from eventlet.semaphore import Semaphore
+from kombu import Connection, Queue, binding
 from kombu import Consumer as KombuConsumer
-from kombu import Queue, binding
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import QueueConsumer
@@ -158,6 +158,22 @@ class RetryPublisher(SharedExtension):
     def stop(self) -> None:
         self.publisher.close()
 
+    def prepare(self, schedule: RetrySchedule) -> None:
+        """Declare ``schedule``'s retry queues now, so they exist (and are watched) before the first retry.
+
+        Best effort: ``send_later`` declares its queue again with every message.
+        """
+        try:
+            with Connection(self.container.config["AMQP_URI"], connect_timeout=5) as connection:
+                channel = connection.channel()
+                retry_exchange(self.service).bind(channel).declare()
+                requeue_exchange(self.service).bind(channel).declare()
+                for step in range(1, len(schedule.delays) + 1):
+                    schedule.queue(step).bind(channel).declare()
+        except Exception as exc:
+            log.warning("could not declare the retry queues %s.* yet (%s: %s); the first retry will",
+                        schedule.prefix, exc.__class__.__name__, exc)
+
     kill = stop
 
     def send_now(self, body: bytes, *, queue: str, message_id: str, content_type: str,
@@ -247,6 +263,10 @@ class ReliableConsumer(Entrypoint):
         self.unsettled = Backoff(UNSETTLED_FIRST_PAUSE, UNSETTLED_LONGEST_PAUSE)
         self.queue_consumer.register_provider(self)
         self.metrics.gauge("dead_letters", "Dead letters stored and not yet replayed.", [], self._dead_letter_count)
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(lambda: self.retries.prepare(self.schedule),
+                                            identifier=f"{self.queue_name}-retry-queues")
 
     def _dead_letter_count(self):
         yield (), float(self.mongo.db.dead_letters.count_documents({"state": "dead"}))

@@ -48,6 +48,11 @@ class ServiceMetrics(SharedExtension):
             "events_consumed", "Events consumed, by type and outcome "
             "(processed, deduplicated, retried, dead_lettered, stale, held while storage is unreachable); "
             "a service's own work items count here under their handler's name.", ["type", "outcome"])
+        from services.common.contract import all_specs
+
+        for spec in all_specs():  # each series exists, at zero, before the first event: a rate() of nothing is 0
+            if spec.publisher == self.container.service_name:
+                self.published.labels(spec.name)
         self._gauges: list[tuple[str, str, list[str], GaugeReading]] = []
         self.registry.register(_GaugeCollector(self))
         ProcessCollector(registry=self.registry)  # CPU, memory, open files: what an operator checks first
@@ -92,6 +97,12 @@ class EntrypointMetrics(DependencyProvider):
 
     def __init__(self):
         self._started: dict = {}
+
+    def setup(self) -> None:
+        for entrypoint in self.container.entrypoints:  # every outcome's series exists, at zero, from the start
+            if entrypoint.method_name not in self.IGNORED:
+                for outcome in ("success", "refused", "error"):
+                    self.metrics.calls.labels(entrypoint.method_name, outcome)
 
     def worker_setup(self, worker_ctx) -> None:
         self._started[worker_ctx] = time.perf_counter()
