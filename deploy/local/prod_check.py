@@ -428,6 +428,12 @@ class Figures:
             else:
                 self.failed += 1
 
+    def failures_between(self, start: float, end: float) -> tuple[int, float]:
+        """Requests that failed finishing between ``start`` and ``end``, and seconds from ``start`` to the last."""
+        with self.lock:
+            failed = [finished for _, finished, ok in self.completions if not ok and start <= finished <= end]
+        return len(failed), (max(failed) - start) if failed else 0.0
+
     def recovery_after(self, moment: float) -> float | None:
         """Seconds from ``moment`` until a request started after it succeeded."""
         with self.lock:
@@ -649,6 +655,7 @@ class Rig:
         victim.kill()
         time.sleep(20)
         broker_recovery = figures.recovery_after(killed_at)
+        broker_failures = figures.failures_between(killed_at, time.monotonic())
         say(f"starting {victim.node_name} again")
         victim.start(timeout=120)
         wait_until(lambda: len([n for n in self.cluster.management("GET", "/api/nodes") if n.get("running")]) == 3,
@@ -666,6 +673,7 @@ class Rig:
         dead_letter_alert = self.wait_alert("DeadLettersGrowing", lambda a: a["labels"].get("service") == "notify",
                                             timeout=120)
         replica_recovery = figures.recovery_after(replicas_killed_at)
+        replica_failures = figures.failures_between(replicas_killed_at, time.monotonic())
         down = {r.instance for r in doomed}
         consumer_down = self.wait_alert(
             "ConsumerDown", lambda a: a["labels"].get("instance") in down, timeout=240,
@@ -691,9 +699,11 @@ class Rig:
 
         self.report += [
             f"broker node killed: {victim.node_name} (leader of {leaders[victim_name]} quorum queues); "
-            f"first request after it answered in {broker_recovery if broker_recovery is None else round(broker_recovery, 1)} s",
+            f"first request after it answered in {broker_recovery if broker_recovery is None else round(broker_recovery, 1)} s; "
+            f"{broker_failures[0]} requests failed, the last {broker_failures[1]:.1f} s after the kill",
             f"replicas killed: {', '.join(sorted(down))}; first request after it answered in "
-            f"{replica_recovery if replica_recovery is None else round(replica_recovery, 1)} s",
+            f"{replica_recovery if replica_recovery is None else round(replica_recovery, 1)} s; "
+            f"{replica_failures[0]} requests failed, the last {replica_failures[1]:.1f} s after the kill",
             f"ConsumerDown fired for all {len(down)} after {fired_after:.0f} s (for: 2m), "
             f"resolved {resolved_after:.0f} s after they returned" if consumer_down and resolved
             else "ConsumerDown did not fire and resolve as it should",
