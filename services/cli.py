@@ -11,6 +11,8 @@
     engage contract [--check]                   write docs/asyncapi.yaml from the event registry, or check it
     engage seed-demo                            demonstration content (idempotent)
     engage import FILE…  /  engage export       legacy pages into the archive; open data out of it
+    engage backup [--out F]  /  engage restore F every service's database (and the broker definitions) in one
+                                                archive, taken online; restore into empty storage only
 
 Settings come from the same environment the services read (``AMQP_URI``,
 ``MONGO_URI``, ports, database names), through each service's config.yml.
@@ -64,7 +66,11 @@ def _amqp_uri() -> str:
 
 
 def _database(service: str):
-    """A service's database, named as its config.yml names it (``<NAME>_DATABASE``, default engage_<name>)."""
+    """A service's database, named as its config.yml names it (``<NAME>_DATABASE``, default engage_<name>).
+
+    With ``<SERVICE>_MONGO_URI`` set (an operator's credentials for that one database), that address is
+    used instead of ``MONGO_URI``, as a deployment gives each service its own storage user.
+    """
     import os
 
     from services.common.config import ROOT
@@ -72,7 +78,7 @@ def _database(service: str):
 
     if (ROOT / "services" / service / "config.yml").exists():
         config = _config(service)
-        return connect(config["MONGO_URI"])[config["MONGO_DATABASE"]]
+        return connect(os.environ.get(f"{service.upper()}_MONGO_URI") or config["MONGO_URI"])[config["MONGO_DATABASE"]]
     uri = _config("members")["MONGO_URI"]
     return connect(uri)[os.environ.get(f"{service.upper()}_DATABASE", f"engage_{service}")]
 
@@ -394,6 +400,37 @@ def cmd_import(args) -> int:
     return 1 if any(result.outcome == "failed" for result in results) else 0
 
 
+def cmd_backup(args) -> int:
+    from tools import backup
+
+    from services.common.events import utc_now
+
+    definitions = None
+    try:
+        from deploy.local.broker import management_request
+
+        definitions = management_request(_management_url(), "GET", "/api/definitions")
+    except Exception as exc:  # the storage is what must not be missed; say what is left out
+        print(f"broker definitions left out: the management API did not answer ({exc.__class__.__name__}: {exc})",
+              file=sys.stderr)
+    out = args.out or f"engage-backup-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.tar.gz"
+    backup.write_backup(out, {service: _database(service) for service in STORED_SERVICES}, definitions, say=print)
+    print(f"backup written to {out}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from tools import backup
+
+    backup.restore_backup(args.file, {service: _database(service) for service in STORED_SERVICES}, say=print)
+    if backup.broker_definitions(args.file) is not None:
+        print("The backup also holds the broker's definitions (broker/definitions.json in the archive); a new "
+              "broker loads them as deploy/README.md describes.")
+    print("Start the services: their relays publish what the outboxes still hold, and consumers drop what "
+          "they had handled.")
+    return 0
+
+
 def cmd_export(args) -> int:
     from tools import archive_files
 
@@ -467,6 +504,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     export = commands.add_parser("export", help="write the open-data export (JSON and CSV) to a folder")
     export.add_argument("--out", default="exports", help="folder to write into (default: exports)")
     export.set_defaults(run=cmd_export)
+
+    backup_cmd = commands.add_parser("backup", help="every service's database and the broker definitions, "
+                                                    "online, into one archive")
+    backup_cmd.add_argument("--out", help="the archive to write (default: engage-backup-<time>.tar.gz)")
+    backup_cmd.set_defaults(run=cmd_backup)
+    restore = commands.add_parser("restore", help="bring a backup back into empty storage")
+    restore.add_argument("file")
+    restore.set_defaults(run=cmd_restore)
 
     args = parser.parse_args(argv)
     try:
