@@ -15,7 +15,11 @@
                                                 archive, taken online; restore into empty storage only
 
 Settings come from the same environment the services read (``AMQP_URI``,
-``MONGO_URI``, ports, database names), through each service's config.yml.
+``MONGO_URI``, ports, database names), through each service's config.yml. Against
+a deployment: ``<SERVICE>_URL`` says where ``engage status`` reaches each service
+(``MEMBERS_URL=http://members.internal:8001``), ``<SERVICE>_MONGO_URI`` gives the
+operator's credentials for one service's database, and the replays take
+``--dry-run`` to say what they would send.
 """
 from __future__ import annotations
 
@@ -87,6 +91,19 @@ def _port(service: str) -> int:
     return int(str(_config(service)["WEB_SERVER_ADDRESS"]).rsplit(":", 1)[1])
 
 
+def service_url(service: str, environ=None) -> str:
+    """Where the operator reaches a service's HTTP: ``<SERVICE>_URL`` (a deployment's address, e.g.
+    ``http://members.internal:8001``), else the host and port its config.yml listens on (loopback for 0.0.0.0)."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    configured = environ.get(f"{service.upper()}_URL")
+    if configured:
+        return configured.rstrip("/")
+    host, port = str(_config(service)["WEB_SERVER_ADDRESS"]).rsplit(":", 1)
+    return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
+
+
 def _rpc():
     from services.common.rpc import ClusterRpcProxy
 
@@ -106,8 +123,8 @@ def service_status(service: str) -> dict:
     """What an operator wants to know about one service, gathered without touching its workers."""
     import requests
 
-    status: dict = {"service": service, "port": _port(service), "version": _package_version()}
-    base = f"http://127.0.0.1:{status['port']}"
+    base = service_url(service)
+    status: dict = {"service": service, "url": base, "port": _port(service), "version": _package_version()}
     try:
         status["up"] = requests.get(f"{base}/health", timeout=2).status_code == 200
         ready = requests.get(f"{base}/ready", timeout=3)
@@ -204,7 +221,7 @@ def cmd_status(args) -> int:
     else:
         for st in statuses:
             mark = "ready" if st.get("ready") else ("up, not ready" if st.get("up") else "down")
-            line = f"{st['service']:<8} :{st['port']:<5} {mark:<14}"
+            line = f"{st['service']:<8} {st['url']:<26} {mark:<14}"
             if "outbox_backlog" in st:
                 line += f" outbox {st['outbox_backlog']:<5} dead letters {st['dead_letters']:<4}"
             if "restarts" in st:
@@ -277,6 +294,8 @@ def cmd_dead_letters_list(args) -> int:
 
 
 def cmd_dead_letters_replay(args) -> int:
+    if args.dry_run:
+        return _dead_letters_dry_run(args)
     from services.common.bus import QueueMissing
     from services.common.consumer import RefusedReplay, refused_dead_letters, replay_dead_letters
 
@@ -298,6 +317,23 @@ def cmd_dead_letters_replay(args) -> int:
     return 0
 
 
+def _dead_letters_dry_run(args) -> int:
+    """What ``dead-letters replay`` would send, by service and queue; nothing is sent."""
+    total = 0
+    for service in _services(args.service):
+        query: dict = {"state": "dead", "refused": {"$ne": True}}
+        if args.id:
+            query["_id"] = {"$in": list(args.id)}
+        by_queue: dict[str, int] = {}
+        for record in _database(service).dead_letters.find(query, {"queue": 1}):
+            by_queue[record["queue"]] = by_queue.get(record["queue"], 0) + 1
+        for queue, count in sorted(by_queue.items()):
+            print(f"{service}: would replay {count} to {queue}")
+        total += sum(by_queue.values())
+    print(f"Dry run: {total} dead letter(s) would be replayed; nothing was sent.")
+    return 0
+
+
 def _services(only: str | None) -> Sequence[str]:
     return [only] if only else STORED_SERVICES
 
@@ -311,6 +347,16 @@ def cmd_events_replay(args) -> int:
     if since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
     databases = {service: _database(service) for service in _services(args.service)}
+    if args.dry_run:
+        from services.common.events_log import history
+
+        by_type: dict[str, int] = {}
+        for row in history(databases, since=since, types=args.types or None):
+            by_type[f"{row['service']} {row['type']}"] = by_type.get(f"{row['service']} {row['type']}", 0) + 1
+        for name, count in sorted(by_type.items()):
+            print(f"{name}: {count}")
+        print(f"Dry run: {sum(by_type.values())} events would be replayed into {args.to}; nothing was sent.")
+        return 0
     try:
         count = replay_history(databases, _amqp_uri(), to_queue=args.to, since=since, types=args.types or None,
                                progress=lambda n: print(f"\r  {n} events replayed", end="", flush=True))
@@ -470,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay = dead.add_parser("replay")
     replay.add_argument("--service", help="one service (default: every service that stores data)")
     replay.add_argument("--id", action="append", help="replay only this dead letter (repeatable)")
+    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed; send nothing")
     replay.set_defaults(run=cmd_dead_letters_replay)
 
     events = commands.add_parser("events", help="the event log").add_subparsers(dest="action", required=True)
@@ -478,6 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     history.add_argument("--types", nargs="*", help="event types such as idea.rated (default: all)")
     history.add_argument("--to", required=True, help="the subscriber's queue")
     history.add_argument("--service", choices=STORED_SERVICES, help="only this publisher's log")
+    history.add_argument("--dry-run", action="store_true", help="count what would be replayed; send nothing")
     history.set_defaults(run=cmd_events_replay)
 
     subscriber = commands.add_parser("subscriber", help="broker accounts for outside subscribers") \

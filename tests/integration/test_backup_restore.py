@@ -86,3 +86,29 @@ def test_backup_wipe_restore_keeps_every_document_and_each_later_event_has_one_e
     assert platform.db("ideas").member_names.count_documents({}) == 2
     manifest = json.loads(tarfile.open(archive).extractfile("manifest.json").read())
     assert set(manifest["services"]) == set(STORED) and manifest["broker_definitions"] is True
+
+
+def test_replays_with_dry_run_say_what_they_would_send_and_send_nothing(platform, operator_env, capsys):
+    platform.start("members")
+    with platform.rpc() as rpc:
+        rpc.members.create_agency({"slug": "dta", "name": "Digital Transformation Agency"})
+    register(platform, "ana@dta.example.gov.au", "Ana Lima")
+    wait_for(lambda: settled(platform), timeout=15, message="the members outbox to be sent")
+    platform.db("members").dead_letters.insert_one({"_id": "dl-1", "state": "dead", "queue": "members.on_thing",
+                                                    "dead_at": platform.db("members").outbox.find_one()["created_at"]})
+    capsys.readouterr()
+    # The queue named does not exist: a real replay refuses, a dry run only counts.
+    assert cli.main(["events", "replay", "--to", "subscriber.nobody", "--types", "member.registered", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "members member.registered: 1" in out and "nothing was sent" in out
+    assert cli.main(["dead-letters", "replay", "--service", "members", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "members: would replay 1 to members.on_thing" in out
+    assert platform.db("members").dead_letters.find_one({"_id": "dl-1"})["state"] == "dead"
+
+
+def test_status_reaches_each_service_at_its_configured_address(monkeypatch):
+    assert cli.service_url("ideas", {"IDEAS_URL": "http://ideas.internal:8002/"}) == "http://ideas.internal:8002"
+    monkeypatch.setenv("IDEAS_HOST", "0.0.0.0")
+    monkeypatch.setenv("IDEAS_PORT", "9102")
+    assert cli.service_url("ideas", {}) == "http://127.0.0.1:9102"
