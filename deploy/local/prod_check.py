@@ -655,7 +655,6 @@ class Rig:
         victim.kill()
         time.sleep(20)
         broker_recovery = figures.recovery_after(killed_at)
-        broker_failures = figures.failures_between(killed_at, time.monotonic())
         say(f"starting {victim.node_name} again")
         victim.start(timeout=120)
         wait_until(lambda: len([n for n in self.cluster.management("GET", "/api/nodes") if n.get("running")]) == 3,
@@ -666,6 +665,7 @@ class Rig:
                   for service in (*SERVICES, "web")]
         say("SIGKILL one replica of every service and one gateway: " + ", ".join(r.instance for r in doomed))
         replicas_killed_at = time.monotonic()
+        broker_failures = figures.failures_between(killed_at, replicas_killed_at)
         for replica in doomed:
             replica.process.kill()
         time.sleep(5)
@@ -686,7 +686,8 @@ class Rig:
         returned_at = time.monotonic()
         resolved = self.wait_no_alert("ConsumerDown", down, timeout=120)
         resolved_after = time.monotonic() - returned_at
-        time.sleep(10)
+        self.check_operator_commands(online=True)
+        time.sleep(5)
         stop_load.set()
         for thread in threads:
             thread.join(timeout=60)
@@ -856,6 +857,48 @@ class Rig:
         self.check(comments_in_archive == comments_in_ideas, "archive holds every comment ideas holds, once")
         client.close()
         return sent, effects, duplicates, lost, drain_seconds
+
+    def engage(self, *args: str) -> subprocess.CompletedProcess:
+        """The operator's ``engage`` against this deployment: addresses and credentials from its environment."""
+        env = {key: value for key, value in os.environ.items() if not key.endswith(("_URI", "_URL"))}
+        env.update({
+            "AMQP_URI": broker_users.uri_for(f"amqp://127.0.0.1:{self.ports['amqp']}/", broker_users.OPERATOR),
+            "RABBITMQ_MANAGEMENT_URL": self.cluster.nodes[-1].management_url,
+            "MEMBERS_URL": f"http://127.0.0.1:{self.ports['members']}", "WEB_URL": self.web,
+            **{f"{service.upper()}_MONGO_URI": self.storage.mongo_uri for service in SERVICES},
+        })
+        for service in ("ideas", "notify", "archive"):
+            env[f"{service.upper()}_URL"] = next(r.url for r in self.replicas if r.service == service and r.index == 1)
+        return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    def check_operator_commands(self, online: bool) -> None:
+        """``engage backup`` while the load runs, and ``engage status`` through the configured addresses."""
+        archive = self.work / "engage-backup.tar.gz"
+        started = time.monotonic()
+        result = self.engage("backup", "--out", str(archive))
+        took = time.monotonic() - started
+        self.check(result.returncode == 0, f"engage backup runs against the deployment: {result.stderr[-500:]}")
+        if result.returncode == 0:
+            from tools.backup import read_manifest
+
+            manifest = read_manifest(archive)
+            documents = sum(c["documents"] for entry in manifest["services"].values()
+                            for c in entry["collections"].values())
+            self.report.append(f"engage backup{' under load' if online else ''}: {documents} documents of "
+                               f"{len(manifest['services'])} databases and the broker definitions "
+                               f"({manifest['broker_definitions']}) in {took:.1f} s")
+        result = self.engage("status", "--json")
+        try:
+            statuses = json.loads(result.stdout)
+        except ValueError:
+            statuses = []
+        ready = [status["service"] for status in statuses if status.get("ready")]
+        self.check(result.returncode == 0 and len(ready) == 5,
+                   f"engage status finds every service ready at its configured address: {result.stdout[-300:]}"
+                   f"{result.stderr[-300:]}")
+        where = ", ".join(f"{status['service']} at {status['url']}" for status in statuses)
+        self.report.append(f"engage status: {where}; ready: {len(ready)} of {len(statuses)}")
 
     def check_rate_limit(self) -> None:
         """Ten failed log-ins for one account across both gateways, then the eleventh answers 429."""
