@@ -446,6 +446,22 @@ def cmd_import(args) -> int:
     return 1 if any(result.outcome == "failed" for result in results) else 0
 
 
+def _management_get(path: str):
+    """GET ``path`` of the broker's management API as the operator; the parsed JSON."""
+    import base64
+    import urllib.request
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(_management_url())
+    url = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""),
+                      parts.path.rstrip("/") + path, "", ""))
+    request = urllib.request.Request(url)
+    credentials = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+    request.add_header("Authorization", "Basic " + base64.b64encode(credentials).decode())
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
 def cmd_backup(args) -> int:
     from tools import backup
 
@@ -453,9 +469,7 @@ def cmd_backup(args) -> int:
 
     definitions = None
     try:
-        from deploy.local.broker import management_request
-
-        definitions = management_request(_management_url(), "GET", "/api/definitions")
+        definitions = _management_get("/api/definitions")
     except Exception as exc:  # the storage is what must not be missed; say what is left out
         print(f"broker definitions left out: the management API did not answer ({exc.__class__.__name__}: {exc})",
               file=sys.stderr)
