@@ -687,6 +687,7 @@ class Rig:
         resolved = self.wait_no_alert("ConsumerDown", down, timeout=120)
         resolved_after = time.monotonic() - returned_at
         self.check_operator_commands(online=True)
+        self.rotate_signing_key(raters[0], ideas[0], figures)
         time.sleep(5)
         stop_load.set()
         for thread in threads:
@@ -857,6 +858,50 @@ class Rig:
         self.check(comments_in_archive == comments_in_ideas, "archive holds every comment ideas holds, once")
         client.close()
         return sent, effects, duplicates, lost, drain_seconds
+
+    def roll(self, replicas: list[Replica], env: dict) -> None:
+        """docs/operations.md, "Rolling upgrade": each replica in turn stopped (SIGTERM), started with ``env``, ready."""
+        for replica in replicas:
+            replica.process.stop()
+            replica.process.env = {**replica.process.env, **env}
+            replica.process.start()
+            self.wait_ready([replica], 120)
+
+    def rotate_signing_key(self, old_token: str, idea: str, figures: Figures) -> None:
+        """docs/operations.md, "Rotating the token signing key", steps 1 to 3, under the load; nobody is logged out."""
+        from services.common.tokens import key_id
+
+        old = self.work / "token-signing-key.pem"
+        new = self.work / "token-signing-key-2.pem"
+        new.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        members = [r for r in self.replicas if r.service == "members"]
+        started = time.monotonic()
+        before = (figures.accepted, figures.failed)
+        say("rotating the token signing key: announcing the new key on each members replica in turn")
+        self.roll(members, {"TOKEN_VERIFY_KEY_FILES": str(new)})
+        say("rotating the token signing key: signing with the new key, serving the old one, replica by replica")
+        self.roll(members, {"TOKEN_PRIVATE_KEY_FILE": str(new), "TOKEN_VERIFY_KEY_FILES": str(old)})
+        answer = requests.post(f"{self.web}/api/v1/tokens", json={"email": "rater2@dta.example.gov.au",
+                                                                  "password": PASSWORD}, timeout=30)
+        token = answer.json().get("token", "") if answer.status_code in (200, 201) else ""
+        import jwt
+
+        signed_by = jwt.get_unverified_header(token).get("kid") if token else None
+        new_write = requests.post(f"{self.web}/api/v1/ideas/{idea}/comments", json={"body": "After the rotation"},
+                                  headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code
+        old_write = requests.post(f"{self.web}/api/v1/ideas/{idea}/comments", json={"body": "An older token"},
+                                  headers={"Authorization": f"Bearer {old_token}"}, timeout=30).status_code
+        keys = requests.get(f"http://127.0.0.1:{self.ports['members']}/.well-known/jwks.json", timeout=10).json()
+        served = {key["kid"] for key in keys.get("keys", [])}
+        accepted, failed = figures.accepted - before[0], figures.failed - before[1]
+        self.report.append(f"key rotation under load (two rolling restarts of members, {time.monotonic() - started:.0f} s):"
+                           f" new tokens signed by the new key: {signed_by == key_id(new.read_text())}; a write with a "
+                           f"new token {new_write}, with an older one {old_write}; JWKS serves "
+                           f"{len(served)} keys; {accepted} load requests answered 2xx and {failed} not meanwhile")
+        self.check(signed_by == key_id(new.read_text()), "after the switch, tokens are signed with the new key")
+        self.check(new_write == 201 and old_write == 201, "tokens of both keys work after the switch")
+        self.check(served == {key_id(old.read_text()), key_id(new.read_text())}, "JWKS serves both keys in the overlap")
 
     def engage(self, *args: str) -> subprocess.CompletedProcess:
         """The operator's ``engage`` against this deployment: addresses and credentials from its environment."""
