@@ -550,6 +550,10 @@ class Rig:
             if replica.service != "members":
                 replica.process.start()
         self.wait_ready(self.replicas, 180)
+        # HAProxy marks a server up after two passing checks a second apart: wait until it sends to every one.
+        for front in (self.web, f"http://127.0.0.1:{self.ports['members']}"):
+            wait_until(lambda: all(requests.get(f"{front}/ready", timeout=5).status_code == 200 for _ in range(6)),
+                       60, f"HAProxy to send to every replica behind {front}")
         (self.work / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(self.replicas, self.cluster.nodes)))
         process = Process("prometheus", [prometheus, f"--config.file={self.work / 'prometheus.yml'}",
                                          f"--storage.tsdb.path={self.work / 'prometheus-data'}",
