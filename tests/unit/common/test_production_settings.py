@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,17 @@ def test_a_missing_key_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="TOKEN_VERIFY_KEY_FILES names .*gone.pem, which cannot be read"):
         KeyFiles.from_config({"TOKEN_PRIVATE_KEY_FILE": str(write_key(tmp_path / "k.pem")),
                               "TOKEN_VERIFY_KEY_FILES": str(tmp_path / "gone.pem")})
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed")
+def test_the_documented_openssl_command_makes_a_key_members_can_sign_with(tmp_path):
+    import re
+    import shlex
+
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    (command,) = re.findall(r"^openssl genpkey .*$", readme, re.MULTILINE)
+    argv = [str(tmp_path / "key.pem") if part.endswith(".pem") else part for part in shlex.split(command)]
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+    keys = KeyFiles.from_config({"TOKEN_PRIVATE_KEY_FILE": str(tmp_path / "key.pem")})
+    token, _ = issue(keys.signing, {"sub": "m1"}, 60)
+    assert verify_with(jwks(list(keys.published)), token)["sub"] == "m1"
