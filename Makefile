@@ -3,7 +3,7 @@
 PYTHON ?= python3
 ARGS ?=
 
-.PHONY: run test chaos bench clean
+.PHONY: run test chaos bench prod-check clean
 
 run:
 	$(PYTHON) -m deploy.local.run
@@ -17,6 +17,11 @@ chaos:
 bench:
 	$(PYTHON) -m deploy.local.bootstrap
 	.venv/bin/python -m bench $(ARGS)
+
+# The production shape (docs/scaling.md) on this machine, under faults; see docs/operations.md.
+prod-check:
+	$(PYTHON) -m deploy.local.bootstrap
+	.venv/bin/python -m deploy.local.prod_check $(ARGS)
 
 clean:
 	rm -rf .data

@@ -11,9 +11,15 @@
     engage contract [--check]                   write docs/asyncapi.yaml from the event registry, or check it
     engage seed-demo                            demonstration content (idempotent)
     engage import FILE…  /  engage export       legacy pages into the archive; open data out of it
+    engage backup [--out F]  /  engage restore F every service's database (and the broker definitions) in one
+                                                archive, taken online; restore into empty storage only
 
 Settings come from the same environment the services read (``AMQP_URI``,
-``MONGO_URI``, ports, database names), through each service's config.yml.
+``MONGO_URI``, ports, database names), through each service's config.yml. Against
+a deployment: ``<SERVICE>_URL`` says where ``engage status`` reaches each service
+(``MEMBERS_URL=http://members.internal:8001``), ``<SERVICE>_MONGO_URI`` gives the
+operator's credentials for one service's database, and the replays take
+``--dry-run`` to say what they would send.
 """
 from __future__ import annotations
 
@@ -64,7 +70,11 @@ def _amqp_uri() -> str:
 
 
 def _database(service: str):
-    """A service's database, named as its config.yml names it (``<NAME>_DATABASE``, default engage_<name>)."""
+    """A service's database, named as its config.yml names it (``<NAME>_DATABASE``, default engage_<name>).
+
+    With ``<SERVICE>_MONGO_URI`` set (an operator's credentials for that one database), that address is
+    used instead of ``MONGO_URI``, as a deployment gives each service its own storage user.
+    """
     import os
 
     from services.common.config import ROOT
@@ -72,13 +82,26 @@ def _database(service: str):
 
     if (ROOT / "services" / service / "config.yml").exists():
         config = _config(service)
-        return connect(config["MONGO_URI"])[config["MONGO_DATABASE"]]
+        return connect(os.environ.get(f"{service.upper()}_MONGO_URI") or config["MONGO_URI"])[config["MONGO_DATABASE"]]
     uri = _config("members")["MONGO_URI"]
     return connect(uri)[os.environ.get(f"{service.upper()}_DATABASE", f"engage_{service}")]
 
 
 def _port(service: str) -> int:
     return int(str(_config(service)["WEB_SERVER_ADDRESS"]).rsplit(":", 1)[1])
+
+
+def service_url(service: str, environ=None) -> str:
+    """Where the operator reaches a service's HTTP: ``<SERVICE>_URL`` (a deployment's address, e.g.
+    ``http://members.internal:8001``), else the host and port its config.yml listens on (loopback for 0.0.0.0)."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    configured = environ.get(f"{service.upper()}_URL")
+    if configured:
+        return configured.rstrip("/")
+    host, port = str(_config(service)["WEB_SERVER_ADDRESS"]).rsplit(":", 1)
+    return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
 
 
 def _rpc():
@@ -100,8 +123,8 @@ def service_status(service: str) -> dict:
     """What an operator wants to know about one service, gathered without touching its workers."""
     import requests
 
-    status: dict = {"service": service, "port": _port(service), "version": _package_version()}
-    base = f"http://127.0.0.1:{status['port']}"
+    base = service_url(service)
+    status: dict = {"service": service, "url": base, "port": _port(service), "version": _package_version()}
     try:
         status["up"] = requests.get(f"{base}/health", timeout=2).status_code == 200
         ready = requests.get(f"{base}/ready", timeout=3)
@@ -198,7 +221,7 @@ def cmd_status(args) -> int:
     else:
         for st in statuses:
             mark = "ready" if st.get("ready") else ("up, not ready" if st.get("up") else "down")
-            line = f"{st['service']:<8} :{st['port']:<5} {mark:<14}"
+            line = f"{st['service']:<8} {st['url']:<26} {mark:<14}"
             if "outbox_backlog" in st:
                 line += f" outbox {st['outbox_backlog']:<5} dead letters {st['dead_letters']:<4}"
             if "restarts" in st:
@@ -271,6 +294,8 @@ def cmd_dead_letters_list(args) -> int:
 
 
 def cmd_dead_letters_replay(args) -> int:
+    if args.dry_run:
+        return _dead_letters_dry_run(args)
     from services.common.bus import QueueMissing
     from services.common.consumer import RefusedReplay, refused_dead_letters, replay_dead_letters
 
@@ -292,6 +317,23 @@ def cmd_dead_letters_replay(args) -> int:
     return 0
 
 
+def _dead_letters_dry_run(args) -> int:
+    """What ``dead-letters replay`` would send, by service and queue; nothing is sent."""
+    total = 0
+    for service in _services(args.service):
+        query: dict = {"state": "dead", "refused": {"$ne": True}}
+        if args.id:
+            query["_id"] = {"$in": list(args.id)}
+        by_queue: dict[str, int] = {}
+        for record in _database(service).dead_letters.find(query, {"queue": 1}):
+            by_queue[record["queue"]] = by_queue.get(record["queue"], 0) + 1
+        for queue, count in sorted(by_queue.items()):
+            print(f"{service}: would replay {count} to {queue}")
+        total += sum(by_queue.values())
+    print(f"Dry run: {total} dead letter(s) would be replayed; nothing was sent.")
+    return 0
+
+
 def _services(only: str | None) -> Sequence[str]:
     return [only] if only else STORED_SERVICES
 
@@ -305,6 +347,16 @@ def cmd_events_replay(args) -> int:
     if since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
     databases = {service: _database(service) for service in _services(args.service)}
+    if args.dry_run:
+        from services.common.events_log import history
+
+        by_type: dict[str, int] = {}
+        for row in history(databases, since=since, types=args.types or None):
+            by_type[f"{row['service']} {row['type']}"] = by_type.get(f"{row['service']} {row['type']}", 0) + 1
+        for name, count in sorted(by_type.items()):
+            print(f"{name}: {count}")
+        print(f"Dry run: {sum(by_type.values())} events would be replayed into {args.to}; nothing was sent.")
+        return 0
     try:
         count = replay_history(databases, _amqp_uri(), to_queue=args.to, since=since, types=args.types or None,
                                progress=lambda n: print(f"\r  {n} events replayed", end="", flush=True))
@@ -394,6 +446,51 @@ def cmd_import(args) -> int:
     return 1 if any(result.outcome == "failed" for result in results) else 0
 
 
+def _management_get(path: str):
+    """GET ``path`` of the broker's management API as the operator; the parsed JSON."""
+    import base64
+    import urllib.request
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(_management_url())
+    url = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""),
+                      parts.path.rstrip("/") + path, "", ""))
+    request = urllib.request.Request(url)
+    credentials = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+    request.add_header("Authorization", "Basic " + base64.b64encode(credentials).decode())
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def cmd_backup(args) -> int:
+    from tools import backup
+
+    from services.common.events import utc_now
+
+    definitions = None
+    try:
+        definitions = _management_get("/api/definitions")
+    except Exception as exc:  # the storage is what must not be missed; say what is left out
+        print(f"broker definitions left out: the management API did not answer ({exc.__class__.__name__}: {exc})",
+              file=sys.stderr)
+    out = args.out or f"engage-backup-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.tar.gz"
+    backup.write_backup(out, {service: _database(service) for service in STORED_SERVICES}, definitions, say=print)
+    print(f"backup written to {out}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from tools import backup
+
+    backup.restore_backup(args.file, {service: _database(service) for service in STORED_SERVICES}, say=print)
+    if backup.broker_definitions(args.file) is not None:
+        print("The backup also holds the broker's definitions (broker/definitions.json in the archive); a new "
+              "broker loads them as deploy/README.md describes.")
+    print("Start the services: their relays publish what the outboxes still hold, and consumers drop what "
+          "they had handled.")
+    return 0
+
+
 def cmd_export(args) -> int:
     from tools import archive_files
 
@@ -433,6 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay = dead.add_parser("replay")
     replay.add_argument("--service", help="one service (default: every service that stores data)")
     replay.add_argument("--id", action="append", help="replay only this dead letter (repeatable)")
+    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed; send nothing")
     replay.set_defaults(run=cmd_dead_letters_replay)
 
     events = commands.add_parser("events", help="the event log").add_subparsers(dest="action", required=True)
@@ -441,6 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     history.add_argument("--types", nargs="*", help="event types such as idea.rated (default: all)")
     history.add_argument("--to", required=True, help="the subscriber's queue")
     history.add_argument("--service", choices=STORED_SERVICES, help="only this publisher's log")
+    history.add_argument("--dry-run", action="store_true", help="count what would be replayed; send nothing")
     history.set_defaults(run=cmd_events_replay)
 
     subscriber = commands.add_parser("subscriber", help="broker accounts for outside subscribers") \
@@ -467,6 +566,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     export = commands.add_parser("export", help="write the open-data export (JSON and CSV) to a folder")
     export.add_argument("--out", default="exports", help="folder to write into (default: exports)")
     export.set_defaults(run=cmd_export)
+
+    backup_cmd = commands.add_parser("backup", help="every service's database and the broker definitions, "
+                                                    "online, into one archive")
+    backup_cmd.add_argument("--out", help="the archive to write (default: engage-backup-<time>.tar.gz)")
+    backup_cmd.set_defaults(run=cmd_backup)
+    restore = commands.add_parser("restore", help="bring a backup back into empty storage")
+    restore.add_argument("file")
+    restore.set_defaults(run=cmd_restore)
 
     args = parser.parse_args(argv)
     try:

@@ -18,6 +18,41 @@ from kombu import Connection, Exchange, Producer, Queue
 log = logging.getLogger(__name__)
 
 
+QUEUE_TYPES = ("classic", "quorum")
+
+
+def queue_type(config: dict) -> str:
+    """``QUEUE_TYPE``: ``classic`` (one node's queue) or ``quorum`` (replicated on a cluster; see docs/scaling.md)."""
+    value = str(config.get("QUEUE_TYPE") or "classic").strip().lower()
+    if value not in QUEUE_TYPES:
+        from services.common.config import ConfigError
+
+        raise ConfigError(f"Setting QUEUE_TYPE is {value!r}; it must be one of {', '.join(QUEUE_TYPES)}.")
+    return value
+
+
+def durable_queue_arguments(config: dict) -> dict:
+    """Arguments every durable queue a service declares carries: its type, when that is quorum.
+
+    A queue's type cannot change once declared, so the setting is chosen before a
+    broker first sees the platform (docs/scaling.md, "RabbitMQ cluster with quorum queues").
+    """
+    return {"x-queue-type": "quorum"} if queue_type(config) == "quorum" else {}
+
+
+def retry_queue_arguments(config: dict) -> dict:
+    """A retry queue's extra arguments: on a quorum queue, dead-letter at least once and refuse rather than drop.
+
+    With ``at-least-once`` the broker keeps an expired message until the queue it
+    goes back to has confirmed it, so a node lost in between loses nothing; that
+    strategy needs ``reject-publish`` overflow. Classic queues dead-letter at most once.
+    """
+    arguments = durable_queue_arguments(config)
+    if arguments:
+        arguments.update({"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"})
+    return arguments
+
+
 def broker_user(amqp_uri: str) -> str:
     """The user an AMQP URI logs in as: what RabbitMQ accepts as a message's ``user_id`` on that connection.
 

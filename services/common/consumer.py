@@ -48,15 +48,16 @@ from typing import Any, Iterable
 
 import eventlet
 from eventlet.semaphore import Semaphore
+from kombu import Connection, Queue, binding
 from kombu import Consumer as KombuConsumer
-from kombu import Queue, binding
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import QueueConsumer
 
 from services.common.backoff import Backoff
-from services.common.bus import (QUEUE_HEADER, ConfirmedPublisher, addressed_to, peer_exchange, require_queue,
-                                 requeue_exchange, retry_exchange)
+from services.common.bus import (QUEUE_HEADER, ConfirmedPublisher, addressed_to, durable_queue_arguments,
+                                 peer_exchange, require_queue, requeue_exchange, retry_exchange,
+                                 retry_queue_arguments)
 from services.common.contract import routing_key, spec_for
 from services.common.events import Event, PoisonMessage, read_envelope, utc_now
 from services.common.metrics import ServiceMetrics
@@ -99,10 +100,12 @@ class RetrySchedule:
     service: str
     prefix: str
     delays: tuple[float, ...]
+    arguments: tuple[tuple[str, Any], ...] = ()  # the queue type's (bus.retry_queue_arguments)
 
     def queue(self, step: int) -> Queue:
         name = f"{self.prefix}.{step}"
         return Queue(name, exchange=retry_exchange(self.service), routing_key=name, durable=True, queue_arguments={
+            **dict(self.arguments),
             "x-message-ttl": int(self.delays[step - 1] * 1000),
             "x-dead-letter-exchange": requeue_exchange(self.service).name})
 
@@ -154,6 +157,22 @@ class RetryPublisher(SharedExtension):
 
     def stop(self) -> None:
         self.publisher.close()
+
+    def prepare(self, schedule: RetrySchedule) -> None:
+        """Declare ``schedule``'s retry queues now, so they exist (and are watched) before the first retry.
+
+        Best effort: ``send_later`` declares its queue again with every message.
+        """
+        try:
+            with Connection(self.container.config["AMQP_URI"], connect_timeout=5) as connection:
+                channel = connection.channel()
+                retry_exchange(self.service).bind(channel).declare()
+                requeue_exchange(self.service).bind(channel).declare()
+                for step in range(1, len(schedule.delays) + 1):
+                    schedule.queue(step).bind(channel).declare()
+        except Exception as exc:
+            log.warning("could not declare the retry queues %s.* yet (%s: %s); the first retry will",
+                        schedule.prefix, exc.__class__.__name__, exc)
 
     kill = stop
 
@@ -233,14 +252,21 @@ class ReliableConsumer(Entrypoint):
     def setup(self) -> None:
         service = self.container.service_name
         self.queue_name = f"{service}.{self.method_name}"
+        config = self.container.config
         self.schedule = RetrySchedule(service, self.retry_prefix(), retry_delays(
-            self.container.config.get(self.delays_setting), self.default_delays))
-        self.queue = Queue(self.queue_name, durable=True, bindings=self.bindings() + [
-            binding(requeue_exchange(service), arguments=addressed_to(self.queue_name))])
+            config.get(self.delays_setting), self.default_delays),
+            tuple(sorted(retry_queue_arguments(config).items())))
+        self.queue = Queue(self.queue_name, durable=True, queue_arguments=durable_queue_arguments(config) or None,
+                           bindings=self.bindings() + [
+                               binding(requeue_exchange(service), arguments=addressed_to(self.queue_name))])
         self.subjects = SubjectLocks()
         self.unsettled = Backoff(UNSETTLED_FIRST_PAUSE, UNSETTLED_LONGEST_PAUSE)
         self.queue_consumer.register_provider(self)
         self.metrics.gauge("dead_letters", "Dead letters stored and not yet replayed.", [], self._dead_letter_count)
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(lambda: self.retries.prepare(self.schedule),
+                                            identifier=f"{self.queue_name}-retry-queues")
 
     def _dead_letter_count(self):
         yield (), float(self.mongo.db.dead_letters.count_documents({"state": "dead"}))

@@ -10,6 +10,10 @@ its status; anything else is logged and answered as an internal error), and a
 failure while finishing one is logged and the remaining providers still run.
 A request's storage calls share one deadline (``STORAGE_DEADLINE_SECONDS``).
 
+It also reads the ``<NAME>_FILE`` settings and, with ``ENGAGE_ENV=production``,
+refuses to start without the settings production needs, naming every one
+missing in one message (``config.check_production``).
+
 Every ``config.yml`` names this class in ``SERVICE_CONTAINER_CLS``, which
 ``nameko run`` reads; ``container_class`` gives it to code that builds
 containers itself (tests, benchmarks).
@@ -17,6 +21,7 @@ containers itself (tests, benchmarks).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import nullcontext
 
@@ -37,6 +42,19 @@ DEFAULT_STORAGE_DEADLINE_SECONDS = 6.0
 
 
 class ServiceContainer(NamekoServiceContainer):
+    def __init__(self, service_cls, config):
+        from services.common.bus import queue_type
+        from services.common.config import ConfigError, check_production, read_setting_files
+
+        try:
+            config = read_setting_files(config, os.environ)
+            check_production(service_cls.name, config, os.environ)
+            queue_type(config)
+        except ConfigError as exc:
+            # One line on stderr and exit status 1, not a traceback to read through.
+            raise SystemExit(f"configuration error: {exc}") from None
+        super().__init__(service_cls, config)
+
     def spawn_worker(self, entrypoint, args, kwargs, context_data=None, handle_result=None):
         return super().spawn_worker(entrypoint, args, kwargs, _well_formed(context_data), handle_result)
 

@@ -1,9 +1,11 @@
 """Prometheus metrics: one registry per service, names ``engage_<service>_…``.
 
-Every service gets entrypoint calls and latency by outcome (``EntrypointMetrics``),
-events published and consumed by type and outcome, and any domain gauges it
-registers with ``ServiceMetrics.gauge``; gauges are computed when scraped so
-they are never stale.
+Every service gets entrypoint calls and latency by outcome (``EntrypointMetrics``:
+``success``, ``refused`` for an answered 4xx, ``error`` for a 5xx or a crash),
+events published and consumed by type and outcome, the process's own figures
+(``process_cpu_seconds_total``, ``process_resident_memory_bytes``,
+``process_open_fds`` …), and any domain gauges it registers with
+``ServiceMetrics.gauge``; gauges are computed when scraped so they are never stale.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import time
 from typing import Callable, Iterable
 
 from nameko.extensions import DependencyProvider, SharedExtension
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Histogram, ProcessCollector, disable_created_metrics,
+                               generate_latest)
 from prometheus_client.core import GaugeMetricFamily
 
 log = logging.getLogger(__name__)
@@ -37,13 +40,22 @@ class ServiceMetrics(SharedExtension):
         self.calls = self.counter("entrypoint_calls", "Entrypoint calls by outcome.", ["entrypoint", "outcome"])
         self.duration = Histogram(f"{self.prefix}_entrypoint_duration_seconds", "Entrypoint latency.",
                                   ["entrypoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.requests = Histogram(f"{self.prefix}_request_duration_seconds",
+                                  "Latency of requests someone waits on (RPC and HTTP), within their deadlines.",
+                                  ["entrypoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.published = self.counter("events_published", "Events published to the bus, by type.", ["type"])
         self.consumed = self.counter(
             "events_consumed", "Events consumed, by type and outcome "
             "(processed, deduplicated, retried, dead_lettered, stale, held while storage is unreachable); "
             "a service's own work items count here under their handler's name.", ["type", "outcome"])
+        from services.common.contract import all_specs
+
+        for spec in all_specs():  # each series exists, at zero, before the first event: a rate() of nothing is 0
+            if spec.publisher == self.container.service_name:
+                self.published.labels(spec.name)
         self._gauges: list[tuple[str, str, list[str], GaugeReading]] = []
         self.registry.register(_GaugeCollector(self))
+        ProcessCollector(registry=self.registry)  # CPU, memory, open files: what an operator checks first
 
     def counter(self, name: str, doc: str, labels: list[str]) -> Counter:
         return Counter(f"{self.prefix}_{name}", doc, labels, registry=self.registry)
@@ -86,6 +98,12 @@ class EntrypointMetrics(DependencyProvider):
     def __init__(self):
         self._started: dict = {}
 
+    def setup(self) -> None:
+        for entrypoint in self.container.entrypoints:  # every outcome's series exists, at zero, from the start
+            if entrypoint.method_name not in self.IGNORED:
+                for outcome in ("success", "refused", "error"):
+                    self.metrics.calls.labels(entrypoint.method_name, outcome)
+
     def worker_setup(self, worker_ctx) -> None:
         self._started[worker_ctx] = time.perf_counter()
 
@@ -94,16 +112,36 @@ class EntrypointMetrics(DependencyProvider):
         name = worker_ctx.entrypoint.method_name
         if started is None or name in self.IGNORED:
             return
-        outcome = "error" if exc_info is not None and _is_server_error(exc_info[1]) else "success"
+        outcome = call_outcome(result, exc_info[1] if exc_info is not None else None)
         self.metrics.calls.labels(name, outcome).inc()
-        self.metrics.duration.labels(name).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.metrics.duration.labels(name).observe(elapsed)
+        if _is_request(worker_ctx.entrypoint):
+            self.metrics.requests.labels(name).observe(elapsed)
 
     def get_dependency(self, worker_ctx) -> ServiceMetrics:
         return self.metrics
 
 
-def _is_server_error(exc: BaseException) -> bool:
-    """Expected domain errors (4xx) are a successful call that said no."""
+def _is_request(entrypoint) -> bool:
+    from nameko.rpc import Rpc
+    from nameko.web.handlers import HttpRequestHandler
+
+    return isinstance(entrypoint, (Rpc, HttpRequestHandler))
+
+
+def call_outcome(result, exc: BaseException | None) -> str:
+    """``refused`` for a call that said no (a 4xx, raised or answered), ``error`` for a 5xx or a crash.
+
+    An HTTP entrypoint answers a refusal with a response rather than raising, so its status decides.
+    """
     from services.common.errors import DomainError
 
-    return not isinstance(exc, DomainError) or getattr(exc, "status", 500) >= 500
+    if exc is not None:
+        status = getattr(exc, "status", 500) if isinstance(exc, DomainError) else 500
+    else:
+        status = result[0] if isinstance(result, tuple) and result else getattr(result, "status_code", 200)
+        status = status if isinstance(status, int) else 200
+    if status >= 500:
+        return "error"
+    return "refused" if status >= 400 else "success"

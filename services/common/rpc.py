@@ -30,14 +30,15 @@ from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 from eventlet.semaphore import Semaphore
 from nameko.exceptions import UnknownService
-from nameko.rpc import MethodProxy, ReplyListener, Rpc
+from kombu import Queue
+from nameko.rpc import RPC_QUEUE_TEMPLATE, MethodProxy, ReplyListener, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.rpc import RpcProxy as NamekoRpcProxy
 from nameko.rpc import ServiceProxy
 from nameko.standalone.rpc import ClusterProxy
 from nameko.standalone.rpc import ClusterRpcProxy as NamekoClusterRpcProxy
 from nameko.standalone.rpc import ServiceRpcProxy as NamekoServiceRpcProxy
 
-from services.common.bus import broker_user
+from services.common.bus import broker_user, durable_queue_arguments
 from services.common.errors import DomainError, Forbidden, TimedOut, Unauthorized, Unavailable
 from services.common.mongo import as_domain_error
 from services.common.tokens import Caller, CallerAccess, Principal
@@ -144,8 +145,24 @@ class RpcAccess(Caller):
             entrypoint.allow.check(Identity(worker_ctx.context_data.get(BROKER_USER_KEY) or None, access))
 
 
+class DurableRpcConsumer(RpcConsumer):
+    """nameko's RPC request queue (``rpc-<service>``), declared with the configured queue type (``QUEUE_TYPE``)."""
+
+    def setup(self) -> None:
+        # nameko's own setup, with the queue's arguments added
+        if self.queue is None:
+            service_name = self.container.service_name
+            self.queue = Queue(RPC_QUEUE_TEMPLATE.format(service_name), exchange=get_rpc_exchange(self.container.config),
+                               routing_key=f"{service_name}.*", durable=True,
+                               queue_arguments=durable_queue_arguments(self.container.config) or None)
+            self.queue_consumer.register_provider(self)
+            self._registered = True
+
+
 class DomainRpc(Rpc):
     """nameko's RPC entrypoint with a declaration of who may call it (``allow``, required)."""
+
+    rpc_consumer = DurableRpcConsumer()
 
     def __init__(self, allow: Allow | None = None, **kwargs):
         if not isinstance(allow, Allow):

@@ -9,10 +9,13 @@ data under ``engage_token``.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -81,12 +84,72 @@ def new_signing_key() -> dict:
     return {"kid": uuid.uuid4().hex[:16], "pem": pem}
 
 
+def _public_key(pem: str):
+    """The public half of a PEM that holds an RSA private key or only its public key."""
+    data = pem.encode()
+    if b"PRIVATE KEY" in data:
+        return serialization.load_pem_private_key(data, password=None).public_key()
+    return serialization.load_pem_public_key(data)
+
+
+def key_id(pem: str) -> str:
+    """A key's id from its public half (RFC 7638 thumbprint), so every replica names a key file alike."""
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(_public_key(pem)))
+    canonical = json.dumps({name: public[name] for name in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).decode().rstrip("=")[:22]
+
+
+def key_from_file(path: str, setting: str, *, private: bool) -> dict:
+    """A key from a PEM file as ``{kid, pem}``; ``ConfigError`` naming ``setting`` when it is unusable."""
+    from services.common.config import ConfigError
+
+    try:
+        pem = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"Setting {setting} names {path}, which cannot be read ({exc.strerror}).") from None
+    try:
+        if private:
+            key = serialization.load_pem_private_key(pem.encode(), password=None)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise ValueError("not an RSA key")
+        else:
+            _public_key(pem)
+    except (ValueError, TypeError) as exc:
+        kind = "an unencrypted RSA private key" if private else "an RSA key"
+        raise ConfigError(f"Setting {setting} names {path}, which does not hold {kind} in PEM ({exc}).") from None
+    return {"kid": key_id(pem), "pem": pem}
+
+
+@dataclass(frozen=True)
+class KeyFiles:
+    """Token keys kept in files (``TOKEN_PRIVATE_KEY_FILE``): the one that signs and every one served in JWKS.
+
+    ``TOKEN_VERIFY_KEY_FILES`` (comma-separated) adds keys that verify but never sign: the next key
+    before a rotation, the previous one after it, until the tokens it signed have expired.
+    """
+
+    signing: dict
+    published: tuple[dict, ...]
+
+    @classmethod
+    def from_config(cls, config: dict) -> "KeyFiles | None":
+        private_path = str(config.get("TOKEN_PRIVATE_KEY_FILE") or "")
+        if not private_path:
+            return None
+        signing = key_from_file(private_path, "TOKEN_PRIVATE_KEY_FILE", private=True)
+        others = [key_from_file(path.strip(), "TOKEN_VERIFY_KEY_FILES", private=False)
+                  for path in str(config.get("TOKEN_VERIFY_KEY_FILES") or "").split(",") if path.strip()]
+        published = {signing["kid"]: signing}
+        for key in others:
+            published.setdefault(key["kid"], key)
+        return cls(signing, tuple(published.values()))
+
+
 def jwks(keys: list[dict]) -> dict:
-    """The public JWK set for stored signing keys."""
+    """The public JWK set for signing keys (each a PEM of a private key, or of a public key that only verifies)."""
     out = []
     for stored in keys:
-        private = serialization.load_pem_private_key(stored["pem"].encode(), password=None)
-        public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+        public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(_public_key(stored["pem"])))
         out.append({**public_jwk, "kid": stored["kid"], "use": "sig", "alg": ALGORITHM})
     return {"keys": out}
 

@@ -22,7 +22,7 @@ from services.common.rules import RuleBroken
 from services.common import service_base
 from services.common.storage import Storage, plain
 from services.common.timeseries import count_by_month, last_months
-from services.common.tokens import Principal, issue, jwks
+from services.common.tokens import KeyFiles, Principal, issue, jwks
 from services.members import domain, schemas
 from services.members.store import MemberStore
 
@@ -50,6 +50,18 @@ class MembersSettings(DependencyProvider):
         self.limits = RateLimits(config.get("REDIS_URL") or None)
         self.public_url = str(config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
         self.registration_limit = str(config.get("REGISTRATION_LIMIT") or DEFAULT_REGISTRATION_LIMIT)
+        # Production keeps the signing key in a file it can rotate (docs/operations.md, "Rotating the token
+        # signing key"); without one, a key made once and kept in storage serves every replica.
+        self.key_files = KeyFiles.from_config(config)
+
+    def signing_key(self, store: MemberStore) -> dict:
+        return self.key_files.signing if self.key_files else store.signing_key()
+
+    def published_keys(self, store: MemberStore) -> list[dict]:
+        if self.key_files:
+            return list(self.key_files.published)
+        store.signing_key()
+        return store.signing_keys()
 
     def get_dependency(self, worker_ctx):
         return self
@@ -255,7 +267,7 @@ class MembersService(service_base.ServiceBase):
         claims = domain.token_claims(member, admin_of)
         if api_key is not None:
             claims.update(scopes=list(api_key["scopes"]), key=api_key["key_id"])
-        token, expires = issue(self.store.signing_key(), claims, ttl)
+        token, expires = issue(self.settings.signing_key(self.store), claims, ttl)
         return {"token": token, "expires_at": isoformat(datetime.fromtimestamp(expires, timezone.utc))}
 
     @rpc(allow=MEMBER)
@@ -631,8 +643,7 @@ class MembersService(service_base.ServiceBase):
 
     @api("GET", "/.well-known/jwks.json")
     def jwks_endpoint(self, request):
-        self.store.signing_key()
-        return json_response(jwks(self.store.signing_keys()), headers={"Cache-Control": "max-age=300"})
+        return json_response(jwks(self.settings.published_keys(self.store)), headers={"Cache-Control": "max-age=300"})
 
 
 def _network_view(network: dict) -> dict:

@@ -78,6 +78,8 @@ class WebhookQueues(SharedExtension):
     def setup(self) -> None:
         self.outcomes = self.metrics.counter("webhook_deliveries", "Webhook delivery tries by outcome "
                                              "(delivered, retried, failed).", ["outcome"])
+        for outcome in ("delivered", "retried", "failed"):  # each series exists, at zero, before the first try
+            self.outcomes.labels(outcome)
 
     # Methods, not properties: nameko reads every attribute of an extension while it builds the container.
     def consumer(self) -> WorkConsumer:

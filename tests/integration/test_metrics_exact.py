@@ -138,13 +138,22 @@ PUBLISHED = "_events_published_total"
 CONSUMED = "_events_consumed_total"
 
 
-@pytest.mark.parametrize("entrypoint, calls", [
-    ("api_register", 3), ("api_token", 3), ("api_submit_idea", 1), ("api_rate", 5),
+@pytest.mark.parametrize("entrypoint, calls, refused", [
+    ("api_register", 3, 0), ("api_token", 3, 0), ("api_submit_idea", 1, 0), ("api_rate", 5, 1),
 ])
-def test_the_gateway_counts_each_api_call_and_times_it(measured, entrypoint, calls):
-    assert moved(measured, "web", f"engage_web{CALLS}", entrypoint=entrypoint, outcome="success") == calls
+def test_the_gateway_counts_each_api_call_and_times_it_with_a_refusal_as_refused(measured, entrypoint, calls, refused):
+    assert moved(measured, "web", f"engage_web{CALLS}", entrypoint=entrypoint, outcome="success") == calls - refused
+    assert moved(measured, "web", f"engage_web{CALLS}", entrypoint=entrypoint, outcome="refused") == refused
     assert moved(measured, "web", f"engage_web{CALLS}", entrypoint=entrypoint, outcome="error") == 0
     assert moved(measured, "web", f"engage_web{DURATIONS}", entrypoint=entrypoint) == calls
+
+
+def test_every_service_exports_its_process_figures(measured):
+    _, after, _ = measured
+    for service in SERVICES:
+        assert after[service].value("process_resident_memory_bytes") > 0
+        assert after[service].value("process_open_fds") > 0
+        assert after[service].value("process_cpu_seconds_total") > 0
 
 
 def test_the_scrape_itself_is_not_counted(measured):
@@ -154,8 +163,11 @@ def test_the_scrape_itself_is_not_counted(measured):
 @pytest.mark.parametrize("service, entrypoint, calls", [
     ("members", "register", 3), ("members", "log_in", 3), ("ideas", "submit_idea", 1), ("ideas", "rate", 5),
 ])
-def test_services_count_their_rpc_calls_with_a_refusal_as_a_successful_answer(measured, service, entrypoint, calls):
-    assert moved(measured, service, f"engage_{service}{CALLS}", entrypoint=entrypoint, outcome="success") == calls
+def test_services_count_their_rpc_calls_and_none_is_an_error(measured, service, entrypoint, calls):
+    answered = sum(moved(measured, service, f"engage_{service}{CALLS}", entrypoint=entrypoint, outcome=outcome)
+                   for outcome in ("success", "refused"))
+    assert answered == calls
+    assert moved(measured, service, f"engage_{service}{CALLS}", entrypoint=entrypoint, outcome="error") == 0
     assert moved(measured, service, f"engage_{service}{DURATIONS}", entrypoint=entrypoint) == calls
 
 
@@ -205,7 +217,7 @@ def test_webhook_deliveries_are_counted_by_outcome(measured):
 def test_every_service_names_its_metrics_engage_service(measured):
     _, after, _ = measured
     for service, found in after.items():
-        names = {name for name, _ in found}
+        names = {name for name, _ in found if not name.startswith("process_")}  # the process's own, by convention
         assert names and all(name.startswith(f"engage_{service}_") for name in names), service
 
 

@@ -8,15 +8,16 @@ import pytest
 import requests
 
 from tests.integration.ideas_support import PASSWORD
+from tests.support.platform import production_settings
 
 pytestmark = pytest.mark.alone  # it compares times: another test process beside it would skew them
 
 ATTEMPTS_PER_ADDRESS = 10  # under the 10-failures-per-account limit, so every attempt reaches the password check
 
 
-def _start_with_production_hashing(platform) -> str:
+def _start_with_production_hashing(platform, directory) -> str:
     # ENGAGE_ENV=production gives members the real argon2id cost; cheap test hashing would hide the difference
-    platform.start("members", ENGAGE_ENV="production")
+    platform.start("members", **production_settings("members", directory))
     platform.start("web")
     with platform.rpc() as rpc:
         rpc.members.create_agency({"slug": "dta", "name": "Digital Transformation Agency"},
@@ -26,8 +27,8 @@ def _start_with_production_hashing(platform) -> str:
     return platform.url("web")
 
 
-def test_a_wrong_password_and_an_unknown_account_take_the_same_time_and_get_the_same_answer(platform):
-    url = _start_with_production_hashing(platform)
+def test_a_wrong_password_and_an_unknown_account_take_the_same_time_and_get_the_same_answer(platform, tmp_path):
+    url = _start_with_production_hashing(platform, tmp_path)
     known = ["ada@example.gov.au", "otto@example.gov.au"]
     unknown = ["nobody@example.gov.au", "noone@example.gov.au"]
     timings: dict[str, list[float]] = {"known": [], "unknown": []}

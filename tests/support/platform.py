@@ -192,6 +192,31 @@ class Platform:
             yield proxy
 
 
+def production_settings(service: str, directory) -> dict:
+    """What ``service`` must be told to start with ``ENGAGE_ENV=production`` here (config.PRODUCTION_SETTINGS).
+
+    The platform gives the addresses; this adds the agency, the secrets and, for members, a signing key file.
+    """
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    settings = {"ENGAGE_ENV": "production", "ENGAGE_AGENCY": "test-agency"}
+    if service == "members":
+        key = Path(directory) / "token-signing-key.pem"
+        if not key.exists():
+            key.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        settings["TOKEN_PRIVATE_KEY_FILE"] = str(key)
+    if service == "notify":
+        settings.update({"SMTP_URL": "smtp://127.0.0.1:1", "MAIL_FROM": "Engage <engage@test.example.gov.au>",
+                         "UNSUBSCRIBE_SECRET": "a long random value, as production requires"})
+    if service == "web":
+        settings["SECRET_KEY"] = "another long random value, as production requires"
+    return settings
+
+
 def wait_for(predicate, timeout: float = 10, interval: float = 0.05, message: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; that value is returned."""
     deadline = time.monotonic() + timeout
