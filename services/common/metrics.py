@@ -57,6 +57,13 @@ class ServiceMetrics(SharedExtension):
         self.registry.register(_GaugeCollector(self))
         ProcessCollector(registry=self.registry)  # CPU, memory, open files: what an operator checks first
 
+    def count_call(self, entrypoint: str, outcome: str, seconds: float, *, request: bool) -> None:
+        """One call of ``entrypoint``: its outcome, and how long it took (also as a request someone waited on)."""
+        self.calls.labels(entrypoint, outcome).inc()
+        self.duration.labels(entrypoint).observe(seconds)
+        if request:
+            self.requests.labels(entrypoint).observe(seconds)
+
     def counter(self, name: str, doc: str, labels: list[str]) -> Counter:
         return Counter(f"{self.prefix}_{name}", doc, labels, registry=self.registry)
 
@@ -113,11 +120,7 @@ class EntrypointMetrics(DependencyProvider):
         if started is None or name in self.IGNORED:
             return
         outcome = call_outcome(result, exc_info[1] if exc_info is not None else None)
-        self.metrics.calls.labels(name, outcome).inc()
-        elapsed = time.perf_counter() - started
-        self.metrics.duration.labels(name).observe(elapsed)
-        if _is_request(worker_ctx.entrypoint):
-            self.metrics.requests.labels(name).observe(elapsed)
+        self.metrics.count_call(name, outcome, time.perf_counter() - started, request=_is_request(worker_ctx.entrypoint))
 
     def get_dependency(self, worker_ctx) -> ServiceMetrics:
         return self.metrics

@@ -179,8 +179,7 @@ class ReadCache(SharedExtension):
             return None
         kept: KeptAnswer = entry.data
         self.lookups.labels(kept.entrypoint, "answer").inc()
-        self.metrics.calls.labels(kept.entrypoint, "success").inc()
-        self.metrics.duration.labels(kept.entrypoint).observe(time.perf_counter() - began)
+        self.metrics.count_call(kept.entrypoint, "success", time.perf_counter() - began, request=True)
         return kept.status, kept.headers, kept.body
 
     def keep_answer(self, worker_ctx, response, *, member_id: str | None, expires: float | None) -> None:

@@ -119,9 +119,12 @@ def test_a_repeat_page_is_sent_whole_from_memory_and_a_write_through_the_gateway
     wait_for(lambda: requests.get(f"{web}/ideas/{idea['id']}", timeout=10).ok and answered_from_memory() > 0,
              timeout=5, message="a repeat view answered from memory")
     before = answered_from_memory()
+    calls = metric(web, "engage_web_entrypoint_calls_total", entrypoint="idea_page", outcome="success")
     again = requests.get(f"{web}/ideas/{idea['id']}", timeout=10)
     assert again.content == first.content and again.headers["Content-Security-Policy"]
     assert answered_from_memory() == before + 1
+    # Operators still see every request: a kept answer counts as a call of its route.
+    assert metric(web, "engage_web_entrypoint_calls_total", entrypoint="idea_page", outcome="success") == calls + 1
 
     tariq = world.member("Tariq Haddad")
     world.call("PUT", f"/api/v1/ideas/{idea['id']}/rating", tariq, json={"stars": 4})
