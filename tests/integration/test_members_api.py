@@ -156,10 +156,12 @@ def test_networks_can_be_created_joined_and_left(gateway, platform):
 
 def test_metrics_count_calls_and_events_by_outcome(gateway, platform):
     registered(gateway, platform)
-    register(gateway)  # a conflict: an expected outcome, counted as a successful call that said no
+    register(gateway)  # a conflict: the call said no, counted as a refusal (not an error)
     wait_for(lambda: platform.db("members").outbox.count_documents({"state": "sent"}) >= 2)
     text = requests.get(f"{platform.url('members')}/metrics", timeout=10).text
-    assert 'engage_members_entrypoint_calls_total{entrypoint="register",outcome="success"} 2.0' in text
+    assert 'engage_members_entrypoint_calls_total{entrypoint="register",outcome="success"} 1.0' in text
+    assert 'engage_members_entrypoint_calls_total{entrypoint="register",outcome="refused"} 1.0' in text
+    assert 'engage_members_entrypoint_calls_total{entrypoint="register",outcome="error"} 0.0' in text
     assert 'engage_members_events_published_total{type="member.registered"} 1.0' in text
     assert "engage_members_outbox_backlog 0.0" in text
     assert "engage_members_members 1.0" in text
