@@ -79,6 +79,19 @@ def test_a_secret_is_read_from_its_file_and_the_file_wins(tmp_path):
     check_production("web", config, environ)
 
 
+@pytest.mark.parametrize("service, variable, value", [
+    ("notify", "AMQP_URI_FILE", "amqp://notify:s3cret@broker:5672/"),
+    ("notify", "SMTP_URL_FILE", "smtp://mailer:s3cret@smtp.example.gov.au:587"),
+    ("notify", "UNSUBSCRIBE_SECRET_FILE", "u" * 48),
+    ("web", "REDIS_URL_FILE", "redis://:s3cret@redis:6379/0"),
+])
+def test_each_documented_file_setting_is_read_from_its_file(tmp_path, service, variable, value):
+    held = tmp_path / variable.lower()
+    held.write_text(value + "\n")
+    config = load_config(service, environ={**COMPLETE, variable: str(held)})
+    assert config[variable.removesuffix("_FILE")] == value
+
+
 def test_an_unreadable_secret_file_is_named():
     with pytest.raises(ConfigError, match="MONGO_URI_FILE names /nowhere/mongo-uri"):
         load_config("ideas", environ={**COMPLETE, "MONGO_URI_FILE": "/nowhere/mongo-uri"})
