@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests.support.compose import interpolate
+
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -83,21 +85,6 @@ OUTCOMES = frozenset({"success", "refused", "error", "processed", "deduplicated"
 def load_yaml(path: Path):
     with path.open() as handle:
         return yaml.safe_load(handle)
-
-
-def interpolate(value: str, environ: dict[str, str] | None = None) -> str:
-    """Resolve ``${VAR}``, ``${VAR:-default}`` and ``${VAR-default}`` the way compose does."""
-    environ = {} if environ is None else environ
-
-    def replace(match: re.Match) -> str:
-        name, operator, default = match.group(1), match.group(2), match.group(3) or ""
-        if operator == ":-":
-            return environ.get(name) or default
-        if operator == "-":
-            return environ.get(name, default)
-        return environ.get(name, "")
-
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}", replace, str(value))
 
 
 def compose() -> dict:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from services.common.config import PRODUCTION_SETTINGS, ConfigError, check_production, load_config
+from tests.support.compose import interpolate
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "deploy" / "README.md"
@@ -37,18 +38,6 @@ def documented_env() -> dict[str, str]:
             values[name] = re.sub(r"<[^>]*>", lambda _m: secrets.token_hex(16), value) \
                 if not value.startswith("Engagement Network <") else value
     return values
-
-
-def interpolate(value: str, environ: dict[str, str]) -> str:
-    def replace(match: re.Match) -> str:
-        name, operator, default = match.group(1), match.group(2), match.group(3) or ""
-        if operator == ":-":
-            return environ.get(name) or default
-        if operator == "-":
-            return environ.get(name, default)
-        return environ.get(name, "")
-
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}", replace, str(value))
 
 
 def service_environment(service: str, dotenv: dict[str, str]) -> dict[str, str]:
